@@ -1,0 +1,33 @@
+"""scalinglaws: fit published scaling laws to your run logs and plan with uncertainty.
+
+The public surface is this module's ``__all__``; everything else may change.
+"""
+
+from scalinglaws import laws
+from scalinglaws.errors import (
+    FitError,
+    PlanError,
+    RecordError,
+    RunLogError,
+    ScalingLawsError,
+    ScalingLawsWarning,
+)
+from scalinglaws.fitting import FitResult, Uncertainty, fit
+from scalinglaws.io.runs import load_runs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FitError",
+    "FitResult",
+    "PlanError",
+    "RecordError",
+    "RunLogError",
+    "ScalingLawsError",
+    "ScalingLawsWarning",
+    "Uncertainty",
+    "__version__",
+    "fit",
+    "laws",
+    "load_runs",
+]

@@ -1,0 +1,19 @@
+"""Fitting: objectives, compiled multi-start solvers, results."""
+
+from scalinglaws.fitting.fit import fit, prepare
+from scalinglaws.fitting.objective import DEFAULT_DELTA, huber, objective
+from scalinglaws.fitting.result import FitResult, Uncertainty
+from scalinglaws.fitting.solver import objective_batch, polish_batch, varpro_search
+
+__all__ = [
+    "DEFAULT_DELTA",
+    "FitResult",
+    "Uncertainty",
+    "fit",
+    "huber",
+    "objective",
+    "objective_batch",
+    "polish_batch",
+    "prepare",
+    "varpro_search",
+]

@@ -1,0 +1,51 @@
+"""Scaling laws as data: :class:`Law` specs and the registry records refer to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scalinglaws.errors import ScalingLawsError
+from scalinglaws.laws.base import Law, LinearForm, ParamSpec, check_params
+from scalinglaws.laws.chinchilla import (
+    EPOCH_2024,
+    HOFFMANN_2022,
+    HOFFMANN_2022_ROUNDED,
+    chinchilla,
+)
+
+_REGISTRY: dict[str, Callable[[], Law]] = {"chinchilla": chinchilla}
+
+
+def register(name: str, factory: Callable[[], Law]) -> None:
+    """Register a law factory so records naming ``name`` can be loaded and checked."""
+    _REGISTRY[name] = factory
+
+
+def get(name: str) -> Law:
+    """The registered law called ``name``."""
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise ScalingLawsError(
+            f"unknown law {name!r}; known: {', '.join(sorted(_REGISTRY))} "
+            "(register a custom law with scalinglaws.laws.register)"
+        ) from None
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+__all__ = [
+    "EPOCH_2024",
+    "HOFFMANN_2022",
+    "HOFFMANN_2022_ROUNDED",
+    "Law",
+    "LinearForm",
+    "ParamSpec",
+    "available",
+    "check_params",
+    "chinchilla",
+    "get",
+    "register",
+]
