@@ -13,7 +13,14 @@ from scalinglaws.errors import (
     ScalingLawsWarning,
 )
 from scalinglaws.fitting import FitResult, Uncertainty, fit
+from scalinglaws.io.records import load_fit, save_fit
 from scalinglaws.io.runs import load_runs
+from scalinglaws.planning.compute import (
+    compute_for_loss,
+    plan_compute,
+    plan_fixed_params,
+    plan_fixed_tokens,
+)
 
 __version__ = "0.1.0"
 
@@ -27,7 +34,13 @@ __all__ = [
     "ScalingLawsWarning",
     "Uncertainty",
     "__version__",
+    "compute_for_loss",
     "fit",
     "laws",
+    "load_fit",
     "load_runs",
+    "plan_compute",
+    "plan_fixed_params",
+    "plan_fixed_tokens",
+    "save_fit",
 ]

@@ -99,6 +99,9 @@ def fit(
     grid: Mapping[str, Sequence[float]] | None = None,
     weights: Sequence[float] | None = None,
     k: float | None = None,
+    uncertainty: str = "none",
+    samples: int | None = None,
+    seed: int = 0,
 ) -> FitResult:
     """Fit a law to run logs by global search and compiled, vectorised polish.
 
@@ -125,6 +128,10 @@ def fit(
         grid: Override start values per parameter (natural units).
         weights: Per-run multiplicities (all ones by default).
         k: FLOPs per parameter per token recorded with the fit (default: the run log's).
+        uncertainty: ``"none"``, ``"laplace"``, ``"bootstrap"`` or ``"bayes"``: attach
+            parameter uncertainty (see :mod:`scalinglaws.uncertainty`).
+        samples: Draws (bootstrap resamples or posterior draws per chain) for uncertainty.
+        seed: Random seed for the uncertainty method.
 
     Returns:
         A :class:`FitResult`; check ``.status`` and ``.report()``.
@@ -160,9 +167,9 @@ def fit(
             thetas, obj = varpro_search(law, g, inputs, target, w, delta)
         else:
             g = _start_grid(law, grid, varpro=False)
-            thetas = jnp.asarray(np.asarray(law.to_internal(
-                {n: g[:, i] for i, n in enumerate(law.param_names)}
-            )))
+            thetas = jnp.asarray(
+                np.asarray(law.to_internal({n: g[:, i] for i, n in enumerate(law.param_names)}))
+            )
             lo, hi = law.internal_bounds()
             thetas = jnp.clip(thetas, lo, hi)
             obj = objective_batch(law, thetas, inputs, target, w, delta)
@@ -228,6 +235,10 @@ def fit(
             ScalingLawsWarning,
             stacklevel=2,
         )
+    if uncertainty != "none":
+        from scalinglaws.uncertainty import attach
+
+        result = attach(result, uncertainty, samples=samples, seed=seed)
     return result
 
 

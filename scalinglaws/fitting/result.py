@@ -124,7 +124,11 @@ class FitResult:
         """Parameters that ended on (or within ``rtol`` of) a bound of their spec."""
         flagged = []
         for p in self.law.params:
-            v = p.to_internal(self.params[p.name]) if (not p.log_scale or self.params[p.name] > 0) else -math.inf
+            v = (
+                p.to_internal(self.params[p.name])
+                if (not p.log_scale or self.params[p.name] > 0)
+                else -math.inf
+            )
             lo, hi = p.internal_bounds()
             for b in (lo, hi):
                 if math.isfinite(b) and abs(v - b) <= rtol * (1 + abs(b)):
@@ -165,8 +169,16 @@ class FitResult:
         lines = [
             f"{self.law.name} law  {self.law.description}",
             f"  runs: {self.n_runs}   objective: {self.objective:.10g}   status: {self.status}",
-            f"  starts polished: {len(self.starts)}   converged: "
-            f"{int((self.starts['status'] == 'converged').sum())}   search: {self.options.get('search')}",
+        ]
+        if "status" in self.starts.columns:
+            lines.append(
+                f"  starts polished: {len(self.starts)}   converged: "
+                f"{int((self.starts['status'] == 'converged').sum())}   "
+                f"search: {self.options.get('search')}"
+            )
+        else:
+            lines.append("  (loaded from a record: per-start details and residuals not kept)")
+        lines += [
             "",
             f"  {'parameter':<10} {'value':>14} {'approx s.e.':>12}  note",
         ]
@@ -174,10 +186,11 @@ class FitResult:
         for p in self.law.params:
             note = "AT BOUND" if p.name in bounds else ""
             lines.append(f"  {p.name:<10} {self.params[p.name]:>14.6g} {se[p.name]:>12.3g}  {note}")
-        rms = float(np.sqrt(np.mean(self.residuals**2)))
-        kind = "log-loss" if self.law.residual == "log" else "residual"
-        lines.append("")
-        lines.append(f"  RMS {kind} residual: {rms:.4g}")
+        if self.residuals.size:
+            rms = float(np.sqrt(np.mean(self.residuals**2)))
+            kind = "log-loss" if self.law.residual == "log" else "residual"
+            lines.append("")
+            lines.append(f"  RMS {kind} residual: {rms:.4g}")
         if self.uncertainty.method != "none":
             state = "converged" if self.uncertainty.converged else "NOT CONVERGED"
             lines.append(

