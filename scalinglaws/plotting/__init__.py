@@ -1,0 +1,23 @@
+"""Figures: every function takes ``ax=None`` (or ``axes=None``) and returns its Axes."""
+
+from scalinglaws.plotting.chinchilla import (
+    compute_optimal_curve,
+    isoflop_slices,
+    optimal_allocation,
+    plot_compute_optimal,
+    plot_isoflop_profiles,
+    plot_loss_contours,
+    plot_parity,
+    plot_posterior_bands,
+)
+
+__all__ = [
+    "compute_optimal_curve",
+    "isoflop_slices",
+    "optimal_allocation",
+    "plot_compute_optimal",
+    "plot_isoflop_profiles",
+    "plot_loss_contours",
+    "plot_parity",
+    "plot_posterior_bands",
+]

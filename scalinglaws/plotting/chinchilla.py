@@ -1,0 +1,704 @@
+"""Figures for Chinchilla-form laws: L(N, D) = E + A / N^alpha + B / D^beta.
+
+Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", arXiv 2203.15556.
+With C = k N D the compute-optimal allocation has the closed form
+
+    G = (alpha A / (beta B))^(1/(alpha+beta)),
+    N_opt(C) = G (C/k)^(beta/(alpha+beta)),   D_opt(C) = (C/k) / N_opt(C),
+
+and every figure here draws from it. Every function takes ``ax=None`` (or ``axes=None``),
+draws on the given Axes or on a new figure, and returns what it drew on; nothing is shown
+or saved here.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws.errors import ScalingLawsError
+from scalinglaws.fitting.result import FitResult
+
+Axes = Any  # matplotlib.axes.Axes; kept loose so importing this module stays cheap
+
+_FORM_PARAMS = ("E", "A", "B", "alpha", "beta")
+LOSS_LABEL = "loss (nats/token)"
+N_LABEL = "model size N (parameters)"
+D_LABEL = "training tokens D"
+C_LABEL = "training compute C (FLOPs)"
+#: Colour of the compute-optimal frontier and of uncertainty bands.
+FRONTIER_COLOR = "#d62728"
+
+
+# ---------------------------------------------------------------------- closed forms
+def optimal_allocation(
+    params: Mapping[str, Any], compute: Any, k: float = 6.0
+) -> dict[str, np.ndarray]:
+    """Compute-optimal N, D, tokens per parameter and loss for each budget (and draw).
+
+    N_opt(C) = G (C/k)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta)),
+    D_opt = (C/k)/N_opt, loss = E + A N_opt^-alpha + B D_opt^-beta
+    (Hoffmann et al. 2022, arXiv 2203.15556, eq. 4).
+
+    Args:
+        params: ``E, A, B, alpha, beta`` as scalars (a point fit) or equal-length arrays
+            (draws).
+        compute: Budgets C in FLOPs, shape ``(M,)``.
+        k: FLOPs per parameter per token.
+
+    Returns:
+        ``{"N_opt", "D_opt", "tokens_per_param", "loss"}``, each ``(M,)`` for scalar
+        parameters or ``(n_draws, M)`` for draws. A draw without a frontier (a
+        non-positive exponent or coefficient) gives NaN in its row.
+    """
+    p = {name: np.asarray(params[name], dtype=float)[..., None] for name in _FORM_PARAMS}
+    c = np.asarray(compute, dtype=float)
+    e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
+    with np.errstate(all="ignore"):
+        ok = (al > 0) & (be > 0) & (a > 0) & (b > 0)
+        # Logs keep G finite when A and B differ by many decades.
+        log_g = (np.log(al * a) - np.log(be * b)) / (al + be)
+        log_n = log_g + be / (al + be) * np.log(c / k)
+        n_opt = np.where(ok, np.exp(log_n), np.nan)
+        d_opt = (c / k) / n_opt
+        loss = e + a * n_opt ** (-al) + b * d_opt ** (-be)
+    return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss": loss}
+
+
+def chinchilla_form_loss(params: Mapping[str, Any], n: Any, d: Any) -> np.ndarray:
+    """L(N, D) = E + A / N^alpha + B / D^beta in numpy (broadcasting)."""
+    e, a, b, al, be = (float(params[name]) for name in _FORM_PARAMS)
+    n = np.asarray(n, dtype=float)
+    d = np.asarray(d, dtype=float)
+    return e + a * n ** (-al) + b * d ** (-be)
+
+
+# ---------------------------------------------------------------------- helpers
+def _point_params(source: FitResult | Mapping[str, float]) -> dict[str, float]:
+    params = source.params if isinstance(source, FitResult) else source
+    missing = [n for n in _FORM_PARAMS if n not in params]
+    if missing:
+        name = source.law.name if isinstance(source, FitResult) else "the given parameters"
+        raise ScalingLawsError(
+            f"Chinchilla-form figures need parameters {list(_FORM_PARAMS)}; {name} lack {missing}"
+        )
+    return {n: float(params[n]) for n in _FORM_PARAMS}
+
+
+def _k_of(source: FitResult | Mapping[str, float], k: float | None) -> float:
+    if k is not None:
+        return float(k)
+    return source.k if isinstance(source, FitResult) else 6.0
+
+
+def _runs_of(result: FitResult, runs: pd.DataFrame | None, k: float) -> pd.DataFrame | None:
+    """The runs to draw, with canonical ``N, D, C, loss`` columns (size/data inputs mapped)."""
+    df = runs if runs is not None else result.data
+    if df is None:
+        return None
+    size = result.law.metadata.get("size_input", "N")
+    data = result.law.metadata.get("data_input", "D")
+    target = result.law.target
+    missing = [c for c in (size, data, target) if c not in df.columns]
+    if missing:
+        raise ScalingLawsError(f"runs to plot lack columns {missing} (found {list(df.columns)})")
+    out = pd.DataFrame(
+        {
+            "N": df[size].to_numpy(dtype=float),
+            "D": df[data].to_numpy(dtype=float),
+            "loss": df[target].to_numpy(dtype=float),
+        }
+    )
+    out["C"] = df["C"].to_numpy(dtype=float) if "C" in df.columns else k * out["N"] * out["D"]
+    return out
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def format_flops(c: float) -> str:
+    """``6e18`` -> ``'6×10¹⁸'`` as matplotlib mathtext, for legends and labels."""
+    exp = math.floor(math.log10(c))
+    mant = c / 10**exp
+    if abs(mant - round(mant)) < 0.05:
+        mant_s = f"{round(mant):d}"
+    else:
+        mant_s = f"{mant:.1f}"
+    if mant_s == "1":
+        return f"$10^{{{exp}}}$"
+    return f"${mant_s}\\times10^{{{exp}}}$"
+
+
+def isoflop_slices(
+    compute: Any,
+    *,
+    tol_decades: float = 0.02,
+    min_runs: int = 5,
+    max_slices: int = 6,
+) -> list[tuple[float, np.ndarray]]:
+    """Group runs into isoFLOP slices by their compute.
+
+    Runs whose log10 C lie within ``tol_decades`` of a neighbour form one group; groups
+    with at least ``min_runs`` runs spanning no more than ``5 * tol_decades`` are slices
+    (a wider chain is a scatter of budgets, not a slice). At most ``max_slices`` are kept,
+    spread evenly over log C.
+
+    Returns:
+        ``[(budget C (geometric mean of the group), row indices), ...]`` by increasing C.
+    """
+    c = np.asarray(compute, dtype=float)
+    if c.size == 0:
+        return []
+    order = np.argsort(c)
+    logc = np.log10(c[order])
+    cuts = np.flatnonzero(np.diff(logc) > tol_decades) + 1
+    slices = []
+    for idx in np.split(np.arange(c.size), cuts):
+        lc = logc[idx]
+        if idx.size >= min_runs and lc[-1] - lc[0] <= 5 * tol_decades:
+            slices.append((float(10 ** lc.mean()), np.sort(order[idx])))
+    if len(slices) > max_slices:
+        pick = np.unique(np.round(np.linspace(0, len(slices) - 1, max_slices)).astype(int))
+        slices = [slices[i] for i in pick]
+    return slices
+
+
+# ---------------------------------------------------------------------- figures
+def plot_loss_contours(
+    source: FitResult | Mapping[str, float],
+    *,
+    k: float | None = None,
+    n_range: tuple[float, float] | None = None,
+    d_range: tuple[float, float] | None = None,
+    budgets: Sequence[float] | None = None,
+    show_runs: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Loss contours over (N, D) with the compute-optimal frontier and isoFLOP lines.
+
+    Draws L(N, D) = E + A/N^alpha + B/D^beta as filled contours on log axes, the
+    frontier (N_opt(C), D_opt(C)) with N_opt = G (C/k)^(beta/(alpha+beta)), and the
+    isoFLOP lines D = C / (k N) for a few budgets (Hoffmann et al. 2022, arXiv 2203.15556,
+    Figure 2 right and Figure 4).
+
+    Args:
+        source: A fitted Chinchilla-form law, or a parameter dict (e.g.
+            ``laws.HOFFMANN_2022``).
+        k: FLOPs per parameter per token (default: the fit's, else 6).
+        n_range: Model sizes spanned; default: the runs' range widened by 10x each way.
+        d_range: Token counts spanned; default likewise.
+        budgets: Compute budgets drawn as isoFLOP lines; default: one per decade inside
+            the plotted region.
+        show_runs: Scatter the fitted runs (when ``source`` carries them).
+        ax: Axes to draw on; a new figure when ``None``.
+
+    Returns:
+        The Axes. The frontier line is labelled ``"compute-optimal frontier"``.
+    """
+    params = _point_params(source)
+    kk = _k_of(source, k)
+    runs = _runs_of(source, None, kk) if isinstance(source, FitResult) else None
+    if n_range is None:
+        n_range = (runs["N"].min() / 10, runs["N"].max() * 10) if runs is not None else (1e7, 1e12)
+    if d_range is None:
+        d_range = (runs["D"].min() / 10, runs["D"].max() * 10) if runs is not None else (1e8, 1e13)
+    ax = _new_axes(ax, (7.0, 5.4))
+    n = np.geomspace(*n_range, 240)
+    d = np.geomspace(*d_range, 240)
+    nn, dd = np.meshgrid(n, d)
+    loss = chinchilla_form_loss(params, nn, dd)
+    # Levels evenly spaced in log(L - E): the interesting region sits just above E, where
+    # evenly spaced levels in L would all crowd into the small-model corner.
+    excess_lo, excess_hi = np.nanpercentile(loss - params["E"], [0.5, 95])
+    levels = params["E"] + np.geomspace(max(excess_lo, 1e-6), excess_hi, 15)
+    filled = ax.contourf(nn, dd, loss, levels=levels, cmap="viridis_r", extend="both")
+    lines = ax.contour(nn, dd, loss, levels=levels[1::2], colors="white", linewidths=0.6)
+    ax.clabel(lines, fmt="%.2f", fontsize=7, inline=True)
+    cbar = ax.figure.colorbar(filled, ax=ax, format="%.2f")
+    cbar.set_label(f"predicted {LOSS_LABEL}")
+
+    c_lo = kk * n_range[0] * d_range[0]
+    c_hi = kk * n_range[1] * d_range[1]
+    if budgets is None:
+        # one isoFLOP line per decade: of the runs' compute when there are runs, else of
+        # the plotted region (skipping the corners, where a line barely shows)
+        if runs is not None:
+            first = math.floor(math.log10(runs["C"].min()))
+            last = math.ceil(math.log10(runs["C"].max()))
+        else:
+            first = math.ceil(math.log10(c_lo)) + 1
+            last = math.floor(math.log10(c_hi)) - 1
+        decades = np.arange(first, last + 1)
+        step = max(1, math.ceil(len(decades) / 6))
+        budgets = [10.0**e for e in decades[::step]]
+    for i, c in enumerate(budgets):
+        ax.plot(
+            n,
+            c / (kk * n),
+            color="0.15",
+            linestyle="--",
+            linewidth=0.9,
+            label="isoFLOP lines D = C/(kN)" if i == 0 else None,
+        )
+        opt = optimal_allocation(params, [c], kk)
+        ax.plot(opt["N_opt"], opt["D_opt"], "o", color=FRONTIER_COLOR, markersize=4)
+        # label each line where it leaves the top of the plot (or the right edge)
+        n_top = c / (kk * d_range[1])
+        x_at, y_at = (
+            (n_top, d_range[1]) if n_top > n_range[0] else (n_range[0], c / (kk * n_range[0]))
+        )
+        if n_range[0] <= x_at <= n_range[1]:
+            ax.annotate(
+                f"{format_flops(c)} FLOPs",
+                (x_at, y_at),
+                xytext=(3, -12),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.1",
+                bbox={
+                    "boxstyle": "round,pad=0.15",
+                    "facecolor": "white",
+                    "alpha": 0.7,
+                    "linewidth": 0,
+                },
+            )
+    c_grid = np.geomspace(c_lo, c_hi, 400)
+    front = optimal_allocation(params, c_grid, kk)
+    inside = (
+        (front["N_opt"] >= n_range[0])
+        & (front["N_opt"] <= n_range[1])
+        & (front["D_opt"] >= d_range[0])
+        & (front["D_opt"] <= d_range[1])
+    )
+    ax.plot(
+        front["N_opt"][inside],
+        front["D_opt"][inside],
+        color=FRONTIER_COLOR,
+        linewidth=2.2,
+        label="compute-optimal frontier",
+    )
+    if show_runs and runs is not None:
+        ax.scatter(
+            runs["N"],
+            runs["D"],
+            s=10,
+            facecolor="white",
+            edgecolor="black",
+            linewidth=0.5,
+            label=f"fitted runs ({len(runs)})",
+            zorder=3,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*n_range)
+    ax.set_ylim(*d_range)
+    ax.set_xlabel(N_LABEL)
+    ax.set_ylabel(D_LABEL)
+    a_exp = params["beta"] / (params["alpha"] + params["beta"])
+    ax.set_title(
+        "Predicted loss over model size and tokens\n"
+        f"frontier $N_{{opt}} \\propto C^{{{a_exp:.3f}}}$; red dots: optimum on each isoFLOP line",
+        fontsize=10,
+    )
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    return ax
+
+
+def plot_isoflop_profiles(
+    result: FitResult,
+    *,
+    budgets: Sequence[float] | None = None,
+    runs: pd.DataFrame | None = None,
+    k: float | None = None,
+    tol_decades: float = 0.02,
+    n_range: tuple[float, float] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """IsoFLOP profiles: loss against model size at fixed compute, data and fitted law.
+
+    For each budget C the law's curve is L(N, C/(kN)) = E + A N^-alpha + B (C/(kN))^-beta,
+    with its minimum at N_opt(C) marked (Hoffmann et al. 2022, arXiv 2203.15556,
+    Figure 3). Runs within ``tol_decades`` of a budget (in log10 C) are drawn with it.
+
+    Args:
+        result: A fitted Chinchilla-form law.
+        budgets: Compute budgets; default: the isoFLOP slices found in the runs
+            (:func:`isoflop_slices`), or four decades around them when none are found.
+        runs: Runs to draw (default: the runs fitted).
+        k: FLOPs per parameter per token (default: the fit's).
+        tol_decades: How close (in decades of C) a run must be to a budget to be drawn.
+        n_range: Model sizes spanned by the curves; default: the runs' range widened 2x.
+        ax: Axes to draw on; a new figure when ``None``.
+
+    Returns:
+        The Axes; each law curve is labelled ``"C = ... FLOPs"``.
+    """
+    params = _point_params(result)
+    kk = _k_of(result, k)
+    data = _runs_of(result, runs, kk)
+    if budgets is None:
+        slices = isoflop_slices(data["C"], tol_decades=tol_decades) if data is not None else []
+        if slices:
+            budgets = [c for c, _ in slices]
+        elif data is not None:
+            budgets = list(np.geomspace(data["C"].min(), data["C"].max(), 4))
+        else:
+            budgets = [1e18, 1e19, 1e20, 1e21]
+    budgets = sorted(float(c) for c in budgets)
+    if n_range is None:
+        if data is not None:
+            n_range = (data["N"].min() / 2, data["N"].max() * 2)
+        else:
+            n_mid = optimal_allocation(params, budgets, kk)["N_opt"]
+            n_range = (np.nanmin(n_mid) / 30, np.nanmax(n_mid) * 30)
+    ax = _new_axes(ax, (7.0, 5.0))
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["plasma"]
+    colors = [cmap(x) for x in np.linspace(0.0, 0.85, len(budgets))]
+    n = np.geomspace(*n_range, 300)
+    lows, highs = [], []
+    for c, color in zip(budgets, colors, strict=True):
+        curve = chinchilla_form_loss(params, n, c / (kk * n))
+        shown = None
+        if data is not None:
+            near = np.abs(np.log10(data["C"].to_numpy() / c)) <= tol_decades
+            shown = data[near]
+        count = f", {len(shown)} runs" if shown is not None and len(shown) else ""
+        ax.plot(n, curve, color=color, linewidth=1.6, label=f"C = {format_flops(c)} FLOPs{count}")
+        opt = optimal_allocation(params, [c], kk)
+        ax.plot(
+            opt["N_opt"],
+            opt["loss"],
+            marker="*",
+            color=color,
+            markersize=11,
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+            linestyle="none",
+        )
+        if shown is not None and len(shown):
+            ax.scatter(
+                shown["N"],
+                shown["loss"],
+                color=color,
+                s=18,
+                edgecolor="black",
+                linewidth=0.4,
+                zorder=3,
+            )
+            lows.append(shown["loss"].min())
+            highs.append(shown["loss"].max())
+        lows.append(float(np.nanmin(curve)))
+        if shown is None or not len(shown):
+            # no runs to frame: keep the steep ends from flattening the minimum
+            highs.append(float(np.nanmin(curve)) + 0.4 * float(np.ptp(curve)))
+    ax.set_xscale("log")
+    ax.set_xlim(*n_range)
+    lo, hi = min(lows), max(highs)
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.25 * (hi - lo))
+    ax.set_xlabel(N_LABEL)
+    ax.set_ylabel(f"final {LOSS_LABEL}")
+    ax.set_title(
+        "IsoFLOP profiles: loss vs model size at fixed compute\n"
+        "dots: runs; lines: fitted law; stars: law's compute-optimal size",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper right", title="compute budget", title_fontsize=8)
+    return ax
+
+
+def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tuple[Axes, Axes]:
+    """Predicted against observed loss, and residuals against compute.
+
+    Left: each run's predicted loss L(N, D) against its observed loss, with the line of
+    equality. Right: the residual log(observed / predicted) against C = k N D, with the
+    RMS residual marked; a trend across C warns that extrapolating to larger budgets is
+    unsafe.
+
+    Args:
+        result: A fitted law that carries its runs (``result.data``).
+        axes: Two Axes (parity, residuals); a new figure with both when ``None``.
+
+    Returns:
+        ``(parity_axes, residual_axes)``.
+
+    Raises:
+        ScalingLawsError: The result carries no runs.
+    """
+    kk = result.k
+    data = _runs_of(result, None, kk)
+    if data is None:
+        raise ScalingLawsError("this fit carries no runs (result.data is None): nothing to compare")
+    predicted = np.asarray(result.predict(result.data), dtype=float)
+    observed = data["loss"].to_numpy()
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(11.0, 4.6), layout="constrained")
+    ax_p, ax_r = axes
+    import matplotlib as mpl
+
+    norm = mpl.colors.LogNorm(
+        vmin=data["C"].min(), vmax=max(data["C"].max(), data["C"].min() * 1.01)
+    )
+    sc = ax_p.scatter(
+        observed,
+        predicted,
+        c=data["C"],
+        norm=norm,
+        cmap="viridis",
+        s=16,
+        edgecolor="black",
+        linewidth=0.3,
+        label="runs",
+        zorder=3,
+    )
+    lo = min(observed.min(), predicted.min())
+    hi = max(observed.max(), predicted.max())
+    pad = 0.03 * (hi - lo)
+    ax_p.plot(
+        [lo - pad, hi + pad],
+        [lo - pad, hi + pad],
+        color="0.3",
+        linestyle="--",
+        linewidth=1,
+        label="predicted = observed",
+    )
+    ax_p.set_xlim(lo - pad, hi + pad)
+    ax_p.set_ylim(lo - pad, hi + pad)
+    ax_p.set_aspect("equal", adjustable="box")
+    ax_p.set_xlabel(f"observed final {LOSS_LABEL}")
+    ax_p.set_ylabel(f"predicted {LOSS_LABEL}")
+    ax_p.set_title(f"Predicted vs observed loss ({len(observed)} runs)", fontsize=10)
+    ax_p.legend(fontsize=8, loc="upper left")
+
+    resid = np.log(observed / predicted)
+    rms = float(np.sqrt(np.mean(resid**2)))
+    ax_r.scatter(
+        data["C"],
+        resid,
+        c=data["C"],
+        norm=norm,
+        cmap="viridis",
+        s=16,
+        edgecolor="black",
+        linewidth=0.3,
+        zorder=3,
+        label="runs",
+    )
+    ax_r.axhline(0.0, color="0.3", linestyle="--", linewidth=1)
+    for sign in (1, -1):
+        ax_r.axhline(
+            sign * rms,
+            color=FRONTIER_COLOR,
+            linestyle=":",
+            linewidth=1,
+            label=f"± RMS = {rms:.3g}" if sign == 1 else None,
+        )
+    ax_r.set_xscale("log")
+    ax_r.set_xlabel(C_LABEL)
+    ax_r.set_ylabel("residual log(observed / predicted)")
+    ax_r.set_title("Residuals vs compute (a trend means extrapolation is unsafe)", fontsize=10)
+    ax_r.legend(fontsize=8, loc="upper right")
+    cbar = ax_r.figure.colorbar(sc, ax=ax_r)
+    cbar.set_label(C_LABEL)
+    return ax_p, ax_r
+
+
+_BAND_QUANTITIES = {
+    "N_opt": ("compute-optimal model size N_opt (parameters)", True),
+    "D_opt": ("compute-optimal training tokens D_opt", True),
+    "tokens_per_param": ("compute-optimal tokens per parameter D_opt/N_opt", True),
+    "loss": ("loss at the compute-optimal allocation (nats/token)", False),
+}
+
+
+def compute_optimal_curve(
+    source: FitResult | Mapping[str, float],
+    quantity: str,
+    budgets: Any,
+    *,
+    k: float | None = None,
+    quantiles: tuple[float, float, float] = (0.05, 0.5, 0.95),
+) -> dict[str, np.ndarray]:
+    """One compute-optimal quantity along budgets: point value and per-draw quantiles.
+
+    Args:
+        source: A fitted Chinchilla-form law (its ``uncertainty.draws`` are used when
+            present) or a parameter dict.
+        quantity: ``"N_opt"``, ``"D_opt"``, ``"tokens_per_param"`` or ``"loss"``.
+        budgets: Compute budgets C in FLOPs.
+        k: FLOPs per parameter per token (default: the fit's, else 6).
+        quantiles: Lower, middle and upper quantile over draws.
+
+    Returns:
+        ``{"C", "point"}`` and, with draws, ``{"lower", "median", "upper", "n_draws"}``
+        (quantiles over the draws with a finite value; NaN-valued draws are dropped).
+    """
+    if quantity not in _BAND_QUANTITIES:
+        raise ScalingLawsError(f"quantity {quantity!r} is not one of {sorted(_BAND_QUANTITIES)}")
+    kk = _k_of(source, k)
+    c = np.asarray(budgets, dtype=float)
+    out: dict[str, np.ndarray] = {
+        "C": c,
+        "point": optimal_allocation(_point_params(source), c, kk)[quantity],
+    }
+    draws = source.uncertainty.draws if isinstance(source, FitResult) else {}
+    if draws and all(n in draws for n in _FORM_PARAMS):
+        per_draw = optimal_allocation({n: draws[n] for n in _FORM_PARAMS}, c, kk)[quantity]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # a budget where every draw failed stays NaN; numpy would warn about it
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, mid, hi = np.nanquantile(per_draw, quantiles, axis=0)
+        out.update(lower=lo, median=mid, upper=hi, n_draws=np.asarray(per_draw.shape[0]))
+    return out
+
+
+def plot_compute_optimal(
+    source: FitResult | Mapping[str, float],
+    quantity: str = "N_opt",
+    *,
+    budgets: Any = None,
+    k: float | None = None,
+    quantiles: tuple[float, float, float] = (0.05, 0.5, 0.95),
+    show_runs: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """A compute-optimal quantity against compute, with its uncertainty band.
+
+    N_opt(C) = G (C/k)^(beta/(alpha+beta)), D_opt = (C/k)/N_opt and the loss there,
+    evaluated for every parameter draw in ``result.uncertainty.draws``: the band spans the
+    5th to 95th percentile and the line is the median (Hoffmann et al. 2022,
+    arXiv 2203.15556, eq. 4). Without draws the point fit is drawn alone and the title
+    says so.
+
+    Args:
+        source: A fitted Chinchilla-form law, or a parameter dict.
+        quantity: ``"N_opt"``, ``"D_opt"``, ``"tokens_per_param"`` or ``"loss"``.
+        budgets: Compute budgets C; default: from the smallest run's compute to 1,000x the
+            largest (where plans are made), or 1e18 to 1e25 FLOPs without runs.
+        k: FLOPs per parameter per token.
+        quantiles: Lower, middle and upper quantile of the band.
+        show_runs: For ``"loss"``, scatter the runs' observed loss at their compute; for
+            the others, shade the compute range the runs cover.
+        ax: Axes to draw on; a new figure when ``None``.
+
+    Returns:
+        The Axes. Lines are labelled ``"median over N draws"`` or ``"point fit"``, the band
+        ``"5-95% band"`` (from ``quantiles``).
+    """
+    kk = _k_of(source, k)
+    runs = _runs_of(source, None, kk) if isinstance(source, FitResult) else None
+    if budgets is None:
+        if runs is not None:
+            budgets = np.geomspace(runs["C"].min(), runs["C"].max() * 1e3, 200)
+        else:
+            budgets = np.geomspace(1e18, 1e25, 200)
+    curve = compute_optimal_curve(source, quantity, budgets, k=kk, quantiles=quantiles)
+    label, log_y = _BAND_QUANTITIES[quantity]
+    ax = _new_axes(ax, (6.4, 4.8))
+    c = curve["C"]
+    ql, qm, qh = (round(100 * q) for q in quantiles)
+    if "median" in curve:
+        n_draws = int(curve["n_draws"])
+        ax.fill_between(
+            c,
+            curve["lower"],
+            curve["upper"],
+            color=FRONTIER_COLOR,
+            alpha=0.25,
+            linewidth=0,
+            label=f"{ql}-{qh}% band",
+        )
+        ax.plot(
+            c,
+            curve["median"],
+            color=FRONTIER_COLOR,
+            linewidth=2,
+            label=f"median over {n_draws} draws",
+        )
+        method = source.uncertainty.method
+        note = f"{method} draws, {ql}-{qh}% band"
+        if not source.uncertainty.converged:
+            note += " (uncertainty FAILED its diagnostics)"
+    else:
+        ax.plot(c, curve["point"], color=FRONTIER_COLOR, linewidth=2, label="point fit")
+        note = "point fit; no uncertainty draws"
+    if runs is not None and show_runs:
+        if quantity == "loss":
+            ax.scatter(runs["C"], runs["loss"], s=10, color="0.55", label="observed runs", zorder=1)
+        else:
+            ax.axvspan(
+                runs["C"].min(),
+                runs["C"].max(),
+                color="0.93",
+                zorder=0,
+                label="compute range of the runs",
+            )
+    if runs is not None:
+        ax.axvline(
+            runs["C"].max(),
+            color="0.3",
+            linestyle=":",
+            linewidth=1,
+            label="largest run (extrapolation beyond)",
+        )
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlim(c.min(), c.max())
+    if quantity == "loss":
+        top = np.nanmax(curve.get("upper", curve["point"]))
+        bottom = np.nanmin(curve.get("lower", curve["point"]))
+        if runs is not None and show_runs:
+            top = max(top, float(runs["loss"].max()))
+            bottom = min(bottom, float(runs["loss"].min()))
+        ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.15 * (top - bottom))
+    ax.set_xlabel(C_LABEL)
+    ax.set_ylabel(label)
+    title = {
+        "N_opt": "Compute-optimal model size",
+        "D_opt": "Compute-optimal training tokens",
+        "tokens_per_param": "Compute-optimal tokens per parameter",
+        "loss": "Loss at the compute-optimal allocation",
+    }[quantity]
+    ax.set_title(f"{title} vs compute\n({note})", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left" if quantity != "loss" else "upper right")
+    return ax
+
+
+def plot_posterior_bands(
+    source: FitResult | Mapping[str, float],
+    *,
+    budgets: Any = None,
+    k: float | None = None,
+    quantiles: tuple[float, float, float] = (0.05, 0.5, 0.95),
+    axes: Sequence[Axes] | None = None,
+) -> tuple[Axes, Axes]:
+    """N_opt(C) and loss(C) side by side, each with its 5-95% band over draws.
+
+    See :func:`plot_compute_optimal` (Hoffmann et al. 2022, arXiv 2203.15556).
+
+    Returns:
+        ``(n_opt_axes, loss_axes)``.
+    """
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(12.0, 4.8), layout="constrained")
+    ax_n, ax_l = axes
+    plot_compute_optimal(source, "N_opt", budgets=budgets, k=k, quantiles=quantiles, ax=ax_n)
+    plot_compute_optimal(source, "loss", budgets=budgets, k=k, quantiles=quantiles, ax=ax_l)
+    return ax_n, ax_l
