@@ -1,0 +1,682 @@
+"""Approach 2 (isoFLOP profiles): per-budget minima, then power laws N*(C) and D*(C).
+
+Hoffmann et al. 2022 (arXiv 2203.15556), Approach 2: train several model sizes at each of
+a few fixed compute budgets C (an *isoFLOP slice*), fit loss against log N within each
+slice, take the minimiser N*(C), and regress
+
+    log N*(C) = log G_N + a log C,      log D*(C) = log G_D + b log C.
+
+With C = k N D exactly, a + b = 1. Three per-slice minimisers are offered:
+
+* ``"parabola"`` — loss = c0 + c1 u + c2 u^2 in u = log N by (weighted) least squares over
+  the whole slice (Hoffmann et al.). Exact for a slice that is symmetric about its
+  optimum; biased when the slice is wide, asymmetric (alpha != beta) or off-centre
+  (Czech et al. 2026, arXiv 2603.22339).
+* ``"local"`` — the robust alternative: the same parabola fitted only on the ``window``
+  model sizes nearest (in log N order) the lowest observed loss. Points far up the walls
+  of the isoFLOP curve, where a parabola cannot describe it, no longer pull the vertex.
+* ``"akima"`` — Porian et al.'s procedure (arXiv 2406.19146, released code): an Akima
+  spline through (log N, log loss), minimised on a fine grid of ``25 * (n - 1)`` points;
+  a minimum on the grid's edge is "outside".
+
+The minimiser's uncertainty comes from a bootstrap *within the slice*: either residual
+resampling of the fitted parabola (``bootstrap="residual"``, default for the parabola
+methods) or Gaussian noise of a given loss standard deviation added to every point
+(``bootstrap="noise"``, Porian et al.'s seed-noise bootstrap: they used 0.002 nats on
+RefinedWeb and 0.01 on OpenWebText2, their measured seed-to-seed spread). The standard
+deviation of log N* over the bootstrap draws sets the weight 1/sd^2 of the slice in the
+power-law fit (Porian et al.'s weighted fit; ``weighted=False`` gives equal weights); it
+is floored at ``sd_floor`` times the slice's mean spacing in log N and divided by the
+fraction of draws that found a minimum (both as in Porian et al.'s code). Intervals on the
+exponents are percentile intervals of the power law refitted to each bootstrap draw of
+every slice's optimum.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws.approaches._powerlaw import (
+    check_level,
+    fit_loglinear,
+    percentile_interval,
+    r_squared,
+)
+from scalinglaws.errors import FitError, ScalingLawsWarning
+
+METHODS = ("parabola", "local", "akima")
+BOOTSTRAPS = ("residual", "noise")
+ON_INVALID = ("flag", "exclude", "raise")
+OBSERVATIONS = ("point", "median")
+SIZE_AGGREGATES = ("min", "mean")
+#: Model sizes in the ``"local"`` parabola's window.
+DEFAULT_WINDOW = 5
+#: Fine-grid points per gap between model sizes for the ``"akima"`` minimiser.
+AKIMA_POINTS_PER_GAP = 25
+#: Floor of a slice's sd of log N*, as a fraction of its mean spacing in log N.
+DEFAULT_SD_FLOOR = 0.33
+#: Fewest distinct model sizes in a slice (a parabola has three coefficients).
+MIN_SIZES = 3
+
+_OK, _CONCAVE, _OUTSIDE = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------- slices
+def _load(runs: Any, k: float | None, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    from scalinglaws.io.runs import load_runs
+
+    kwargs: dict[str, Any] = {} if k is None else {"k": k}
+    return load_runs(runs, columns=columns, min_runs=MIN_SIZES, require=("N",), **kwargs)
+
+
+def isoflop_slices(
+    runs: Any,
+    *,
+    budget_rtol: float = 0.0,
+    budget_column: str | None = None,
+    k: float | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Group runs into isoFLOP slices by their compute budget.
+
+    With ``budget_rtol = 0`` (the default) runs share a slice when their budget values are
+    exactly equal: right for designed sweeps and for logs that record the nominal budget.
+    Real logs often hold C = k N D computed from the tokens actually seen, a little off
+    the nominal budget; ``budget_rtol > 0`` then bins budgets: sorted ascending, a value
+    opens a new slice when it exceeds the slice's smallest value by more than a factor
+    ``1 + budget_rtol``, so a slice never spans more than that factor. A slice's budget
+    is the geometric mean of its runs' values.
+
+    Args:
+        runs: A run log (anything :func:`scalinglaws.load_runs` accepts).
+        budget_rtol: Relative tolerance for binning budgets (0 = exact values).
+        budget_column: Column holding the nominal budget (default: ``C``).
+        k: FLOPs per parameter per token, when C must be derived from N and D.
+        columns: Explicit ``{canonical: column}`` names, passed to ``load_runs``.
+
+    Returns:
+        The runs with ``slice`` (0, 1, ... by increasing budget) and ``budget`` columns,
+        sorted by slice and N.
+
+    Raises:
+        FitError: Unknown budget column, or a negative tolerance.
+    """
+    df = _load(runs, k, columns)
+    col = budget_column or "C"
+    if col not in df.columns:
+        raise FitError(f"budget column {col!r} not found; columns are {list(df.columns)}")
+    if not (
+        isinstance(budget_rtol, int | float) and budget_rtol >= 0 and math.isfinite(budget_rtol)
+    ):
+        raise FitError(f"budget_rtol must be a non-negative number, not {budget_rtol!r}")
+    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if bad.size:
+        raise FitError(f"row {int(bad[0])}, column {col!r}: budget must be a positive number")
+    uniq = np.unique(values)
+    bin_of = {}
+    start, b = uniq[0], 0
+    for v in uniq:
+        if v > start * (1.0 + budget_rtol) * (1.0 + 1e-12):
+            b += 1
+            start = v
+        bin_of[v] = b
+    out = df.copy()
+    out["slice"] = np.array([bin_of[v] for v in values], dtype=int)
+    logv = pd.Series(np.log(values), index=out.index)
+    out["budget"] = np.exp(logv.groupby(out["slice"]).transform("mean")).to_numpy()
+    out = out.sort_values(["slice", "N"], kind="stable").reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out
+
+
+# ------------------------------------------------------------------------ minimisers
+def _parabola_vertex(c0, c1, c2, centre):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(c2 > 0, -c1 / (2.0 * c2), np.nan)
+        ystar = np.where(c2 > 0, c0 - c1 * c1 / (4.0 * c2), np.nan)
+    return u + centre, ystar
+
+
+def _minimise(x: np.ndarray, Y: np.ndarray, w: np.ndarray, method: str, window: int):
+    """Minimisers of loss against ``x`` (sorted) for every row of ``Y`` (B, n).
+
+    Returns ``(x_star, loss_star, curvature, code, residuals)``; ``code`` is 0 (ok),
+    1 (no minimum: parabola opens downward) or 2 (minimum outside the fitted range);
+    ``residuals`` (B, n) are NaN where the fit did not use the point.
+    """
+    B, n = Y.shape
+    if method == "parabola":
+        centre = float(np.sum(w * x) / np.sum(w))
+        u = x - centre
+        X = np.stack([np.ones_like(u), u, u * u], axis=1)
+        sw = np.sqrt(w)
+        coef, *_ = np.linalg.lstsq(X * sw[:, None], (Y * sw).T, rcond=None)
+        xstar, ystar = _parabola_vertex(coef[0], coef[1], coef[2], centre)
+        resid = Y - (X @ coef).T
+        lo, hi = np.full(B, x[0]), np.full(B, x[-1])
+        curv = coef[2]
+    elif method == "local":
+        m = min(window, n)
+        i0 = np.argmin(Y, axis=1)
+        start = np.clip(i0 - m // 2, 0, n - m)
+        idx = start[:, None] + np.arange(m)[None, :]
+        xw, yw, ww = x[idx], np.take_along_axis(Y, idx, axis=1), w[idx]
+        centre = x[i0]
+        u = xw - centre[:, None]
+        X = np.stack([np.ones_like(u), u, u * u], axis=-1)
+        XW = X * ww[..., None]
+        A = np.einsum("bmi,bmj->bij", XW, X)
+        rhs = np.einsum("bmi,bm->bi", XW, yw)
+        coef = np.linalg.solve(A, rhs[..., None])[..., 0]
+        xstar, ystar = _parabola_vertex(coef[:, 0], coef[:, 1], coef[:, 2], centre)
+        resid = np.full((B, n), np.nan)
+        np.put_along_axis(resid, idx, yw - np.einsum("bmi,bi->bm", X, coef), axis=1)
+        lo, hi = xw[:, 0], xw[:, -1]
+        curv = coef[:, 2]
+    elif method == "akima":
+        from scipy.interpolate import Akima1DInterpolator
+
+        g = max((n - 1) * AKIMA_POINTS_PER_GAP, 3)
+        grid = np.linspace(x[0], x[-1], g)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logy = np.log(np.where(Y > 0, Y, np.nan))
+        vals = Akima1DInterpolator(x, logy.T, axis=0)(grid)
+        vals = np.where(np.isfinite(vals), vals, np.inf)
+        j = np.argmin(vals, axis=0)
+        xstar = grid[j]
+        ystar = np.exp(vals[j, np.arange(B)])
+        resid = np.full((B, n), np.nan)
+        edge = (j == 0) | (j == g - 1) | ~np.isfinite(ystar)
+        code = np.where(edge, _OUTSIDE, _OK)
+        return xstar, ystar, np.full(B, np.nan), code, resid
+    else:  # pragma: no cover - validated by the caller
+        raise FitError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    code = np.where(
+        ~np.isfinite(xstar), _CONCAVE, np.where((xstar < lo) | (xstar > hi), _OUTSIDE, _OK)
+    )
+    return xstar, ystar, curv, code, resid
+
+
+# ---------------------------------------------------------------------- one slice
+def _fit_slice(
+    log_n: np.ndarray,
+    log_d: np.ndarray,
+    loss: np.ndarray,
+    w: np.ndarray,
+    *,
+    method: str,
+    window: int,
+    bootstrap: str,
+    loss_noise: float | None,
+    n_boot: int,
+    sd_floor: float,
+    level: float,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    n = log_n.size
+    d_order = np.argsort(log_d)
+    x_d = log_d[d_order]
+    xs, ys, curv, code, resid = _minimise(log_n, loss[None, :], w, method, window)
+    xd, _, _, code_d, _ = _minimise(x_d, loss[None, d_order], w[d_order], method, window)
+    flags = []
+    if code[0] == _CONCAVE:
+        flags.append("concave")
+    elif code[0] == _OUTSIDE:
+        flags.append("outside")
+
+    if bootstrap == "residual":
+        r = resid[0]
+        used = np.isfinite(r)
+        e = r[used] * np.sqrt(w[used])
+        dof = e.size - 3
+        if dof <= 0 or not np.any(np.abs(e) > 0):
+            flags.append("exact_fit")
+            e = np.zeros(1)
+        else:
+            # Centred and inflated by sqrt(m / (m - 3)): raw residuals of a 3-coefficient
+            # fit understate the noise.
+            e = (e - e.mean()) * math.sqrt(e.size / dof)
+        noise = rng.choice(e, size=(n_boot, n), replace=True) / np.sqrt(w)[None, :]
+    else:
+        noise = float(loss_noise) * rng.standard_normal((n_boot, n))
+    Y = loss[None, :] + noise
+    bx, by, _, bcode, _ = _minimise(log_n, Y, w, method, window)
+    bxd, _, _, bcode_d, _ = _minimise(x_d, Y[:, d_order], w[d_order], method, window)
+    valid = (bcode == _OK) & (bcode_d == _OK)
+    frac = float(valid.mean())
+    spacing_n = float(np.mean(np.diff(log_n))) if n > 1 else 0.0
+    spacing_d = float(np.mean(np.diff(x_d))) if n > 1 else 0.0
+    if valid.sum() >= 2:
+        sd_n = max(float(np.std(bx[valid], ddof=1)), sd_floor * spacing_n) / frac
+        sd_d = max(float(np.std(bxd[valid], ddof=1)), sd_floor * spacing_d) / frac
+    else:
+        sd_n = sd_d = math.nan
+    if frac < 0.5:
+        flags.append("unstable")
+    best = int(np.argmin(loss))
+    bracket = (log_n[max(best - 1, 0)], log_n[min(best + 1, n - 1)])
+    if code[0] == _OK and not (bracket[0] <= xs[0] <= bracket[1]):
+        flags.append("far_from_best")
+    n_lo, n_hi = percentile_interval(bx[valid], level)
+    return {
+        "log_N_star": float(xs[0]) if code[0] != _CONCAVE else math.nan,
+        "log_D_star": float(xd[0]) if code_d[0] != _CONCAVE else math.nan,
+        "loss_star": float(ys[0]) if code[0] != _CONCAVE else math.nan,
+        "curvature": float(curv[0]),
+        "log_N_star_sd": sd_n,
+        "log_D_star_sd": sd_d,
+        "N_star_lo": math.exp(n_lo) if math.isfinite(n_lo) else math.nan,
+        "N_star_hi": math.exp(n_hi) if math.isfinite(n_hi) else math.nan,
+        "frac_valid": frac,
+        "flag": ",".join(flags),
+        "_draws_n": bx[valid],
+        "_draws_d": bxd[valid],
+        "_median_n": float(np.median(bx[valid])) if valid.any() else math.nan,
+        "_median_d": float(np.median(bxd[valid])) if valid.any() else math.nan,
+    }
+
+
+# ---------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class Approach2Result:
+    """Outcome of :func:`approach2`.
+
+    Attributes:
+        slices: One row per isoFLOP slice: ``budget``, ``n_sizes``, ``N_min``, ``N_max``,
+            ``N_star``, ``D_star``, ``loss_star``, ``curvature`` (of loss in log N; NaN for
+            the spline), ``log_N_star_sd``, ``log_D_star_sd``, ``N_star_lo``/``N_star_hi``
+            (bootstrap interval at ``level``), ``frac_valid`` (bootstrap draws that found a
+            minimum), ``flag`` (comma-separated: ``concave``, ``outside``, ``unstable``,
+            ``far_from_best``, ``exact_fit``) and ``used`` (entered the power-law fit).
+        powerlaws: Index ``N`` and ``D``: ``exponent`` (a for N*, b for D*),
+            ``exponent_lo``/``exponent_hi``, ``coefficient`` (G in y* = G C^exponent) with
+            its interval, ``r2``, ``n_slices``, ``weighted``.
+        draws: Bootstrap draws of ``a``, ``b``, ``log_G_N``, ``log_G_D`` (paired by index).
+        options: The settings used.
+        warnings: Messages the user should read.
+    """
+
+    slices: pd.DataFrame
+    powerlaws: pd.DataFrame
+    draws: Mapping[str, np.ndarray] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def a(self) -> float:
+        """Exponent of N*(C) = G_N C^a."""
+        return float(self.powerlaws.loc["N", "exponent"])
+
+    @property
+    def b(self) -> float:
+        """Exponent of D*(C) = G_D C^b."""
+        return float(self.powerlaws.loc["D", "exponent"])
+
+    @property
+    def G_N(self) -> float:  # noqa: N802 - the paper's symbol
+        return float(self.powerlaws.loc["N", "coefficient"])
+
+    @property
+    def G_D(self) -> float:  # noqa: N802 - the paper's symbol
+        return float(self.powerlaws.loc["D", "coefficient"])
+
+    @property
+    def level(self) -> float:
+        return float(self.options.get("level", 0.95))
+
+    def interval(self, name: str) -> tuple[float, float]:
+        """Bootstrap interval of ``"a"`` or ``"b"`` at :attr:`level`."""
+        row = {"a": "N", "b": "D"}.get(name)
+        if row is None:
+            raise FitError(f"interval is available for 'a' and 'b', not {name!r}")
+        return (
+            float(self.powerlaws.loc[row, "exponent_lo"]),
+            float(self.powerlaws.loc[row, "exponent_hi"]),
+        )
+
+    def predict(self, budgets: float | Sequence[float]) -> pd.DataFrame:
+        """Compute-optimal N and D at given budgets, with bootstrap intervals.
+
+        N_opt = G_N C^a, D_opt = G_D C^b (each from its own power law, so N_opt * D_opt
+        need not equal C / k exactly when the log's C is not exactly k N D).
+
+        Returns:
+            Columns ``C, N_opt, N_opt_lo, N_opt_hi, D_opt, D_opt_lo, D_opt_hi,
+            tokens_per_param``.
+        """
+        c = np.atleast_1d(np.asarray(budgets, dtype=float))
+        if c.size == 0 or not np.all(np.isfinite(c) & (c > 0)):
+            raise FitError("budgets must be positive, finite compute values in FLOPs")
+        logc = np.log(c)
+        out = pd.DataFrame({"C": c})
+        for q, exp_key, g_key in (("N", "a", "log_G_N"), ("D", "b", "log_G_D")):
+            pl = self.powerlaws.loc[q]
+            out[f"{q}_opt"] = pl["coefficient"] * c ** pl["exponent"]
+            if self.draws and len(self.draws.get(exp_key, ())) > 1:
+                logs = self.draws[g_key][None, :] + self.draws[exp_key][None, :] * logc[:, None]
+                ivals = [percentile_interval(row, self.level) for row in logs]
+                out[f"{q}_opt_lo"] = np.exp([lo for lo, _ in ivals])
+                out[f"{q}_opt_hi"] = np.exp([hi for _, hi in ivals])
+            else:
+                out[f"{q}_opt_lo"] = np.nan
+                out[f"{q}_opt_hi"] = np.nan
+        out = out[["C", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "D_opt_lo", "D_opt_hi"]]
+        out["tokens_per_param"] = out["D_opt"] / out["N_opt"]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready summary (exponents, coefficients, slices, warnings)."""
+        pl = self.powerlaws.reset_index().to_dict(orient="records")
+        sl = self.slices.to_dict(orient="records")
+        return {
+            "approach": 2,
+            "powerlaws": _jsonable(pl),
+            "slices": _jsonable(sl),
+            "options": _jsonable(dict(self.options)),
+            "warnings": list(self.warnings),
+        }
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------------- workflow
+def approach2(
+    runs: Any,
+    *,
+    method: str = "parabola",
+    window: int = DEFAULT_WINDOW,
+    bootstrap: str | None = None,
+    loss_noise: float | None = None,
+    n_boot: int = 1000,
+    weighted: bool = True,
+    level: float = 0.95,
+    on_invalid: str = "flag",
+    budget_rtol: float = 0.0,
+    budget_column: str | None = None,
+    drop_small: bool = False,
+    sizes: str = "min",
+    sd_floor: float = DEFAULT_SD_FLOOR,
+    observation: str = "point",
+    weight_column: str | None = None,
+    seed: int = 0,
+    k: float | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> Approach2Result:
+    """Approach 2: isoFLOP minima N*(C), D*(C) and their power laws, with intervals.
+
+    For each isoFLOP slice (see :func:`isoflop_slices`) loss is fitted against log N (and,
+    for D*, against log D) by ``method``; the minimiser's spread over ``n_boot`` bootstrap
+    draws within the slice gives sd(log N*). Then log N* = log G_N + a log C and
+    log D* = log G_D + b log C are fitted by least squares weighted by 1/sd^2
+    (``weighted=True``, as Porian et al. 2024, arXiv 2406.19146) or unweighted, and
+    refitted to every bootstrap draw for percentile intervals at ``level``. Hoffmann et
+    al. 2022 (arXiv 2203.15556) find a = 0.49, b = 0.51 this way.
+
+    Slices whose fit has no minimum (parabola opening downward) or whose bootstrap finds a
+    minimum in fewer than half of the draws never enter the power law. A minimiser outside
+    the slice's range of N is flagged and kept (``on_invalid="flag"``), dropped
+    (``"exclude"``), or refused (``"raise"``).
+
+    Args:
+        runs: Run log with ``N``, ``loss`` and ``C`` (or ``D`` to derive it); final
+            losses (a log with checkpoints is reduced to each run's last one).
+        method: ``"parabola"``, ``"local"`` (parabola on the ``window`` sizes nearest the
+            lowest loss) or ``"akima"`` (Porian et al.'s spline minimum).
+        window: Model sizes in the ``"local"`` fit (at least 3).
+        bootstrap: ``"residual"`` (resample the parabola's residuals; the default for the
+            parabola methods) or ``"noise"`` (add N(0, loss_noise^2) to each loss; the
+            default, and the only choice, for ``"akima"``, which has no residuals).
+        loss_noise: Standard deviation of a loss between seeds, in loss units, for
+            ``bootstrap="noise"``.
+        n_boot: Bootstrap draws per slice.
+        weighted: Weight slices by 1/sd(log N*)^2 in the power-law fit.
+        level: Interval level (0.95 gives 2.5% and 97.5% percentiles).
+        on_invalid: ``"flag"``, ``"exclude"`` or ``"raise"`` for minimisers outside the
+            slice's range (and, for ``"raise"``, for slices without a minimum).
+        budget_rtol: Tolerance for grouping budgets into slices (0 = exact values).
+        budget_column: Column with the nominal budget (default ``C``).
+        drop_small: Skip slices with fewer than 3 distinct sizes (with a warning) instead
+            of refusing them.
+        sizes: Several runs of one size in a slice (e.g. a learning-rate sweep): keep the
+            ``"min"`` loss (the best tuned run) or the ``"mean"``.
+        sd_floor: Floor of sd(log N*) as a fraction of the slice's mean log-N spacing,
+            so that no slice gets unbounded weight (Porian et al. used 0.33).
+        observation: The optimum entering the fit: the ``"point"`` fit on the data, or the
+            ``"median"`` of the bootstrap draws (Porian et al.).
+        weight_column: Optional per-run weights for the parabola (e.g. inverse loss
+            variances); all ones by default.
+        seed: Seed of the bootstrap.
+        k: FLOPs per parameter per token, when C must be derived from N and D.
+        columns: Explicit ``{canonical: column}`` names, passed to ``load_runs``.
+
+    Returns:
+        An :class:`Approach2Result`.
+
+    Raises:
+        FitError: Bad options, a slice with fewer than 3 model sizes, fewer than 2
+            usable slices, or (with ``on_invalid="raise"``) a slice without a valid
+            minimum.
+    """
+    if method not in METHODS:
+        raise FitError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if bootstrap is None:
+        bootstrap = "noise" if method == "akima" else "residual"
+    if bootstrap not in BOOTSTRAPS:
+        raise FitError(f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}")
+    if method == "akima" and bootstrap == "residual":
+        raise FitError(
+            "method 'akima' interpolates every point exactly, so it has no residuals to "
+            "resample; use bootstrap='noise' with loss_noise=<seed-to-seed sd of the loss>"
+        )
+    if bootstrap == "noise" and not (
+        isinstance(loss_noise, int | float) and loss_noise > 0 and math.isfinite(loss_noise)
+    ):
+        raise FitError(
+            "bootstrap='noise' needs loss_noise, the seed-to-seed standard deviation of a "
+            f"loss (e.g. 0.002), not {loss_noise!r}"
+        )
+    if on_invalid not in ON_INVALID:
+        raise FitError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not {on_invalid!r}")
+    if observation not in OBSERVATIONS:
+        raise FitError(f"observation must be 'point' or 'median', not {observation!r}")
+    if sizes not in SIZE_AGGREGATES:
+        raise FitError(f"sizes must be 'min' or 'mean', not {sizes!r}")
+    if not (isinstance(window, int) and window >= MIN_SIZES):
+        raise FitError(f"window must be an integer of at least {MIN_SIZES}, not {window!r}")
+    if not (isinstance(n_boot, int) and n_boot >= 2):
+        raise FitError(f"n_boot must be an integer of at least 2, not {n_boot!r}")
+    if not (isinstance(sd_floor, int | float) and sd_floor >= 0):
+        raise FitError(f"sd_floor must be a non-negative number, not {sd_floor!r}")
+    level = check_level(level)
+
+    df = isoflop_slices(
+        runs, budget_rtol=budget_rtol, budget_column=budget_column, k=k, columns=columns
+    )
+    if weight_column is not None:
+        if weight_column not in df.columns:
+            raise FitError(
+                f"weight column {weight_column!r} not found; columns are {list(df.columns)}"
+            )
+        wcol = pd.to_numeric(df[weight_column], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~(np.isfinite(wcol) & (wcol > 0)))
+        if bad.size:
+            raise FitError(f"row {int(bad[0])}, column {weight_column!r}: weights must be > 0")
+        df["_w"] = wcol
+    else:
+        df["_w"] = 1.0
+
+    rng = np.random.default_rng(seed)
+    rows, messages = [], []
+    for s, g in df.groupby("slice", sort=True):
+        budget = float(g["budget"].iloc[0])
+        agg = g.groupby("N", sort=True).agg(
+            loss=("loss", sizes), D=("D", "mean"), w=("_w", "sum"), n_runs=("loss", "size")
+        )
+        n_sizes = len(agg)
+        if n_sizes < MIN_SIZES:
+            msg = (
+                f"isoFLOP slice at C = {budget:.4g} has {n_sizes} distinct model size"
+                f"{'s' if n_sizes != 1 else ''}; fitting a minimum needs at least {MIN_SIZES}"
+            )
+            if not drop_small:
+                raise FitError(msg + " (drop_small=True skips such slices)")
+            messages.append(msg + "; slice skipped")
+            continue
+        log_n = np.log(agg.index.to_numpy(dtype=float))
+        log_d = np.log(agg["D"].to_numpy(dtype=float))
+        res = _fit_slice(
+            log_n,
+            log_d,
+            agg["loss"].to_numpy(dtype=float),
+            agg["w"].to_numpy(dtype=float),
+            method=method,
+            window=window,
+            bootstrap=bootstrap,
+            loss_noise=loss_noise,
+            n_boot=n_boot,
+            sd_floor=float(sd_floor),
+            level=level,
+            rng=rng,
+        )
+        res.update(
+            {
+                "slice": int(s),
+                "budget": budget,
+                "n_runs": int(agg["n_runs"].sum()),
+                "n_sizes": n_sizes,
+                "N_min": float(np.exp(log_n[0])),
+                "N_max": float(np.exp(log_n[-1])),
+            }
+        )
+        rows.append(res)
+    if not rows:
+        raise FitError("no isoFLOP slice with at least 3 model sizes: Approach 2 cannot run")
+
+    for r in rows:
+        flags = set(filter(None, r["flag"].split(",")))
+        unusable = bool(flags & {"concave", "unstable"}) or not math.isfinite(r["log_N_star_sd"])
+        if on_invalid == "raise" and flags & {"concave", "outside", "unstable"}:
+            raise FitError(
+                f"isoFLOP slice at C = {r['budget']:.4g}: no usable minimum ({r['flag']}); "
+                "use on_invalid='flag' or 'exclude', or add model sizes around the optimum"
+            )
+        if on_invalid == "exclude" and "outside" in flags:
+            unusable = True
+        r["used"] = not unusable
+        if flags - {"far_from_best"}:
+            messages.append(
+                f"isoFLOP slice at C = {r['budget']:.4g}: {r['flag']}"
+                + ("" if r["used"] else " (not used in the power law)")
+            )
+        elif "far_from_best" in flags:
+            messages.append(
+                f"isoFLOP slice at C = {r['budget']:.4g}: the fitted minimum lies away from "
+                f"the best observed size; method={method!r} may not describe this slice "
+                "(try method='local')"
+            )
+
+    used = [r for r in rows if r["used"]]
+    if len(used) < 2:
+        raise FitError(
+            f"only {len(used)} isoFLOP slice(s) have a usable minimum; the power laws "
+            "N*(C), D*(C) need at least 2 budgets"
+        )
+    if len(used) == 2:
+        messages.append("only 2 isoFLOP slices: the exponents have no residual degrees of freedom")
+
+    log_c = np.log([r["budget"] for r in used])
+    n_key, d_key = (
+        ("_median_n", "_median_d") if observation == "median" else ("log_N_star", "log_D_star")
+    )
+    obs_n = np.array([r[n_key] for r in used])
+    obs_d = np.array([r[d_key] for r in used])
+    sd_n = np.array([r["log_N_star_sd"] for r in used])
+    sd_d = np.array([r["log_D_star_sd"] for r in used])
+    w_n = 1.0 / sd_n**2 if weighted else None
+    w_d = 1.0 / sd_d**2 if weighted else None
+
+    m = min(min(r["_draws_n"].size for r in used), n_boot)
+    draws: dict[str, np.ndarray] = {}
+    if m >= 2:
+        dn = np.stack([r["_draws_n"][:m] for r in used])
+        dd = np.stack([r["_draws_d"][:m] for r in used])
+        draws["a"], draws["log_G_N"] = fit_loglinear(log_c, dn, w_n)
+        draws["b"], draws["log_G_D"] = fit_loglinear(log_c, dd, w_d)
+
+    pl_rows = {}
+    for q, obs, wq, ek, gk in (
+        ("N", obs_n, w_n, "a", "log_G_N"),
+        ("D", obs_d, w_d, "b", "log_G_D"),
+    ):
+        slope, intercept = fit_loglinear(log_c, obs, wq)
+        e_lo, e_hi = percentile_interval(draws.get(ek, np.array([])), level)
+        g_lo, g_hi = percentile_interval(draws.get(gk, np.array([])), level)
+        pl_rows[q] = {
+            "exponent": float(slope),
+            "exponent_lo": e_lo,
+            "exponent_hi": e_hi,
+            "coefficient": float(np.exp(intercept)),
+            "coefficient_lo": math.exp(g_lo) if math.isfinite(g_lo) else math.nan,
+            "coefficient_hi": math.exp(g_hi) if math.isfinite(g_hi) else math.nan,
+            "r2": r_squared(log_c, obs, wq),
+            "n_slices": len(used),
+            "n_draws": int(m),
+            "weighted": bool(weighted),
+        }
+    powerlaws = pd.DataFrame.from_dict(pl_rows, orient="index")
+    powerlaws.index.name = "quantity"
+
+    cols = [
+        "slice", "budget", "n_runs", "n_sizes", "N_min", "N_max", "N_star", "D_star",
+        "loss_star", "curvature", "log_N_star_sd", "log_D_star_sd", "N_star_lo",
+        "N_star_hi", "frac_valid", "flag", "used",
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    table["N_star"] = np.exp(table["log_N_star"])
+    table["D_star"] = np.exp(table["log_D_star"])
+    table = table[cols]
+
+    for msg in messages:
+        warnings.warn(msg, ScalingLawsWarning, stacklevel=2)
+    options = {
+        "method": method,
+        "window": window,
+        "bootstrap": bootstrap,
+        "loss_noise": loss_noise,
+        "n_boot": n_boot,
+        "weighted": weighted,
+        "level": level,
+        "on_invalid": on_invalid,
+        "budget_rtol": budget_rtol,
+        "budget_column": budget_column or "C",
+        "sizes": sizes,
+        "sd_floor": sd_floor,
+        "observation": observation,
+        "seed": seed,
+        "k": float(df.attrs.get("k", 6.0)),
+    }
+    return Approach2Result(
+        slices=table,
+        powerlaws=powerlaws,
+        draws=draws,
+        options=options,
+        warnings=tuple(messages),
+    )
