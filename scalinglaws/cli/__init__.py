@@ -66,7 +66,7 @@ def _setup_jax() -> None:
     try:
         os.makedirs(cache, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "jax"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     except OSError:
         pass
 

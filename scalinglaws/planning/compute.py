@@ -121,7 +121,7 @@ def _positive_array(values: Any, what: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
     if bad.size:
         raise PlanError(
-            f"{what} #{int(bad[0]) + 1} is {arr[bad[0]]!r}; it must be a positive number"
+            f"{what} #{int(bad[0]) + 1} is {float(arr[bad[0]]):g}; it must be a positive number"
         )
     return arr
 
