@@ -120,6 +120,11 @@ def continuous_average_density(
     )
 
 
+# Compiled once per shape of the step array: the solvers below evaluate many schedules.
+_geometric_jit = jax.jit(geometric_density)
+_cubic_jit = jax.jit(cubic_density)
+
+
 # ---------------------------------------------------------------------------- spec
 def _is_int(x: Any) -> bool:
     if isinstance(x, bool):
@@ -222,8 +227,9 @@ class PruningSchedule:
             t = jnp.arange(self.total_steps) if step is None else jnp.asarray(step)
             if self.kind == "dense" or self.sparsity == 0.0:
                 return np.ones(np.shape(t))
-            fn = geometric_density if self.kind == "geometric" else cubic_density
-            out = fn(t, self.sparsity, self.start_step, self.end_step, self.interval)
+            fn = _geometric_jit if self.kind == "geometric" else _cubic_jit
+            args = (self.sparsity, self.start_step, self.end_step, self.interval)
+            out = fn(t.astype(jnp.float64), *(jnp.asarray(a, dtype=jnp.float64) for a in args))
             return np.asarray(out, dtype=float)
 
     def as_dict(self) -> dict[str, Any]:
@@ -385,14 +391,20 @@ def schedule_from_compute(
             kind, float(sparsity), int(m_s * interval), int(m_e * interval), interval, total_steps
         )
 
-    def spent(sched: PruningSchedule) -> np.ndarray:
-        return np.concatenate([[0.0], np.cumsum(sched.density() * b)])
+    # Events fall on multiples of the interval, so the density is constant within each
+    # block of `interval` steps: cumulative compute at the candidate steps needs one
+    # density value per block, not per step.
+    block_tokens = np.add.reduceat(b, multiples)
+
+    def spent(m_s: int, m_e: int) -> np.ndarray:
+        dens = make(m_s, m_e).density(multiples)
+        return np.concatenate([[0.0], np.cumsum(dens * block_tokens)])
 
     def error(m_s: int, m_e: int) -> float:
-        cum = spent(make(m_s, m_e))
+        cum = spent(m_s, m_e)
         return max(
-            abs(cum[m_s * interval] / cum[-1] - start_compute),
-            abs(cum[m_e * interval] / cum[-1] - end_compute),
+            abs(cum[m_s] / cum[-1] - start_compute),
+            abs(cum[m_e] / cum[-1] - end_compute),
         )
 
     def nearest(frac_curve: np.ndarray, target: float, lo: int = 0) -> int:
@@ -400,13 +412,14 @@ def schedule_from_compute(
 
     # Fixed point: place the steps where the current schedule's cumulative compute crosses
     # the targets; pruning shrinks total compute, which moves both crossings earlier.
-    m_s = nearest(np.cumsum(np.concatenate([[0.0], b]))[multiples] / b.sum(), start_compute)
-    m_e = max(m_s, nearest(np.cumsum(np.concatenate([[0.0], b]))[multiples] / b.sum(), end_compute))
+    dense_frac = np.concatenate([[0.0], np.cumsum(block_tokens)])[:-1] / b.sum()
+    m_s = nearest(dense_frac, start_compute)
+    m_e = nearest(dense_frac, end_compute, lo=m_s)
     seen = set()
     while (m_s, m_e) not in seen and len(seen) < 64:
         seen.add((m_s, m_e))
-        cum = spent(make(m_s, m_e))
-        frac = cum[multiples] / cum[-1]
+        cum = spent(m_s, m_e)
+        frac = cum[:-1] / cum[-1]
         m_s = nearest(frac, start_compute)
         m_e = nearest(frac, end_compute, lo=m_s)
     # Local search: the fixed point can cycle between neighbours on a coarse lattice.
