@@ -511,7 +511,7 @@ def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tup
     ax_r.set_xlabel(C_LABEL)
     ax_r.set_ylabel("residual log(observed / predicted)")
     ax_r.set_title("Residuals vs compute (a trend means extrapolation is unsafe)", fontsize=10)
-    ax_r.legend(fontsize=8, loc="upper right")
+    ax_r.legend(fontsize=8, loc="best")
     cbar = ax_r.figure.colorbar(sc, ax=ax_r)
     cbar.set_label(C_LABEL)
     return ax_p, ax_r
