@@ -1,0 +1,526 @@
+"""Bayesian posterior of any law by NUTS, with a numpyro model generated from its specs.
+
+Model (for a law with parameters theta on the internal scale, residuals r_i(theta)):
+
+    theta_j ~ Normal(prior_loc_j, prior_scale_j) truncated to the spec's bounds
+    log sigma ~ Normal(log sigma0, 2),    sigma0 = 1.4826 * MAD of the point-fit residuals
+    nu        fixed (default 5), or learned: nu ~ Gamma(2, 0.1) truncated to nu > 1
+    r_i(theta) ~ StudentT(nu, 0, sigma)   independently over runs
+
+For Chinchilla the residuals are log-loss residuals log L_hat - log L (the priors are the
+ParamSpec values: log E ~ N(0.5, 1), log A ~ N(6, 4), log B ~ N(7, 4), alpha and beta ~
+N(0.35, 0.5) on [0, 5]), all weakly informative next to what hundreds of runs say. The
+Student-t likelihood (Lange, Little & Taylor 1989, doi:10.2307/2290063) keeps a handful of
+outlying runs from dragging the fit, as the Huber objective does for the point fit.
+
+Sampling happens in whitened coordinates z: every bounded parameter is first mapped to
+the real line (log for a one-sided bound, logit for an interval), giving u, and then
+u = u_hat + L z with L the Cholesky factor of the Laplace covariance of u at the point fit.
+The affine map removes the strong linear correlations of these laws; for Chinchilla it
+contains the centring of log N and log D that DESIGN §6 recommends (log A - alpha * mean
+log N is what the data pin down, not log A), and in addition scales every direction to
+about one. NUTS (Hoffman & Gelman 2014, arXiv 1111.4246) then runs with a dense mass
+matrix, target acceptance 0.9, and every chain starts at the point fit plus a small
+jitter (0.3 posterior sd per coordinate).
+
+Chains run in parallel across devices (``chain_method="parallel"``, one chain per device)
+when ``jax.local_device_count() >= chains``, and vectorised on one device otherwise; the
+method used is in ``extra["chain_method"]``. On a CPU host, set
+``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` before JAX is imported to get
+parallel chains. NUTS on a model this small is faster on the CPU than on a GPU; route
+posterior sampling to the CPU and bootstrap refits to the accelerator.
+
+Diagnostics: rank-normalised split R-hat and bulk effective sample size per parameter
+(Vehtari et al. 2021, arXiv 1903.08008, via ArviZ), and the divergent transitions. The
+posterior is labelled converged only when every R-hat <= 1.01, there are no divergences,
+and every bulk ESS >= ``min_ess`` (default 100 per chain).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.fitting.result import FitResult, Uncertainty
+from scalinglaws.laws.base import Law
+from scalinglaws.uncertainty._data import (
+    check_count,
+    fit_data,
+    natural_draws,
+    point_internal,
+)
+from scalinglaws.uncertainty.laplace import laplace_covariance
+
+#: Convergence thresholds (Vehtari et al. 2021, arXiv 1903.08008).
+MAX_R_HAT = 1.01
+MIN_ESS_PER_CHAIN = 100
+#: Default Student-t degrees of freedom of the likelihood.
+DEFAULT_DOF = 5.0
+#: Prior on a learned nu: Gamma(shape 2, rate 0.1) (Juarez & Steel 2010,
+#: doi:10.1198/jbes.2009.07026), truncated to nu > 1 (finite mean).
+DOF_PRIOR = (2.0, 0.1)
+#: Standard deviation of the prior on log sigma.
+LOG_SIGMA_PRIOR_SCALE = 2.0
+#: Initial jitter of the chains, in posterior standard deviations (whitened units).
+INIT_JITTER = 0.3
+
+_UNBOUNDED, _LOWER, _UPPER, _INTERVAL = 0, 1, 2, 3
+
+
+def _bound_kinds(law: Law) -> tuple[tuple[int, float, float], ...]:
+    out = []
+    for p in law.params:
+        lo, hi = p.internal_bounds()
+        if math.isfinite(lo) and math.isfinite(hi):
+            out.append((_INTERVAL, lo, hi))
+        elif math.isfinite(lo):
+            out.append((_LOWER, lo, hi))
+        elif math.isfinite(hi):
+            out.append((_UPPER, lo, hi))
+        else:
+            out.append((_UNBOUNDED, lo, hi))
+    return tuple(out)
+
+
+def _from_real(law: Law, u):
+    """Real vector u -> internal theta within bounds, and log |d theta / d u|."""
+    thetas, logdet = [], 0.0
+    for j, (kind, lo, hi) in enumerate(_bound_kinds(law)):
+        x = u[..., j]
+        if kind == _INTERVAL:
+            thetas.append(lo + (hi - lo) * jax.nn.sigmoid(x))
+            logdet = logdet + math.log(hi - lo) + jax.nn.log_sigmoid(x) + jax.nn.log_sigmoid(-x)
+        elif kind == _LOWER:
+            thetas.append(lo + jnp.exp(x))
+            logdet = logdet + x
+        elif kind == _UPPER:
+            thetas.append(hi - jnp.exp(x))
+            logdet = logdet + x
+        else:
+            thetas.append(x)
+    return jnp.stack(thetas, axis=-1), logdet
+
+
+def _to_real(law: Law, theta: np.ndarray) -> np.ndarray:
+    """Internal theta (strictly inside the bounds) -> real vector u."""
+    u = []
+    for j, (kind, lo, hi) in enumerate(_bound_kinds(law)):
+        t = float(theta[j])
+        if kind == _INTERVAL:
+            f = min(max((t - lo) / (hi - lo), 1e-9), 1 - 1e-9)
+            u.append(math.log(f) - math.log1p(-f))
+        elif kind == _LOWER:
+            u.append(math.log(max(t - lo, 1e-300)))
+        elif kind == _UPPER:
+            u.append(math.log(max(hi - t, 1e-300)))
+        else:
+            u.append(t)
+    return np.asarray(u)
+
+
+def _log_density(law: Law, learn_dof: bool, z, args):
+    """Unnormalised log posterior in whitened coordinates z (see the module docstring)."""
+    n_params = len(law.params)
+    u = args["u_hat"] + args["chol"] @ z
+    theta, logdet = _from_real(law, u[:n_params])
+    log_sigma = u[n_params]
+    sigma = jnp.exp(log_sigma)
+    if learn_dof:
+        nu = 1.0 + jnp.exp(u[n_params + 1])
+        shape, rate = DOF_PRIOR
+        lp_nu = (shape - 1.0) * jnp.log(nu) - rate * nu + u[n_params + 1]
+    else:
+        nu, lp_nu = args["dof"], 0.0
+    lp = jnp.sum(-0.5 * ((theta - args["prior_loc"]) / args["prior_scale"]) ** 2) + logdet
+    lp = lp - 0.5 * ((log_sigma - args["log_sigma0"]) / LOG_SIGMA_PRIOR_SCALE) ** 2 + lp_nu
+    r = law.residuals(theta, args["inputs"], args["target"]) / sigma
+    log_t = (
+        jax.scipy.special.gammaln(0.5 * (nu + 1.0))
+        - jax.scipy.special.gammaln(0.5 * nu)
+        - 0.5 * jnp.log(nu * jnp.pi)
+        - log_sigma
+        - 0.5 * (nu + 1.0) * jnp.log1p(r * r / nu)
+    )
+    return lp + jnp.sum(args["weights"] * log_t)
+
+
+def _n_latent(law: Law, learn_dof: bool) -> int:
+    return len(law.params) + 1 + int(learn_dof)
+
+
+@functools.lru_cache(maxsize=16)
+def _sampler(
+    law: Law,
+    learn_dof: bool,
+    chains: int,
+    warmup: int,
+    samples: int,
+    chain_method: str,
+    target_accept: float,
+    max_tree_depth: int,
+):
+    """A NUTS sampler for one law and configuration.
+
+    Cached, and the data enter as model arguments (``jit_model_args``), so repeated
+    posteriors of one law with the same settings and number of runs compile once.
+    """
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.distributions import constraints
+    from numpyro.infer import MCMC, NUTS
+
+    n_latent = _n_latent(law, learn_dof)
+
+    def model(args):
+        z = numpyro.sample(
+            "z", dist.ImproperUniform(constraints.real_vector, (), event_shape=(n_latent,))
+        )
+        numpyro.factor("log_density", _log_density(law, learn_dof, z, args))
+
+    kernel = NUTS(
+        model,
+        dense_mass=True,
+        target_accept_prob=target_accept,
+        max_tree_depth=max_tree_depth,
+    )
+    return MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method=chain_method,
+        progress_bar=False,
+        jit_model_args=True,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("law", "learn_dof"))
+def _unwhiten(law: Law, learn_dof: bool, z, u_hat, chol):
+    """Whitened draws (..., D) -> (internal theta (..., P), sigma (...), nu or None)."""
+    n_params = len(law.params)
+    u = u_hat + z @ chol.T
+    theta, _ = _from_real(law, u[..., :n_params])
+    sigma = jnp.exp(u[..., n_params])
+    nu = 1.0 + jnp.exp(u[..., n_params + 1]) if learn_dof else jnp.zeros_like(sigma)
+    return theta, sigma, nu
+
+
+def _whitening(result: FitResult, data, theta_hat: np.ndarray) -> tuple[np.ndarray, str]:
+    """Cholesky factor of the Laplace covariance of the real-line coordinates u."""
+    law = result.law
+    try:
+        cov, _, source = laplace_covariance(result, data)
+    except ScalingLawsError:
+        cov, source = None, "prior-diagonal"
+    u_hat = _to_real(law, theta_hat)
+    with jax.enable_x64(True):
+        dtheta_du = np.asarray(
+            jax.jacfwd(lambda u: _from_real(law, u)[0])(jnp.asarray(u_hat))
+        ).diagonal()
+    if cov is None:
+        scale = np.asarray([p.prior_scale for p in law.params]) * 0.01
+        cov = np.diag(scale**2)
+    d = np.maximum(np.abs(dtheta_du), 1e-12)
+    cov_u = cov / np.outer(d, d)
+    try:
+        return np.linalg.cholesky(0.5 * (cov_u + cov_u.T)), source
+    except np.linalg.LinAlgError:
+        return np.diag(np.sqrt(np.abs(np.diag(cov_u))) + 1e-12), source + " (diagonal)"
+
+
+def _rank_diagnostics(per_chain: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Rank-normalised split R-hat and bulk ESS per quantity, ``(chains, draws)`` each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import arviz as az
+
+        r_hat = {k: float(az.rhat(v)) for k, v in per_chain.items()}
+        ess = {k: float(az.ess(v, method="bulk")) for k, v in per_chain.items()}
+    return r_hat, ess
+
+
+def sample_posterior(
+    result: FitResult,
+    chains: int = 4,
+    warmup: int = 1000,
+    samples: int = 1000,
+    seed: int = 0,
+    *,
+    dof: float | str = DEFAULT_DOF,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    min_ess: float | None = None,
+    chain_method: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Sample the Bayesian posterior of a fitted law's parameters with NUTS.
+
+    The model, priors, reparametrisation, chain layout and convergence rule are those of
+    this module's docstring: Student-t likelihood on the residuals with a learned scale,
+    normal priors from the law's :class:`~scalinglaws.laws.base.ParamSpec` truncated to
+    their bounds, NUTS (arXiv 1111.4246) with a dense mass matrix and target acceptance
+    0.9 in whitened coordinates, initialised at the point fit.
+
+    Args:
+        result: A point fit (it must carry its data).
+        chains: Number of chains.
+        warmup: Warm-up (adaptation) iterations per chain.
+        samples: Kept draws per chain.
+        seed: Seed; the same seed gives the same draws on the same platform.
+        dof: Student-t degrees of freedom (a number > 0; ``math.inf`` is not allowed, use
+            a large number for a near-Gaussian likelihood) or ``"learn"``.
+        target_accept: NUTS target acceptance probability.
+        max_tree_depth: NUTS maximum tree depth.
+        min_ess: Smallest acceptable bulk ESS per parameter (default 100 per chain).
+        chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"`` (default:
+            parallel when there are at least ``chains`` devices, else vectorised).
+        progress: Optional callable receiving one-line progress messages.
+
+    Returns:
+        ``result`` with ``uncertainty`` set (method ``"bayes"``); ``converged`` is False,
+        with a :class:`~scalinglaws.ScalingLawsWarning`, when the diagnostics fail.
+
+    Raises:
+        ScalingLawsError: Bad options, or the result carries no data.
+    """
+    chains = check_count(chains, "chains")
+    warmup = check_count(warmup, "warmup")
+    samples = check_count(samples, "samples")
+    learn_dof = dof == "learn"
+    if not learn_dof and not (
+        isinstance(dof, int | float) and not isinstance(dof, bool) and 0 < dof < math.inf
+    ):
+        raise ScalingLawsError(f"dof must be a positive finite number or 'learn', not {dof!r}")
+    if not (0.0 < target_accept < 1.0):
+        raise ScalingLawsError(f"target_accept must lie in (0, 1), not {target_accept!r}")
+    max_tree_depth = check_count(max_tree_depth, "max_tree_depth")
+    if chain_method is None:
+        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+    if chain_method not in ("parallel", "vectorized", "sequential"):
+        raise ScalingLawsError(
+            f"chain_method must be 'parallel', 'vectorized' or 'sequential', not {chain_method!r}"
+        )
+    if chain_method == "parallel" and jax.local_device_count() < chains:
+        raise ScalingLawsError(
+            f"chain_method='parallel' needs {chains} devices but {jax.local_device_count()} "
+            "are visible; set XLA_FLAGS=--xla_force_host_platform_device_count="
+            f"{chains} before importing JAX, or use 'vectorized'"
+        )
+    min_ess = float(MIN_ESS_PER_CHAIN * chains if min_ess is None else min_ess)
+
+    law = result.law
+    data = fit_data(result, "the posterior sampler")
+    n_params = len(law.params)
+    lo, hi = (np.asarray(b) for b in law.internal_bounds())
+    theta_hat = point_internal(result)
+    # Keep the start strictly inside the bounds so its real-line image is finite.
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    theta_hat = np.clip(theta_hat, lo + 1e-6 * span, hi - 1e-6 * span)
+    chol_p, source = _whitening(result, data, theta_hat)
+
+    with jax.enable_x64(True):
+        resid = np.asarray(
+            law.residuals(
+                jnp.asarray(theta_hat),
+                {k: jnp.asarray(v) for k, v in data.inputs.items()},
+                jnp.asarray(data.target),
+            )
+        )
+    sigma0 = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    sigma0 = max(sigma0, 1e-3 * float(np.sqrt(np.mean(resid**2))), 1e-12)
+    nu0 = 5.0 if learn_dof else float(dof)
+    # Fisher information of log sigma under a Student-t is 2 nu / (nu + 3) per run.
+    sd_log_sigma = math.sqrt((nu0 + 3.0) / (2.0 * nu0 * data.n))
+    n_latent = _n_latent(law, learn_dof)
+    chol = np.zeros((n_latent, n_latent))
+    chol[:n_params, :n_params] = chol_p
+    chol[n_params, n_params] = sd_log_sigma
+    u_hat = np.concatenate([_to_real(law, theta_hat), [math.log(sigma0)]])
+    if learn_dof:
+        chol[n_params + 1, n_params + 1] = 0.5
+        u_hat = np.concatenate([u_hat, [math.log(nu0 - 1.0)]])
+
+    rng = np.random.default_rng(seed)
+    z0 = INIT_JITTER * rng.standard_normal((chains, n_latent))
+    init = {"z": z0 if chains > 1 else z0[0]}
+    mcmc = _sampler(
+        law,
+        learn_dof,
+        chains,
+        warmup,
+        samples,
+        chain_method,
+        float(target_accept),
+        max_tree_depth,
+    )
+    if progress is not None:
+        progress(
+            f"bayes: NUTS, {chains} chains ({chain_method}) x ({warmup} warm-up + "
+            f"{samples} draws) on {data.n} runs"
+        )
+    t0 = time.perf_counter()
+    with jax.enable_x64(True):
+        args = {
+            "u_hat": jnp.asarray(u_hat),
+            "chol": jnp.asarray(chol),
+            "inputs": {k: jnp.asarray(v) for k, v in data.inputs.items()},
+            "target": jnp.asarray(data.target),
+            "weights": jnp.ones(data.n),
+            "prior_loc": jnp.asarray([p.prior_loc for p in law.params], dtype=float),
+            "prior_scale": jnp.asarray([p.prior_scale for p in law.params], dtype=float),
+            "log_sigma0": jnp.asarray(math.log(sigma0)),
+            "dof": jnp.asarray(nu0),
+        }
+        mcmc.run(
+            jax.random.PRNGKey(seed),
+            args,
+            init_params={"z": jnp.asarray(init["z"])},
+            extra_fields=("diverging", "num_steps", "accept_prob"),
+        )
+        z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
+        fields = mcmc.get_extra_fields(group_by_chain=True)
+        diverging = np.asarray(fields["diverging"]).reshape(chains, samples)
+        num_steps = np.asarray(fields["num_steps"])
+        accept = np.asarray(fields["accept_prob"])
+        theta, sigma, nu = (
+            np.asarray(x)
+            for x in _unwhiten(
+                law, learn_dof, jnp.asarray(z), jnp.asarray(u_hat), jnp.asarray(chol)
+            )
+        )
+    wall = time.perf_counter() - t0
+    z = z.reshape(chains, samples, n_latent)
+    theta = theta.reshape(chains, samples, n_params)
+
+    per_chain = {p.name: theta[..., i] for i, p in enumerate(law.params)}
+    per_chain["sigma"] = sigma.reshape(chains, samples)
+    if learn_dof:
+        per_chain["nu"] = nu.reshape(chains, samples)
+    if chains * samples >= 8:
+        r_hat, ess = _rank_diagnostics(per_chain)
+    else:
+        r_hat = {k: math.nan for k in per_chain}
+        ess = {k: math.nan for k in per_chain}
+    n_div = int(diverging.sum())
+    problems = []
+    worst_r = max(r_hat, key=lambda k: r_hat[k] if math.isfinite(r_hat[k]) else math.inf)
+    if not all(math.isfinite(v) and v <= MAX_R_HAT for v in r_hat.values()):
+        problems.append(f"r_hat {r_hat[worst_r]:.4g} ({worst_r}) > {MAX_R_HAT}")
+    if n_div > 0:
+        problems.append(f"{n_div} divergent transitions")
+    worst_e = min(ess, key=lambda k: ess[k] if math.isfinite(ess[k]) else -math.inf)
+    if not all(math.isfinite(v) and v >= min_ess for v in ess.values()):
+        problems.append(f"ess_bulk {ess[worst_e]:.4g} ({worst_e}) < {min_ess:g}")
+    converged = not problems
+    if not converged:
+        warnings.warn(
+            "posterior NOT CONVERGED: "
+            + "; ".join(problems)
+            + ". Do not use its intervals; run longer (more warmup/samples) or check the fit",
+            ScalingLawsWarning,
+            stacklevel=2,
+        )
+    if progress is not None:
+        state = "converged" if converged else "NOT CONVERGED (" + "; ".join(problems) + ")"
+        progress(f"bayes: done in {wall:.2f} s; {state}")
+
+    flat = theta.reshape(chains * samples, n_params)
+    diagnostics = {
+        "r_hat": r_hat,
+        "ess_bulk": ess,
+        "divergences": n_div,
+        "divergences_per_chain": diverging.sum(axis=1).astype(int).tolist(),
+        "mean_accept_prob": float(np.mean(accept)),
+        "mean_tree_size": float(np.mean(num_steps)),
+        "min_ess": min_ess,
+        "max_r_hat": MAX_R_HAT,
+        "problems": problems,
+    }
+    unc = Uncertainty(
+        method="bayes",
+        draws=natural_draws(result, flat),
+        diagnostics=diagnostics,
+        converged=converged,
+        extra={
+            "seed": int(seed),
+            "chains": chains,
+            "warmup": warmup,
+            "samples": samples,
+            "chain_method": chain_method,
+            "devices": jax.local_device_count(),
+            "wall_s": wall,
+            "sampler": "NUTS, dense mass matrix, whitened coordinates",
+            "target_accept": float(target_accept),
+            "max_tree_depth": max_tree_depth,
+            "whitening": source,
+            "likelihood": "student-t on residuals, learned scale",
+            "priors": {
+                p.name: {
+                    "loc": p.prior_loc,
+                    "scale": p.prior_scale,
+                    "scale_of": "log" if p.log_scale else "value",
+                    "bounds": [p.lower, p.upper],
+                }
+                for p in law.params
+            },
+            "sigma_prior": {"log_loc": math.log(sigma0), "log_scale": LOG_SIGMA_PRIOR_SCALE},
+            "dof": "learned" if learn_dof else nu0,
+            "noise": "student-t, each draw's sigma (and nu)",
+            "noise_scale": sigma.reshape(-1),
+            "noise_dof": nu.reshape(-1) if learn_dof else nu0,
+            "diverging": diverging.reshape(-1),
+        },
+    )
+    return dataclasses.replace(result, uncertainty=unc)
+
+
+def to_inference_data(result: FitResult) -> Any:
+    """The posterior of a ``"bayes"`` result as an ArviZ ``InferenceData`` (arviz 0.x).
+
+    Groups: ``posterior`` (every law parameter in natural units, plus ``sigma`` and, when
+    learned, ``nu``; dims ``chain, draw``) and ``sample_stats`` (``diverging``). Draws of
+    another method (bootstrap, Laplace) are exported as a single chain without
+    sample statistics.
+
+    Raises:
+        ScalingLawsError: The result has no draws.
+    """
+    unc = result.uncertainty
+    if unc.n_draws == 0:
+        raise ScalingLawsError(
+            "this result has no draws to export; attach uncertainty first "
+            "(bootstrap, sample_posterior or laplace)"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import arviz as az
+
+    n = unc.n_draws
+    chains = int(unc.extra.get("chains", 1)) if unc.method == "bayes" else 1
+    if n % chains:
+        chains = 1
+    shape = (chains, n // chains)
+    posterior = {k: np.asarray(v).reshape(shape) for k, v in unc.draws.items()}
+    scale = unc.extra.get("noise_scale")
+    if scale is not None and np.size(scale) == n:
+        posterior["sigma"] = np.asarray(scale).reshape(shape)
+    dof = unc.extra.get("noise_dof")
+    if dof is not None and np.size(dof) == n:
+        posterior["nu"] = np.asarray(dof).reshape(shape)
+    sample_stats = None
+    div = unc.extra.get("diverging")
+    if div is not None and np.size(div) == n:
+        sample_stats = {"diverging": np.asarray(div, dtype=bool).reshape(shape)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.from_dict(posterior=posterior, sample_stats=sample_stats)
