@@ -1,9 +1,28 @@
-"""Compute-optimal allocation without a parametric law: Hoffmann et al.'s Approaches 1-2.
+"""Compute-optimal allocation by Hoffmann et al.'s three approaches, side by side.
 
+* :func:`approach1` — the lower envelope of loss curves (needs checkpoints).
 * :func:`approach2` — isoFLOP slices: per-budget minima N*(C), D*(C) and their power laws.
+* :func:`approach3` — the allocation implied by a fitted Chinchilla law.
+* :func:`compare_approaches` — all three in one table at given budgets.
 * :func:`isoflop_slices` — group a run log into isoFLOP slices.
+* :mod:`scalinglaws.approaches.porian` — Porian et al. 2024's isoFLOP points and
+  reference exponents.
+
+Each result gives ``.a``, ``.b``, ``.interval("a")``, ``.predict(budgets)`` and
+``.to_dict()``.
 """
 
+from scalinglaws.approaches.compare import Approach3Result, approach3, compare_approaches
+from scalinglaws.approaches.envelope import Approach1Result, approach1
 from scalinglaws.approaches.isoflop import Approach2Result, approach2, isoflop_slices
 
-__all__ = ["Approach2Result", "approach2", "isoflop_slices"]
+__all__ = [
+    "Approach1Result",
+    "Approach2Result",
+    "Approach3Result",
+    "approach1",
+    "approach2",
+    "approach3",
+    "compare_approaches",
+    "isoflop_slices",
+]

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,10 +44,12 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.approaches._powerlaw import (
+    PowerLawAllocation,
     check_level,
     fit_loglinear,
+    jsonable,
     percentile_interval,
-    r_squared,
+    powerlaw_rows,
 )
 from scalinglaws.errors import FitError, ScalingLawsWarning
 
@@ -131,7 +133,11 @@ def isoflop_slices(
     out = df.copy()
     out["slice"] = np.array([bin_of[v] for v in values], dtype=int)
     logv = pd.Series(np.log(values), index=out.index)
-    out["budget"] = np.exp(logv.groupby(out["slice"]).transform("mean")).to_numpy()
+    budget = np.exp(logv.groupby(out["slice"]).transform("mean")).to_numpy()
+    # A slice of one exact value keeps it bit for bit (exp(log(c)) can differ in the
+    # last place, and users look slices up by their nominal budget).
+    single = pd.Series(values, index=out.index).groupby(out["slice"]).transform("nunique")
+    out["budget"] = np.where(single.to_numpy() == 1, values, budget)
     out = out.sort_values(["slice", "N"], kind="stable").reset_index(drop=True)
     out.attrs.update(df.attrs)
     return out
@@ -237,7 +243,8 @@ def _fit_slice(
         used = np.isfinite(r)
         e = r[used] * np.sqrt(w[used])
         dof = e.size - 3
-        if dof <= 0 or not np.any(np.abs(e) > 0):
+        # Residuals at rounding level (noise-free data on an exact parabola) are no noise.
+        if dof <= 0 or np.max(np.abs(e), initial=0.0) <= 1e-12 * max(1.0, float(np.max(loss))):
             flags.append("exact_fit")
             e = np.zeros(1)
         else:
@@ -250,7 +257,13 @@ def _fit_slice(
     Y = loss[None, :] + noise
     bx, by, _, bcode, _ = _minimise(log_n, Y, w, method, window)
     bxd, _, _, bcode_d, _ = _minimise(x_d, Y[:, d_order], w[d_order], method, window)
-    valid = (bcode == _OK) & (bcode_d == _OK)
+    if method == "akima":
+        # A spline minimum on the grid's edge is no minimum at all (Porian et al. drop it).
+        valid = (bcode == _OK) & (bcode_d == _OK)
+    else:
+        # A parabola's vertex is a minimum wherever it lies; lying outside the slice is
+        # judged on the point fit (flag "outside"), not draw by draw.
+        valid = (bcode != _CONCAVE) & (bcode_d != _CONCAVE)
     frac = float(valid.mean())
     spacing_n = float(np.mean(np.diff(log_n))) if n > 1 else 0.0
     spacing_d = float(np.mean(np.diff(x_d))) if n > 1 else 0.0
@@ -286,7 +299,7 @@ def _fit_slice(
 
 # ---------------------------------------------------------------------- the result
 @dataclass(frozen=True)
-class Approach2Result:
+class Approach2Result(PowerLawAllocation):
     """Outcome of :func:`approach2`.
 
     Attributes:
@@ -298,7 +311,7 @@ class Approach2Result:
             ``far_from_best``, ``exact_fit``) and ``used`` (entered the power-law fit).
         powerlaws: Index ``N`` and ``D``: ``exponent`` (a for N*, b for D*),
             ``exponent_lo``/``exponent_hi``, ``coefficient`` (G in y* = G C^exponent) with
-            its interval, ``r2``, ``n_slices``, ``weighted``.
+            its interval, ``r2``, ``n_points`` (slices used), ``n_draws``, ``weighted``.
         draws: Bootstrap draws of ``a``, ``b``, ``log_G_N``, ``log_G_D`` (paired by index).
         options: The settings used.
         warnings: Messages the user should read.
@@ -310,91 +323,17 @@ class Approach2Result:
     options: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
-    @property
-    def a(self) -> float:
-        """Exponent of N*(C) = G_N C^a."""
-        return float(self.powerlaws.loc["N", "exponent"])
-
-    @property
-    def b(self) -> float:
-        """Exponent of D*(C) = G_D C^b."""
-        return float(self.powerlaws.loc["D", "exponent"])
-
-    @property
-    def G_N(self) -> float:  # noqa: N802 - the paper's symbol
-        return float(self.powerlaws.loc["N", "coefficient"])
-
-    @property
-    def G_D(self) -> float:  # noqa: N802 - the paper's symbol
-        return float(self.powerlaws.loc["D", "coefficient"])
-
-    @property
-    def level(self) -> float:
-        return float(self.options.get("level", 0.95))
-
-    def interval(self, name: str) -> tuple[float, float]:
-        """Bootstrap interval of ``"a"`` or ``"b"`` at :attr:`level`."""
-        row = {"a": "N", "b": "D"}.get(name)
-        if row is None:
-            raise FitError(f"interval is available for 'a' and 'b', not {name!r}")
-        return (
-            float(self.powerlaws.loc[row, "exponent_lo"]),
-            float(self.powerlaws.loc[row, "exponent_hi"]),
-        )
-
-    def predict(self, budgets: float | Sequence[float]) -> pd.DataFrame:
-        """Compute-optimal N and D at given budgets, with bootstrap intervals.
-
-        N_opt = G_N C^a, D_opt = G_D C^b (each from its own power law, so N_opt * D_opt
-        need not equal C / k exactly when the log's C is not exactly k N D).
-
-        Returns:
-            Columns ``C, N_opt, N_opt_lo, N_opt_hi, D_opt, D_opt_lo, D_opt_hi,
-            tokens_per_param``.
-        """
-        c = np.atleast_1d(np.asarray(budgets, dtype=float))
-        if c.size == 0 or not np.all(np.isfinite(c) & (c > 0)):
-            raise FitError("budgets must be positive, finite compute values in FLOPs")
-        logc = np.log(c)
-        out = pd.DataFrame({"C": c})
-        for q, exp_key, g_key in (("N", "a", "log_G_N"), ("D", "b", "log_G_D")):
-            pl = self.powerlaws.loc[q]
-            out[f"{q}_opt"] = pl["coefficient"] * c ** pl["exponent"]
-            if self.draws and len(self.draws.get(exp_key, ())) > 1:
-                logs = self.draws[g_key][None, :] + self.draws[exp_key][None, :] * logc[:, None]
-                ivals = [percentile_interval(row, self.level) for row in logs]
-                out[f"{q}_opt_lo"] = np.exp([lo for lo, _ in ivals])
-                out[f"{q}_opt_hi"] = np.exp([hi for _, hi in ivals])
-            else:
-                out[f"{q}_opt_lo"] = np.nan
-                out[f"{q}_opt_hi"] = np.nan
-        out = out[["C", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "D_opt_lo", "D_opt_hi"]]
-        out["tokens_per_param"] = out["D_opt"] / out["N_opt"]
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready summary (exponents, coefficients, slices, warnings)."""
         pl = self.powerlaws.reset_index().to_dict(orient="records")
         sl = self.slices.to_dict(orient="records")
         return {
             "approach": 2,
-            "powerlaws": _jsonable(pl),
-            "slices": _jsonable(sl),
-            "options": _jsonable(dict(self.options)),
+            "powerlaws": jsonable(pl),
+            "slices": jsonable(sl),
+            "options": jsonable(dict(self.options)),
             "warnings": list(self.warnings),
         }
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 # ---------------------------------------------------------------------- workflow
@@ -588,9 +527,9 @@ def approach2(
             )
         elif "far_from_best" in flags:
             messages.append(
-                f"isoFLOP slice at C = {r['budget']:.4g}: the fitted minimum lies away from "
-                f"the best observed size; method={method!r} may not describe this slice "
-                "(try method='local')"
+                f"isoFLOP slice at C = {r['budget']:.4g}: the fitted minimum lies more than "
+                "one size step from the best observed size (noise, or a slice that "
+                f"method={method!r} does not describe: compare method='local')"
             )
 
     used = [r for r in rows if r["used"]]
@@ -621,28 +560,7 @@ def approach2(
         draws["a"], draws["log_G_N"] = fit_loglinear(log_c, dn, w_n)
         draws["b"], draws["log_G_D"] = fit_loglinear(log_c, dd, w_d)
 
-    pl_rows = {}
-    for q, obs, wq, ek, gk in (
-        ("N", obs_n, w_n, "a", "log_G_N"),
-        ("D", obs_d, w_d, "b", "log_G_D"),
-    ):
-        slope, intercept = fit_loglinear(log_c, obs, wq)
-        e_lo, e_hi = percentile_interval(draws.get(ek, np.array([])), level)
-        g_lo, g_hi = percentile_interval(draws.get(gk, np.array([])), level)
-        pl_rows[q] = {
-            "exponent": float(slope),
-            "exponent_lo": e_lo,
-            "exponent_hi": e_hi,
-            "coefficient": float(np.exp(intercept)),
-            "coefficient_lo": math.exp(g_lo) if math.isfinite(g_lo) else math.nan,
-            "coefficient_hi": math.exp(g_hi) if math.isfinite(g_hi) else math.nan,
-            "r2": r_squared(log_c, obs, wq),
-            "n_slices": len(used),
-            "n_draws": int(m),
-            "weighted": bool(weighted),
-        }
-    powerlaws = pd.DataFrame.from_dict(pl_rows, orient="index")
-    powerlaws.index.name = "quantity"
+    powerlaws = powerlaw_rows(log_c, {"N": obs_n, "D": obs_d}, {"N": w_n, "D": w_d}, draws, level)
 
     cols = [
         "slice", "budget", "n_runs", "n_sizes", "N_min", "N_max", "N_star", "D_star",

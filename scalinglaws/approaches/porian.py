@@ -206,7 +206,7 @@ def porian_approach2(
                 "b": res.b,
                 "b_lo": b_lo,
                 "b_hi": b_hi,
-                "n_slices": int(res.powerlaws.loc["N", "n_slices"]),
+                "n_slices": int(res.powerlaws.loc["N", "n_points"]),
                 "a_minus_reference": res.a - row["reference_a"],
                 "warnings": len(res.warnings),
             }
