@@ -164,7 +164,8 @@ def _minimise(x: np.ndarray, Y: np.ndarray, w: np.ndarray, method: str, window: 
         u = x - centre
         X = np.stack([np.ones_like(u), u, u * u], axis=1)
         sw = np.sqrt(w)
-        coef, *_ = np.linalg.lstsq(X * sw[:, None], (Y * sw).T, rcond=None)
+        # One pseudo-inverse serves every bootstrap draw (lstsq would redo an SVD per call).
+        coef = np.linalg.pinv(X * sw[:, None]) @ (Y * sw).T
         xstar, ystar = _parabola_vertex(coef[0], coef[1], coef[2], centre)
         resid = Y - (X @ coef).T
         lo, hi = np.full(B, x[0]), np.full(B, x[-1])
@@ -466,10 +467,22 @@ def approach2(
     rows, messages = [], []
     for s, g in df.groupby("slice", sort=True):
         budget = float(g["budget"].iloc[0])
-        agg = g.groupby("N", sort=True).agg(
-            loss=("loss", sizes), D=("D", "mean"), w=("_w", "sum"), n_runs=("loss", "size")
+        sizes_all, inverse = np.unique(g["N"].to_numpy(dtype=float), return_inverse=True)
+        n_sizes = sizes_all.size
+        loss_all = g["loss"].to_numpy(dtype=float)
+        counts = np.bincount(inverse, minlength=n_sizes)
+        if sizes == "min":
+            loss_by_size = np.full(n_sizes, np.inf)
+            np.minimum.at(loss_by_size, inverse, loss_all)
+        else:
+            loss_by_size = np.bincount(inverse, weights=loss_all, minlength=n_sizes) / counts
+        d_by_size = np.exp(
+            np.bincount(inverse, weights=np.log(g["D"].to_numpy(dtype=float)), minlength=n_sizes)
+            / counts
         )
-        n_sizes = len(agg)
+        w_by_size = (
+            np.bincount(inverse, weights=g["_w"].to_numpy(dtype=float), minlength=n_sizes) / counts
+        )
         if n_sizes < MIN_SIZES:
             msg = (
                 f"isoFLOP slice at C = {budget:.4g} has {n_sizes} distinct model size"
@@ -479,13 +492,13 @@ def approach2(
                 raise FitError(msg + " (drop_small=True skips such slices)")
             messages.append(msg + "; slice skipped")
             continue
-        log_n = np.log(agg.index.to_numpy(dtype=float))
-        log_d = np.log(agg["D"].to_numpy(dtype=float))
+        log_n = np.log(sizes_all)
+        log_d = np.log(d_by_size)
         res = _fit_slice(
             log_n,
             log_d,
-            agg["loss"].to_numpy(dtype=float),
-            agg["w"].to_numpy(dtype=float),
+            loss_by_size,
+            w_by_size,
             method=method,
             window=window,
             bootstrap=bootstrap,
@@ -499,7 +512,7 @@ def approach2(
             {
                 "slice": int(s),
                 "budget": budget,
-                "n_runs": int(agg["n_runs"].sum()),
+                "n_runs": len(g),
                 "n_sizes": n_sizes,
                 "N_min": float(np.exp(log_n[0])),
                 "N_max": float(np.exp(log_n[-1])),
