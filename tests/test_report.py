@@ -157,3 +157,17 @@ def test_report_on_an_unwritable_path_is_a_one_line_error(sim_fit, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ScalingLawsError, match="cannot create report folder"):
         write_report(sim_fit, blocker / "report")
+
+
+def test_report_on_the_bundled_run_log(tmp_path):
+    # the command-line demo writes this report; the bundled file ships with the repository
+    from pathlib import Path
+
+    bundled = Path(__file__).resolve().parents[1] / "data" / "chinchilla_sim" / "runs.csv"
+    if not bundled.exists():
+        pytest.skip(f"bundled run log {bundled} is not present")
+    result = sl.fit(sl.laws.chinchilla(), bundled)
+    path = write_report(result, tmp_path / "report", budgets=[1e22, 1e24], dpi=50)
+    text = path.read_text()
+    assert f"Runs: {result.n_runs}" in text
+    assert all((path.parent / name).exists() for name in _links(text))

@@ -279,3 +279,23 @@ def test_figures_accept_runs_with_no_C_column(sim_fit):
         np.sort(pts[:, 0]), np.sort(6 * no_c.data["N"] * no_c.data["D"]), rtol=1e-12
     )
     assert isinstance(no_c.data, pd.DataFrame)
+
+
+# ---------------------------------------------------------------------- real data
+def test_profiles_find_isoflop_slices_in_the_digitised_chinchilla_runs(epoch_csv):
+    result = sl.fit(sl.laws.chinchilla(), epoch_csv)
+    ax = plot_isoflop_profiles(result)
+    curves = [ln for ln in ax.get_lines() if ln.get_label().startswith("C = ")]
+    # the 245 runs hold a dozen tight clusters of compute (Hoffmann's isoFLOP budgets);
+    # the figure keeps six of them, each with at least 5 runs
+    assert len(curves) == 6
+    assert all(int(ln.get_label().split(", ")[1].split()[0]) >= 5 for ln in curves)
+    assert len(ax.collections) == 6
+    # every plotted run lies within the slice tolerance (0.02 decades) of its curve's C
+    budgets = [c for c, _ in isoflop_slices(result.data["C"])]
+    for c, col in zip(budgets, ax.collections, strict=True):
+        pts = col.get_offsets()
+        near = result.data[np.abs(np.log10(result.data["C"] / c)) <= 0.02]
+        # the scatter holds exactly the runs near this budget (same stored floats)
+        np.testing.assert_array_equal(np.sort(pts[:, 1]), np.sort(near["loss"]))
+        np.testing.assert_array_equal(np.sort(pts[:, 0]), np.sort(near["N"]))
