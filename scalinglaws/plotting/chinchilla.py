@@ -128,13 +128,12 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.8)) -> Axe
 
 
 def format_flops(c: float) -> str:
-    """``6e18`` -> ``'6×10¹⁸'`` as matplotlib mathtext, for legends and labels."""
+    """A FLOP count as matplotlib mathtext: ``6e18`` -> ``$6\\times10^{18}$``."""
     exp = math.floor(math.log10(c))
-    mant = c / 10**exp
-    if abs(mant - round(mant)) < 0.05:
-        mant_s = f"{round(mant):d}"
-    else:
-        mant_s = f"{mant:.1f}"
+    mant = round(c / 10**exp, 1)
+    if mant >= 10:  # 9.97e18 rounds up to the next power of ten
+        exp, mant = exp + 1, 1.0
+    mant_s = f"{mant:.0f}" if mant == int(mant) else f"{mant:.1f}"
     if mant_s == "1":
         return f"$10^{{{exp}}}$"
     return f"${mant_s}\\times10^{{{exp}}}$"

@@ -299,3 +299,12 @@ def test_profiles_find_isoflop_slices_in_the_digitised_chinchilla_runs(epoch_csv
         # the scatter holds exactly the runs near this budget (same stored floats)
         np.testing.assert_array_equal(np.sort(pts[:, 1]), np.sort(near["loss"]))
         np.testing.assert_array_equal(np.sort(pts[:, 0]), np.sort(near["N"]))
+
+
+def test_flop_labels_round_to_two_significant_digits():
+    from scalinglaws.plotting.chinchilla import format_flops
+
+    assert format_flops(6e18) == "$6\\times10^{18}$"
+    assert format_flops(1e19) == "$10^{19}$"
+    assert format_flops(9.97e18) == "$10^{19}$"  # rounds up across the decade
+    assert format_flops(5.76e23) == "$5.8\\times10^{23}$"
