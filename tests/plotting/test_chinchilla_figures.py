@@ -308,3 +308,12 @@ def test_flop_labels_round_to_two_significant_digits():
     assert format_flops(1e19) == "$10^{19}$"
     assert format_flops(9.97e18) == "$10^{19}$"  # rounds up across the decade
     assert format_flops(5.76e23) == "$5.8\\times10^{23}$"
+
+
+def test_band_title_says_when_the_uncertainty_failed(fit_with_draws):
+    failed = dataclasses.replace(
+        fit_with_draws,
+        uncertainty=dataclasses.replace(fit_with_draws.uncertainty, converged=False),
+    )
+    assert "FAILED" in plot_compute_optimal(failed, "loss").get_title()
+    assert "FAILED" not in plot_compute_optimal(fit_with_draws, "loss").get_title()
