@@ -223,14 +223,26 @@ class PruningSchedule:
 
     def density(self, step: Array | None = None) -> np.ndarray:
         """Density during each step (all ``total_steps`` steps when ``step`` is None)."""
+        t = np.arange(self.total_steps) if step is None else np.asarray(step)
+        if self.kind == "dense" or self.sparsity == 0.0:
+            return np.ones(np.shape(t))
+        flat = t.reshape(-1).astype(float)
+        # Pad to a power of two so the compiled kernel is reused across lengths.
+        size = max(16, 1 << max(flat.size - 1, 1).bit_length())
+        padded = np.pad(flat, (0, size - flat.size), mode="edge") if flat.size else np.zeros(size)
+        fn = _geometric_jit if self.kind == "geometric" else _cubic_jit
+        args = (self.sparsity, self.start_step, self.end_step, self.interval)
         with jax.enable_x64(True):
-            t = jnp.arange(self.total_steps) if step is None else jnp.asarray(step)
-            if self.kind == "dense" or self.sparsity == 0.0:
-                return np.ones(np.shape(t))
-            fn = _geometric_jit if self.kind == "geometric" else _cubic_jit
-            args = (self.sparsity, self.start_step, self.end_step, self.interval)
-            out = fn(t.astype(jnp.float64), *(jnp.asarray(a, dtype=jnp.float64) for a in args))
-            return np.asarray(out, dtype=float)
+            out = fn(jnp.asarray(padded), *(jnp.asarray(a, dtype=jnp.float64) for a in args))
+            out = np.asarray(out, dtype=float)
+        return out[: flat.size].reshape(t.shape)
+
+    def blocks(self) -> np.ndarray:
+        """First step of each stretch of constant density: step 0 and every event step."""
+        if self.events == 0:
+            return np.zeros(1, dtype=np.int64)
+        events = np.arange(self.start_step, self.end_step + 1, self.interval, dtype=np.int64)
+        return np.unique(np.concatenate([[0], events]))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -263,10 +275,29 @@ def _tokens(tokens_per_step: Array | None, total_steps: int) -> np.ndarray:
     return b
 
 
+def _block_compute(
+    schedule: PruningSchedule, tokens_per_step: Array | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(block start steps, cumulative compute before each block and at the end, tokens).
+
+    Density only changes at event steps, so sums over steps reduce to sums over the
+    K + 1 stretches between events (exact, and O(K) instead of O(T) kernel work).
+    """
+    starts = schedule.blocks()
+    if tokens_per_step is None or np.ndim(tokens_per_step) == 0:
+        per = 1.0 if tokens_per_step is None else float(tokens_per_step)
+        _tokens(per, 1)  # validates
+        tokens = np.diff(np.append(starts, schedule.total_steps)) * per
+    else:
+        tokens = np.add.reduceat(_tokens(tokens_per_step, schedule.total_steps), starts)
+    spent = np.concatenate([[0.0], np.cumsum(schedule.density(starts) * tokens)])
+    return starts, spent, tokens
+
+
 def average_density(schedule: PruningSchedule, tokens_per_step: Array | None = None) -> float:
     """Token-weighted average density rho = sum_t density_t b_t / sum_t b_t."""
-    b = _tokens(tokens_per_step, schedule.total_steps)
-    return float(np.sum(schedule.density() * b) / np.sum(b))
+    _, spent, tokens = _block_compute(schedule, tokens_per_step)
+    return float(spent[-1] / np.sum(tokens))
 
 
 def average_params(
@@ -317,11 +348,16 @@ def compute_fractions(
     schedule: PruningSchedule, tokens_per_step: Array | None = None
 ) -> tuple[float, float]:
     """Shares of training compute spent before the first and before the last event step."""
-    b = _tokens(tokens_per_step, schedule.total_steps)
-    spent = np.concatenate([[0.0], np.cumsum(schedule.density() * b)])
-    return float(spent[schedule.start_step] / spent[-1]), float(
-        spent[schedule.end_step] / spent[-1]
-    )
+    starts, spent, _ = _block_compute(schedule, tokens_per_step)
+    if schedule.events == 0:  # no pruning: compute is spent in proportion to tokens
+        cum = np.concatenate([[0.0], np.cumsum(_tokens(tokens_per_step, schedule.total_steps))])
+        return (
+            float(cum[schedule.start_step] / cum[-1]),
+            float(cum[schedule.end_step] / cum[-1]),
+        )
+    i_start = int(np.searchsorted(starts, schedule.start_step))
+    i_end = int(np.searchsorted(starts, schedule.end_step))
+    return float(spent[i_start] / spent[-1]), float(spent[i_end] / spent[-1])
 
 
 def _check_size(dense_params: float, dense_remainder: float) -> None:

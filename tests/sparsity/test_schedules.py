@@ -202,3 +202,23 @@ def test_count_log_validation():
     # Counts that rise again (dense fine-tuning after sparse pre-training) are valid.
     counts = validate_counts([10, 5, 5, 10], dense_params=10)
     assert average_params_from_counts(counts) == pytest.approx(7.5, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "sched",
+    [
+        PruningSchedule("geometric", 0.7, 130, 930, 40, 1500),  # start not a multiple of f
+        PruningSchedule("cubic", 0.9, 0, 600, 100, 1000),  # pruning from step 0
+        PruningSchedule("geometric", 0.5, 999, 999, 1, 1000),  # one-shot at the last step
+    ],
+)
+def test_block_sums_equal_per_step_sums(sched):
+    # Averages and fractions are summed over stretches between events; the per-step sums
+    # are the definition. Same terms, different grouping: equal to 1e-12.
+    b = np.random.default_rng(0).uniform(0.5, 2.0, sched.total_steps)
+    dens = sched.density()
+    assert average_density(sched, b) == pytest.approx(np.sum(dens * b) / np.sum(b), rel=1e-12)
+    cum = np.concatenate([[0.0], np.cumsum(dens * b)])
+    fs, fe = compute_fractions(sched, b)
+    assert fs == pytest.approx(cum[sched.start_step] / cum[-1], rel=1e-12, abs=1e-15)
+    assert fe == pytest.approx(cum[sched.end_step] / cum[-1], rel=1e-12)
