@@ -24,6 +24,21 @@ from scalinglaws.planning.compute import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # Plotting pulls in matplotlib: imported on first use, so the command line and
+    # plain fits start fast.
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module("scalinglaws.plotting")
+    if name == "write_report":
+        from scalinglaws.report import write_report
+
+        return write_report
+    raise AttributeError(f"module 'scalinglaws' has no attribute {name!r}")
+
+
 __all__ = [
     "FitError",
     "FitResult",
@@ -42,5 +57,7 @@ __all__ = [
     "plan_compute",
     "plan_fixed_params",
     "plan_fixed_tokens",
+    "plotting",
     "save_fit",
+    "write_report",
 ]

@@ -233,12 +233,10 @@ def _demo(args: argparse.Namespace) -> int:
     plan = plan_compute(result, list(DEMO_BUDGETS))
     report_path = None
     if args.report:
-        try:
-            from scalinglaws.report import write_report
-        except ImportError:
-            write_report = None
-        if write_report is not None:
-            report_path = write_report(result, args.report, budgets=list(DEMO_BUDGETS))
+        from scalinglaws.report import write_report
+
+        common.progress(args, f"writing the report to {args.report}/")
+        report_path = write_report(result, args.report, budgets=list(DEMO_BUDGETS))
     cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
     if result.uncertainty.draws:
         cols += ["tokens_per_param_q05", "tokens_per_param_q95"]
