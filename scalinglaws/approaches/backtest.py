@@ -1,0 +1,551 @@
+"""Backtesting: would the law have predicted the runs it never saw?
+
+Fit a law on the runs below a cutoff (in compute, in parameters, or by a hold-out query),
+predict the held-out runs, and report absolute and relative errors, the signed bias, and
+how often a predictive interval for an *observed* loss covered the truth. The interval
+adds the run-to-run scatter of the fit's residuals to the parameter uncertainty:
+
+* ``uncertainty="none"`` — residual scatter only: on the residual scale (log loss for laws
+  fitted on log loss), prediction +- t_{n-p} quantile x s, with s^2 = sum(r^2) / (n - p).
+* ``"laplace"``, ``"bootstrap"``, ``"bayes"`` — parameter draws from
+  :func:`scalinglaws.uncertainty.attach`, each prediction plus a residual draw at that
+  draw's noise scale (:func:`scalinglaws.uncertainty.predictive`), then quantiles.
+
+Parameter uncertainty alone under-covers when the law is slightly wrong (DESIGN §6):
+coverage is measured here, never assumed. :func:`leave_one_budget_out` holds out each
+isoFLOP slice in turn.
+
+Hold-out queries are comparisons over run columns joined by ``and``/``or`` with optional
+parentheses (``"N > 1e9"``, ``"C >= 1e21 or (N > 5e9 and D < 1e11)"``), parsed by a small
+recursive-descent parser: nothing is evaluated as Python.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws.approaches._powerlaw import check_level, jsonable
+from scalinglaws.errors import FitError, ScalingLawsError, ScalingLawsWarning
+
+UNCERTAINTY = ("none", "laplace", "bootstrap", "bayes")
+#: Predictive draws per held-out run for the draw-based methods.
+DEFAULT_PREDICTIVE_DRAWS = 4000
+
+
+# ------------------------------------------------------------------ hold-out queries
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<op><=|>=|==|!=|<|>)"
+    r"|(?P<paren>[()])"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_OPS = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+
+
+def _tokenize(expr: str) -> list[tuple[str, str]]:
+    tokens, pos = [], 0
+    text = expr.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ScalingLawsError(
+                f"hold-out query {expr!r}: cannot read {text[pos:].strip()[:20]!r} at "
+                f"character {pos + 1}; use comparisons like 'C >= 1e21' joined by and/or"
+            )
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "name" and value.lower() in ("and", "or"):
+            kind, value = "bool", value.lower()
+        tokens.append((kind, value))
+        pos = m.end()
+    if not tokens:
+        raise ScalingLawsError("hold-out query is empty; give e.g. 'C >= 1e21'")
+    return tokens
+
+
+def holdout_mask(runs: pd.DataFrame, expr: str) -> np.ndarray:
+    """Rows selected by a hold-out query, parsed (never evaluated as Python).
+
+    Grammar: ``expr := term ("or" term)*``, ``term := factor ("and" factor)*``,
+    ``factor := "(" expr ")" | operand OP operand``, ``OP`` one of ``< <= > >= == !=``,
+    an operand a column name or a number. Names match columns exactly, else
+    case-insensitively.
+
+    Raises:
+        ScalingLawsError: One line naming the unreadable token or the unknown column.
+    """
+    if not isinstance(expr, str):
+        raise ScalingLawsError(f"hold-out query must be a string, not {type(expr).__name__}")
+    tokens = _tokenize(expr)
+    numeric = [c for c in runs.columns if pd.api.types.is_numeric_dtype(runs[c])]
+    pos = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> tuple[str, str]:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise ScalingLawsError(f"hold-out query {expr!r} ends too early")
+        pos += 1
+        return tokens[pos - 1]
+
+    def operand() -> np.ndarray:
+        kind, value = take()
+        if kind == "num":
+            return np.full(len(runs), float(value))
+        if kind == "name":
+            col = value if value in numeric else None
+            if col is None:
+                hits = [c for c in numeric if str(c).lower() == value.lower()]
+                col = hits[0] if len(hits) == 1 else None
+            if col is None:
+                raise ScalingLawsError(
+                    f"hold-out query {expr!r}: unknown column {value!r}; numeric columns "
+                    f"are {', '.join(map(str, numeric))}"
+                )
+            return runs[col].to_numpy(dtype=float)
+        raise ScalingLawsError(
+            f"hold-out query {expr!r}: expected a column or a number, got {value!r}"
+        )
+
+    def factor() -> np.ndarray:
+        tok = peek()
+        if tok == ("paren", "("):
+            take()
+            out = disjunction()
+            if take() != ("paren", ")"):
+                raise ScalingLawsError(f"hold-out query {expr!r}: missing ')'")
+            return out
+        left = operand()
+        kind, op = take()
+        if kind != "op":
+            raise ScalingLawsError(
+                f"hold-out query {expr!r}: expected a comparison (< <= > >= == !=), got {op!r}"
+            )
+        right = operand()
+        return _OPS[op](left, right)
+
+    def conjunction() -> np.ndarray:
+        out = factor()
+        while peek() == ("bool", "and"):
+            take()
+            out = out & factor()
+        return out
+
+    def disjunction() -> np.ndarray:
+        out = conjunction()
+        while peek() == ("bool", "or"):
+            take()
+            out = out | conjunction()
+        return out
+
+    mask = disjunction()
+    if pos != len(tokens):
+        raise ScalingLawsError(
+            f"hold-out query {expr!r}: unexpected {tokens[pos][1]!r}; join comparisons "
+            "with 'and' / 'or'"
+        )
+    return np.asarray(mask, dtype=bool)
+
+
+# ----------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class BacktestResult:
+    """Outcome of :func:`backtest` or :func:`leave_one_budget_out`.
+
+    Attributes:
+        rows: One row per held-out run: the law's inputs, ``C``, ``observed``,
+            ``predicted``, the interval bounds (``q05``/``q95`` at level 0.9),
+            ``abs_error``, ``rel_error`` (predicted/observed - 1, signed), ``inside``
+            (the interval covered the observation); ``budget`` for leave-one-budget-out.
+        summary: ``n_train``, ``n_holdout``, ``level``, ``coverage``,
+            ``median_abs_rel_error``, ``mean_abs_rel_error``, ``max_abs_rel_error``,
+            ``bias`` (mean signed relative error), ``rmse_log``, ``uncertainty``,
+            ``holdout``, fit status; ``by_budget`` for leave-one-budget-out.
+        fit: The fit on the training runs (the last one for leave-one-budget-out).
+        warnings: Messages the user should read.
+    """
+
+    rows: pd.DataFrame
+    summary: Mapping[str, Any]
+    fit: Any = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def coverage(self) -> float:
+        return float(self.summary["coverage"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{rows, summary, warnings}``, JSON-ready (DESIGN §8)."""
+        return {
+            "rows": jsonable(self.rows.to_dict(orient="records")),
+            "summary": jsonable(dict(self.summary)),
+            "warnings": list(self.warnings),
+        }
+
+    def plot_parity(self, ax: Any = None) -> Any:
+        """Observed against predicted loss for the held-out runs, with intervals.
+
+        Points inside their interval are drawn filled, misses hollow; the diagonal is
+        perfect prediction. Returns the matplotlib Axes.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.0, 5.0))
+        r = self.rows
+        lo_col, hi_col = self.summary["interval_columns"]
+        yerr = np.vstack([r["predicted"] - r[lo_col], r[hi_col] - r["predicted"]])
+        ax.errorbar(
+            r["observed"], r["predicted"], yerr=yerr, fmt="none", ecolor="0.6", lw=1, zorder=1
+        )
+        inside = r["inside"].to_numpy(dtype=bool)
+        ax.scatter(r["observed"][inside], r["predicted"][inside], s=18, zorder=2, label="covered")
+        ax.scatter(
+            r["observed"][~inside],
+            r["predicted"][~inside],
+            s=18,
+            facecolors="none",
+            edgecolors="C3",
+            zorder=2,
+            label="missed",
+        )
+        both = np.concatenate([r["observed"], r["predicted"], r[lo_col], r[hi_col]])
+        span = [float(np.min(both)), float(np.max(both))]
+        ax.plot(span, span, color="k", lw=0.8, ls="--", zorder=0)
+        ax.set_xlabel("observed loss (held out)")
+        ax.set_ylabel("predicted loss")
+        level = self.summary["level"]
+        ax.set_title(
+            f"backtest: {self.summary['coverage']:.0%} of {self.summary['n_holdout']} inside "
+            f"{level:.0%} intervals"
+        )
+        ax.legend(loc="upper left", frameon=False)
+        return ax
+
+
+# ---------------------------------------------------------------------- helpers
+def _law_of(law: Any):
+    from scalinglaws.laws import Law, get
+
+    if isinstance(law, Law):
+        return law
+    if isinstance(law, str):
+        return get(law)
+    raise ScalingLawsError(f"law must be a registered name or a Law, not {type(law).__name__}")
+
+
+def _interval_columns(level: float) -> tuple[str, str]:
+    tail = 100.0 * (1.0 - level) / 2.0
+    lo, hi = tail, 100.0 - tail
+
+    def name(q: float) -> str:
+        return f"q{int(round(q)):02d}" if abs(q - round(q)) < 1e-9 else f"q{q:g}".replace(".", "_")
+
+    return name(lo), name(hi)
+
+
+def _fit_and_predict(
+    law,
+    df: pd.DataFrame,
+    train_mask: np.ndarray,
+    *,
+    uncertainty: str,
+    level: float,
+    samples: int | None,
+    seed: int,
+    fit_options: Mapping[str, Any],
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit on ``df[train_mask]``; point predictions and interval bounds for the rest."""
+    from scipy import stats
+
+    from scalinglaws.fitting import fit
+
+    p = len(law.params)
+    n_train = int(np.count_nonzero(train_mask))
+    if n_train <= p:
+        raise FitError(
+            f"the hold-out leaves {n_train} training runs for the {p} parameters of law "
+            f"{law.name!r}; at least {p + 1} are needed (move the cutoff up)"
+        )
+    held = df[~train_mask].reset_index(drop=True)
+    tail = 0.5 * (1.0 - level)
+    if uncertainty == "none":
+        # Zero weights instead of a subset: every fold of a log has the same shape, so
+        # the compiled solver is reused (a subset of another size would recompile).
+        result = fit(law, df, weights=train_mask.astype(float), **dict(fit_options))
+        predicted = np.asarray(result.predict(held), dtype=float)
+        r = np.asarray(result.residuals, dtype=float)[train_mask]
+        dof = max(r.size - p, 1)
+        s = math.sqrt(float(np.sum(r**2)) / dof)
+        t = float(stats.t.ppf(1.0 - tail, dof))
+        if law.residual == "log":
+            lo, hi = predicted * math.exp(-t * s), predicted * math.exp(t * s)
+        else:
+            lo, hi = predicted - t * s, predicted + t * s
+        return result, predicted, lo, hi
+    from scalinglaws.uncertainty import attach, predictive
+
+    result = fit(law, df[train_mask].reset_index(drop=True), **dict(fit_options))
+    predicted = np.asarray(result.predict(held), dtype=float)
+    with_unc = attach(result, uncertainty, samples=samples, seed=seed)
+    n_draws = max(DEFAULT_PREDICTIVE_DRAWS, with_unc.uncertainty.n_draws)
+    draws = predictive(with_unc, held, n=n_draws, seed=seed, allow_unconverged=True)
+    lo, hi = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+    return with_unc, predicted, lo, hi
+
+
+def _rows(held: pd.DataFrame, law, predicted, lo, hi, level) -> pd.DataFrame:
+    lo_name, hi_name = _interval_columns(level)
+    cols = [c for c in ("run", *law.inputs, "C") if c in held.columns]
+    cols = list(dict.fromkeys(cols))
+    out = held[cols].reset_index(drop=True).copy()
+    observed = held[law.target].to_numpy(dtype=float)
+    out["observed"] = observed
+    out["predicted"] = predicted
+    out[lo_name] = lo
+    out[hi_name] = hi
+    out["abs_error"] = np.abs(predicted - observed)
+    out["rel_error"] = predicted / observed - 1.0
+    out["inside"] = (observed >= lo) & (observed <= hi)
+    return out
+
+
+def _summary(rows: pd.DataFrame, level: float) -> dict[str, Any]:
+    rel = rows["rel_error"].to_numpy(dtype=float)
+    log_err = np.log(rows["predicted"].to_numpy(dtype=float) / rows["observed"].to_numpy())
+    return {
+        "n_holdout": len(rows),
+        "level": level,
+        "interval_columns": list(_interval_columns(level)),
+        "coverage": float(rows["inside"].mean()),
+        "median_abs_rel_error": float(np.median(np.abs(rel))),
+        "mean_abs_rel_error": float(np.mean(np.abs(rel))),
+        "max_abs_rel_error": float(np.max(np.abs(rel))),
+        "median_abs_error": float(rows["abs_error"].median()),
+        "bias": float(np.mean(rel)),
+        "rmse_log": float(np.sqrt(np.mean(log_err**2))),
+    }
+
+
+def _load(runs: Any, law, k: float | None) -> pd.DataFrame:
+    from scalinglaws.io.runs import load_runs
+
+    kwargs: dict[str, Any] = {} if k is None else {"k": k}
+    require = tuple(c for c in law.inputs if c in ("N", "D")) or ("N",)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        return load_runs(runs, min_runs=1, require=require, **kwargs)
+
+
+def _check_common(uncertainty: str, level: float) -> float:
+    if uncertainty not in UNCERTAINTY:
+        raise ScalingLawsError(
+            f"uncertainty must be one of {', '.join(UNCERTAINTY)}, not {uncertainty!r}"
+        )
+    return check_level(level)
+
+
+# ---------------------------------------------------------------------- workflows
+def backtest(
+    runs: Any,
+    *,
+    law: Any = "chinchilla",
+    holdout_above_compute: float | None = None,
+    holdout_above_params: float | None = None,
+    holdout_query: str | None = None,
+    uncertainty: str = "none",
+    level: float = 0.9,
+    samples: int | None = None,
+    seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    k: float | None = None,
+) -> BacktestResult:
+    """Fit below a cutoff, predict the runs above it, and score the predictions.
+
+    Exactly one hold-out rule: ``holdout_above_compute`` (runs with C > value are held
+    out), ``holdout_above_params`` (N > value) or ``holdout_query`` (a comparison
+    expression, e.g. ``"C >= 1e21"``). The law is fitted on the rest with
+    :func:`scalinglaws.fit`; each held-out run gets a point prediction and a predictive
+    interval at ``level`` for its observed loss (see the module docstring).
+
+    Args:
+        runs: Run log (final losses; a log with checkpoints uses each run's last).
+        law: A registered law name or a :class:`~scalinglaws.laws.Law`.
+        holdout_above_compute: Hold out runs with C above this (FLOPs).
+        holdout_above_params: Hold out runs with N above this.
+        holdout_query: Hold out the runs this expression selects.
+        uncertainty: ``"none"``, ``"laplace"``, ``"bootstrap"`` or ``"bayes"``.
+        level: Predictive interval level (0.9: columns ``q05`` and ``q95``).
+        samples: Draws / resamples for the uncertainty method (its default if None).
+        seed: Seed of the uncertainty draws.
+        fit_options: Keyword options for :func:`scalinglaws.fit`.
+        k: FLOPs per parameter per token, when C must be derived from N and D.
+
+    Returns:
+        A :class:`BacktestResult`; ``.to_dict()`` gives ``{rows, summary, warnings}``.
+
+    Raises:
+        ScalingLawsError: No or several hold-out rules, a rule that holds out nothing or
+            everything, a cutoff leaving fewer runs than parameters, bad options.
+    """
+    law = _law_of(law)
+    level = _check_common(uncertainty, level)
+    rules = {
+        "holdout_above_compute": holdout_above_compute,
+        "holdout_above_params": holdout_above_params,
+        "holdout_query": holdout_query,
+    }
+    given = [n for n, v in rules.items() if v is not None]
+    if len(given) != 1:
+        raise ScalingLawsError(
+            "give exactly one of holdout_above_compute, holdout_above_params, holdout_query"
+            f" (got {', '.join(given) if given else 'none'})"
+        )
+    df = _load(runs, law, k)
+    if holdout_query is not None:
+        mask = holdout_mask(df, holdout_query)
+        described = f"query: {holdout_query}"
+    else:
+        col = "C" if holdout_above_compute is not None else "N"
+        value = holdout_above_compute if col == "C" else holdout_above_params
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ScalingLawsError(f"{given[0]} must be a positive number, not {value!r}")
+        mask = df[col].to_numpy(dtype=float) > float(value)
+        described = f"{col} > {value:g}"
+    if not mask.any():
+        raise ScalingLawsError(f"hold-out rule ({described}) selects no run; nothing to test")
+    train, held = df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScalingLawsWarning)
+        result, predicted, lo, hi = _fit_and_predict(
+            law,
+            df,
+            ~mask,
+            uncertainty=uncertainty,
+            level=level,
+            samples=samples,
+            seed=seed,
+            fit_options=fit_options or {},
+        )
+    messages = [str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)]
+    rows = _rows(held, law, predicted, lo, hi, level)
+    summary = _summary(rows, level)
+    summary.update(
+        {
+            "n_train": len(train),
+            "holdout": described,
+            "law": law.name,
+            "uncertainty": uncertainty,
+            "fit_status": result.status,
+            "fit_converged": bool(result.converged),
+        }
+    )
+    if "C" in train.columns and "C" in held.columns:
+        summary["max_train_compute"] = float(train["C"].max())
+        summary["max_holdout_compute"] = float(held["C"].max())
+    for m in messages:
+        warnings.warn(m, ScalingLawsWarning, stacklevel=2)
+    return BacktestResult(rows=rows, summary=summary, fit=result, warnings=tuple(messages))
+
+
+def leave_one_budget_out(
+    runs: Any,
+    *,
+    law: Any = "chinchilla",
+    uncertainty: str = "none",
+    level: float = 0.9,
+    budget_rtol: float = 0.0,
+    samples: int | None = None,
+    seed: int = 0,
+    fit_options: Mapping[str, Any] | None = None,
+    k: float | None = None,
+) -> BacktestResult:
+    """Hold out each isoFLOP slice in turn, fit on the others, predict the slice.
+
+    Slices as in :func:`~scalinglaws.approaches.isoflop_slices`. Holding out an inner
+    budget tests interpolation, the outermost ones extrapolation; ``summary["by_budget"]``
+    keeps them apart.
+
+    Returns:
+        A :class:`BacktestResult` whose rows cover every run once (with its ``budget``);
+        the summary pools them and ``by_budget`` lists ``budget``, ``n``, ``coverage``,
+        ``median_abs_rel_error`` and ``bias`` per slice.
+
+    Raises:
+        ScalingLawsError: Fewer than 2 slices, a fold leaving fewer runs than parameters,
+            bad options.
+    """
+    from scalinglaws.approaches.isoflop import isoflop_slices
+
+    law = _law_of(law)
+    level = _check_common(uncertainty, level)
+    df = isoflop_slices(_load(runs, law, k), budget_rtol=budget_rtol)
+    budgets = sorted(df["budget"].unique())
+    if len(budgets) < 2:
+        raise ScalingLawsError("leave-one-budget-out needs at least 2 isoFLOP slices")
+    frames, by_budget = [], []
+    result = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScalingLawsWarning)
+        for b in budgets:
+            mask = (df["budget"] == b).to_numpy()
+            held = df[mask].reset_index(drop=True)
+            result, predicted, lo, hi = _fit_and_predict(
+                law,
+                df,
+                ~mask,
+                uncertainty=uncertainty,
+                level=level,
+                samples=samples,
+                seed=seed,
+                fit_options=fit_options or {},
+            )
+            rows = _rows(held, law, predicted, lo, hi, level)
+            rows.insert(0, "budget", float(b))
+            frames.append(rows)
+            s = _summary(rows, level)
+            by_budget.append(
+                {
+                    "budget": float(b),
+                    "n": len(rows),
+                    "coverage": s["coverage"],
+                    "median_abs_rel_error": s["median_abs_rel_error"],
+                    "bias": s["bias"],
+                    "fit_status": result.status,
+                }
+            )
+    messages = sorted(
+        {str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)}
+    )
+    rows = pd.concat(frames, ignore_index=True)
+    summary = _summary(rows, level)
+    summary.update(
+        {
+            "n_runs": len(df),
+            "n_folds": len(budgets),
+            "holdout": "leave one isoFLOP budget out",
+            "law": law.name,
+            "uncertainty": uncertainty,
+            "by_budget": by_budget,
+        }
+    )
+    for m in messages:
+        warnings.warn(m, ScalingLawsWarning, stacklevel=2)
+    return BacktestResult(rows=rows, summary=summary, fit=result, warnings=tuple(messages))
