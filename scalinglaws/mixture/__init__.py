@@ -1,0 +1,27 @@
+"""Continual pre-training mixtures: the critical-mixture-ratio (CMR) pipeline.
+
+Gu et al., "CMR Scaling Law", EMNLP 2024, arXiv 2407.17467. Load a continual-pre-training
+log with :func:`load_cpt_runs`, fit with :func:`fit_cmr`, plan with
+:func:`scalinglaws.planning.mixture.plan_mixture`, save with :func:`save_cmr_fit`.
+"""
+
+from scalinglaws.mixture.critical import stationarity_coefficients, turning_points
+from scalinglaws.mixture.pipeline import (
+    DEFAULT_EPSILON,
+    DEFAULT_LAMBDA,
+    CMRFit,
+    derive_critical,
+    fit_cmr,
+)
+from scalinglaws.mixture.runs import load_cpt_runs
+
+__all__ = [
+    "DEFAULT_EPSILON",
+    "DEFAULT_LAMBDA",
+    "CMRFit",
+    "derive_critical",
+    "fit_cmr",
+    "load_cpt_runs",
+    "stationarity_coefficients",
+    "turning_points",
+]

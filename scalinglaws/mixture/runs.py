@@ -1,0 +1,247 @@
+"""Continual-pre-training run logs: long rows ``model, ratio, tokens, split, loss``.
+
+One row per evaluation checkpoint: ``model`` names the pre-trained model, ``ratio`` is
+the domain share R in [0, 1] of the continual-training mixture, ``tokens`` the raw
+continual-training tokens seen, ``split`` which validation loss (``general`` or
+``domain``) and ``loss`` its value. Each model's losses *before* continual training are
+baseline rows with ``tokens = 0`` and an empty ``ratio`` (one per model and split; they
+apply to every ratio). Baselines repeated once per ratio (``tokens = 0`` with the ratio
+filled in) are accepted when the copies agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws.errors import RunLogError
+from scalinglaws.io.runs import _norm, _read, _row_label
+
+SPLITS = ("general", "domain")
+#: Canonical column -> accepted aliases (case-insensitive; spaces, dashes, underscores
+#: ignored).
+CPT_ALIASES: dict[str, tuple[str, ...]] = {
+    "model": ("model", "model_name", "size", "model_size"),
+    "ratio": ("ratio", "domain_ratio", "domain_share", "mixture_ratio", "share", "r"),
+    "tokens": ("tokens", "t", "n_tokens", "train_tokens", "cpt_tokens", "num_tokens"),
+    "split": ("split", "loss_type", "eval_split", "dataset"),
+    "loss": ("loss", "eval_loss", "val_loss", "validation_loss"),
+}
+#: Checkpoints needed per (model, ratio, split): more than the parameters of its law
+#: (3 for the domain change, 5 for the general change).
+MIN_CHECKPOINTS = {"domain": 4, "general": 6}
+#: Relative tolerance within which repeated baseline copies must agree.
+BASELINE_RTOL = 1e-6
+
+
+def load_cpt_runs(
+    source: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    token_unit_in: float = 1.0,
+) -> pd.DataFrame:
+    """Read and validate a continual-pre-training run log.
+
+    Args:
+        source: CSV/TSV/Parquet/JSON Lines path, DataFrame or mapping of columns.
+        columns: Explicit ``{canonical: column}`` overrides.
+        token_unit_in: Raw tokens per unit of the ``tokens`` column (1 for raw counts,
+            the default; ``2e8`` for a log written in the paper's 0.2B-token unit).
+
+    Returns:
+        Columns ``model`` (str), ``ratio`` (float, NaN on baseline rows), ``tokens`` (raw,
+        float), ``split`` (``general``/``domain``), ``loss``, ``baseline`` (the model's
+        loss before continual training for that split) and ``dloss = loss - baseline``;
+        checkpoint rows only (baselines are folded into the ``baseline`` column), sorted
+        by model, ratio, split, tokens. ``attrs["baselines"]`` maps
+        ``(model, split) -> loss``.
+
+    Raises:
+        RunLogError: One line naming the row and column of the first problem.
+    """
+    if not (isinstance(token_unit_in, int | float) and math.isfinite(token_unit_in)):
+        raise RunLogError(f"token_unit_in must be a positive number, not {token_unit_in!r}")
+    if token_unit_in <= 0:
+        raise RunLogError(f"token_unit_in must be a positive number, not {token_unit_in!r}")
+    df, kind = _read(source)
+    if df.shape[0] == 0:
+        raise RunLogError("run log has no rows")
+    found = _map(df, columns)
+    label = lambda i: _row_label(df, i, kind)  # noqa: E731
+
+    models = df[found["model"]]
+    bad = np.flatnonzero(models.isna().to_numpy())
+    if bad.size:
+        raise RunLogError(f"{label(int(bad[0]))}, column {found['model']!r}: model is empty")
+    models = models.astype(str).str.strip().to_numpy()
+
+    split_raw = df[found["split"]]
+    split = split_raw.astype(str).str.strip().str.lower().to_numpy()
+    bad = np.flatnonzero(~np.isin(split, SPLITS) | split_raw.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(
+            f"{label(i)}, column {found['split']!r}: split {split_raw.iloc[i]!r} is not one of "
+            "'general', 'domain'"
+        )
+
+    tokens = _numbers(df, found["tokens"], label, allow_empty=False) * float(token_unit_in)
+    bad = np.flatnonzero(tokens < 0)
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(f"{label(i)}, column {found['tokens']!r}: {tokens[i]:g} must be >= 0")
+    loss = _numbers(df, found["loss"], label, allow_empty=False)
+    bad = np.flatnonzero(loss <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(f"{label(i)}, column {found['loss']!r}: {loss[i]:g} must be > 0")
+    ratio = _numbers(df, found["ratio"], label, allow_empty=True)
+    bad = np.flatnonzero(~np.isnan(ratio) & ((ratio < 0) | (ratio > 1)))
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(
+            f"{label(i)}, column {found['ratio']!r}: ratio {ratio[i]:g} is outside [0, 1] "
+            "(the domain share of the mixture)"
+        )
+    is_base = tokens == 0
+    bad = np.flatnonzero(np.isnan(ratio) & ~is_base)
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(
+            f"{label(i)}, column {found['ratio']!r}: ratio is empty but tokens = {tokens[i]:g}; "
+            "only baseline rows (tokens = 0) may leave the ratio empty"
+        )
+
+    # Baselines: one value per (model, split); repeated copies must agree.
+    baselines: dict[tuple[str, str], float] = {}
+    first_row: dict[tuple[str, str], int] = {}
+    for i in np.flatnonzero(is_base):
+        key = (models[i], split[i])
+        if key in baselines:
+            ref = baselines[key]
+            if abs(loss[i] - ref) > BASELINE_RTOL * abs(ref):
+                raise RunLogError(
+                    f"{label(int(i))}, column {found['loss']!r}: baseline {loss[i]:g} for model "
+                    f"{key[0]!r}, split {key[1]!r} disagrees with {ref:g} at "
+                    f"{label(first_row[key])}; repeated baselines must agree"
+                )
+        else:
+            baselines[key] = float(loss[i])
+            first_row[key] = int(i)
+
+    out = pd.DataFrame(
+        {
+            "model": models,
+            "ratio": ratio,
+            "tokens": tokens,
+            "split": split,
+            "loss": loss,
+            "_row": np.arange(len(df)),
+        }
+    )
+    ckpt = out[~is_base]
+    if ckpt.empty:
+        raise RunLogError("run log has only baseline rows (tokens = 0); add checkpoints")
+    for model in pd.unique(ckpt["model"]):
+        for sp in SPLITS:
+            if (model, sp) not in baselines:
+                raise RunLogError(
+                    f"model {model!r} has no {sp} baseline: add a row with tokens = 0, an "
+                    f"empty ratio, split {sp!r} and the loss before continual training"
+                )
+    # Within a run (model, ratio, split) tokens must increase strictly in file order.
+    for (model, r, sp), g in ckpt.groupby(["model", "ratio", "split"], sort=False):
+        t = g["tokens"].to_numpy()
+        steps = np.flatnonzero(np.diff(t) <= 0)
+        if steps.size:
+            i = int(g["_row"].iloc[steps[0] + 1])
+            raise RunLogError(
+                f"{label(i)}, column {found['tokens']!r}: tokens {t[steps[0] + 1]:g} do not "
+                f"increase after {t[steps[0]]:g} within model {model!r}, ratio {r:g}, split "
+                f"{sp!r}; checkpoints of one run must have strictly increasing token counts"
+            )
+        need = MIN_CHECKPOINTS[sp]
+        if len(t) < need:
+            raise RunLogError(
+                f"model {model!r}, ratio {r:g}, split {sp!r}: {len(t)} checkpoints cannot "
+                f"determine the {need - 1} parameters of the {sp}-loss change; at least "
+                f"{need} are needed"
+            )
+    for (model, r), g in ckpt.groupby(["model", "ratio"], sort=False):
+        present = set(g["split"])
+        for sp in SPLITS:
+            if sp not in present:
+                raise RunLogError(
+                    f"model {model!r}, ratio {r:g} has no {sp} checkpoints; each ratio needs "
+                    "both the general and the domain loss"
+                )
+    ckpt = ckpt.copy()
+    ckpt["baseline"] = [
+        baselines[(m, s)] for m, s in zip(ckpt["model"], ckpt["split"], strict=True)
+    ]
+    ckpt["dloss"] = ckpt["loss"] - ckpt["baseline"]
+    ckpt = ckpt.sort_values(["model", "ratio", "split", "tokens"], kind="stable")
+    ckpt = ckpt.drop(columns="_row").reset_index(drop=True)
+    ckpt.attrs["baselines"] = baselines
+    ckpt.attrs["token_unit_in"] = float(token_unit_in)
+    ckpt.attrs["source"] = str(source) if not isinstance(source, pd.DataFrame | Mapping) else None
+    return ckpt
+
+
+def _map(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for canon, src in (columns or {}).items():
+        if canon not in CPT_ALIASES:
+            raise RunLogError(f"unknown column role {canon!r}; use one of {', '.join(CPT_ALIASES)}")
+        if src not in df.columns:
+            raise RunLogError(
+                f"column {src!r} given for {canon!r} is not in the run log; found columns: "
+                f"{', '.join(map(str, df.columns))}"
+            )
+        found[canon] = src
+    by_norm: dict[str, list[str]] = {}
+    for col in df.columns:
+        by_norm.setdefault(_norm(col), []).append(col)
+    for canon, aliases in CPT_ALIASES.items():
+        if canon in found:
+            continue
+        hits: list[str] = []
+        for alias in aliases:
+            for col in by_norm.get(_norm(alias), []):
+                if col not in hits and col not in found.values():
+                    hits.append(col)
+        if len(hits) > 1:
+            raise RunLogError(f"columns {hits} all look like {canon!r}; say which with columns=")
+        if hits:
+            found[canon] = hits[0]
+    missing = [c for c in CPT_ALIASES if c not in found]
+    if missing:
+        raise RunLogError(
+            f"continual-pre-training log needs columns model, ratio, tokens, split, loss; "
+            f"missing {', '.join(missing)} (found: {', '.join(map(str, df.columns))})"
+        )
+    return found
+
+
+def _numbers(df: pd.DataFrame, col: str, label, allow_empty: bool) -> np.ndarray:
+    raw = df[col]
+    empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+    values = pd.to_numeric(raw.where(~empty), errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(np.isnan(values) & ~empty)
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(f"{label(i)}, column {col!r}: {raw.iloc[i]!r} is not a number")
+    bad = np.flatnonzero(np.isinf(values))
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(f"{label(i)}, column {col!r}: value must be finite")
+    if not allow_empty:
+        bad = np.flatnonzero(empty)
+        if bad.size:
+            i = int(bad[0])
+            raise RunLogError(f"{label(i)}, column {col!r}: value is empty")
+    return values
