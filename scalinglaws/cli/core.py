@@ -229,7 +229,13 @@ def _demo(args: argparse.Namespace) -> int:
         from scalinglaws.uncertainty import attach
 
         common.progress(args, f"uncertainty: {args.uncertainty}")
-        result = attach(result, args.uncertainty, samples=args.samples, seed=0)
+        result = attach(
+            result,
+            args.uncertainty,
+            samples=args.samples,
+            seed=0,
+            progress=None if args.quiet else (lambda m: common.progress(args, m)),
+        )
     plan = plan_compute(result, list(DEMO_BUDGETS))
     report_path = None
     if args.report:
@@ -239,7 +245,7 @@ def _demo(args: argparse.Namespace) -> int:
         report_path = write_report(result, args.report, budgets=list(DEMO_BUDGETS))
     cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
     if result.uncertainty.draws:
-        cols += ["tokens_per_param_q05", "tokens_per_param_q95"]
+        cols += ["tokens_per_param_q05", "tokens_per_param_q95", "loss_q05", "loss_q95"]
     text = (
         result.report()
         + "\n\nCompute-optimal plan (C in FLOPs, N in parameters, D in tokens, loss in nats/token)\n"
@@ -309,7 +315,12 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p = sub.add_parser("demo", help="fit the bundled simulated run log and print a plan")
     p.add_argument("--runs", help="run log to use instead of the bundled one")
     p.add_argument("--report", default="report", help="folder for the report (default ./report)")
-    p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
+    p.add_argument(
+        "--uncertainty",
+        default="bootstrap",
+        choices=UNCERTAINTY_METHODS,
+        help="intervals on the plan (default bootstrap, 1,000 resamples by run)",
+    )
     p.add_argument("--samples", type=int, default=None)
     common.add_common(p)
     p.set_defaults(func=_demo)
