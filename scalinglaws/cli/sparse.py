@@ -163,8 +163,8 @@ def _fit_avgparams(args: argparse.Namespace) -> int:
             result,
             args.out,
             data_path=args.runs,
+            # Keyword arguments of scalinglaws.sparsity.load_sparse_runs, for refits.
             load_options={
-                "loader": "scalinglaws.sparsity.load_sparse_runs",
                 "k": args.k,
                 "columns": _overrides(args.column),
                 "interval": args.every,

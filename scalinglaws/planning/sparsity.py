@@ -20,6 +20,13 @@ Every row has the same N_avg, D, C = k N_avg D and predicted loss; the deployed 
 as sparsity rises. A ``target_size`` (deployed non-zero count) picks the one sparsity that
 reaches it instead of a list.
 
+The loss interval (``loss_q05``/``loss_q50``/``loss_q95``) is the loss of *this* plan, the
+fixed (N_avg, D) chosen from the point fit, under every parameter draw of the fit's
+uncertainty (bootstrap or posterior); the plan itself is a decision and is not redrawn.
+
+The plan counts prunable linear parameters only (as the paper does); add the never-pruned
+remainder (embeddings, norms) to N0 and N_final yourself when sizing hardware.
+
 Inference costs 2 FLOPs per non-zero parameter per token (a forward pass; unstructured
 sparsity is assumed to be fully exploited, as the paper's FLOP accounting assumes). The
 dense model of equal predicted loss *and* equal training compute is the dense run at

@@ -13,6 +13,16 @@ Each row of a sparse run log gives its average parameter count N_avg in one of t
 
 and a row with none of these and a dense size ``N`` is a dense run (N_avg = N). Training
 compute is C = k N_avg D, never k N D for a sparse run (Jin et al. 2025, arXiv 2501.12486).
+
+Each row describes a whole run: N_avg is averaged over all of its steps. With ``run`` and
+``step`` columns the last checkpoint of each run is kept, as :func:`scalinglaws.load_runs`
+does; give ``N_avg`` per row for fits on intermediate checkpoints of sparse runs.
+
+A count log is a table with a non-zero count column (``count``/``nonzero``/``nnz``), and
+optionally ``step`` (strictly increasing from 0; each count holds until the next logged
+step, the last until ``total_steps``) and ``tokens`` (tokens per step). Counts may fall
+and rise again (dense fine-tuning after sparse pre-training); they may not be negative
+or exceed the run's dense size ``N``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from scalinglaws.cli import main
+from scalinglaws.sparsity import load_sparse_runs
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "sparse" / "runs.csv"
@@ -100,6 +101,12 @@ def test_fit_then_plan(capsys, tmp_path):
     # The bundled log's truth is Hoffmann 2022; its fit lies within 0.5 s.e. (README), so
     # alpha within 0.03 (about 2 s.e.) cannot fail by chance and still catches a wrong N_avg.
     assert abs(payload["params"]["alpha"] - 0.33917) < 0.03
+
+    # The record's load options are keyword arguments of load_sparse_runs (for refits).
+    record = json.loads(fit_path.read_text())
+    assert record["law"]["name"] == "avgparams"
+    again = load_sparse_runs(DATA, **record["data"]["load_options"])
+    assert len(again) == 65
 
     code, out, err = run_cli(
         ["plan", "sparsity", fit_path, "--budget", 1e22, "--sparsity", 0, 0.5, 0.8, "--json"],
