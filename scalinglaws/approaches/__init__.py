@@ -1,17 +1,25 @@
-"""Compute-optimal allocation by Hoffmann et al.'s three approaches, side by side.
+"""Compute-optimal allocation by Hoffmann et al.'s three approaches, and backtests.
 
 * :func:`approach1` — the lower envelope of loss curves (needs checkpoints).
 * :func:`approach2` — isoFLOP slices: per-budget minima N*(C), D*(C) and their power laws.
 * :func:`approach3` — the allocation implied by a fitted Chinchilla law.
 * :func:`compare_approaches` — all three in one table at given budgets.
 * :func:`isoflop_slices` — group a run log into isoFLOP slices.
+* :func:`backtest` / :func:`leave_one_budget_out` — would the law have predicted the
+  runs it never saw? Errors, bias and predictive-interval coverage.
 * :mod:`scalinglaws.approaches.porian` — Porian et al. 2024's isoFLOP points and
   reference exponents.
 
-Each result gives ``.a``, ``.b``, ``.interval("a")``, ``.predict(budgets)`` and
-``.to_dict()``.
+Each approach's result gives ``.a``, ``.b``, ``.interval("a")``, ``.predict(budgets)``
+and ``.to_dict()``.
 """
 
+from scalinglaws.approaches.backtest import (
+    BacktestResult,
+    backtest,
+    holdout_mask,
+    leave_one_budget_out,
+)
 from scalinglaws.approaches.compare import Approach3Result, approach3, compare_approaches
 from scalinglaws.approaches.envelope import Approach1Result, approach1
 from scalinglaws.approaches.isoflop import Approach2Result, approach2, isoflop_slices
@@ -20,9 +28,13 @@ __all__ = [
     "Approach1Result",
     "Approach2Result",
     "Approach3Result",
+    "BacktestResult",
     "approach1",
     "approach2",
     "approach3",
+    "backtest",
     "compare_approaches",
+    "holdout_mask",
     "isoflop_slices",
+    "leave_one_budget_out",
 ]

@@ -370,10 +370,11 @@ def approach2(
     refitted to every bootstrap draw for percentile intervals at ``level``. Hoffmann et
     al. 2022 (arXiv 2203.15556) find a = 0.49, b = 0.51 this way.
 
-    Slices whose fit has no minimum (parabola opening downward) or whose bootstrap finds a
-    minimum in fewer than half of the draws never enter the power law. A minimiser outside
-    the slice's range of N is flagged and kept (``on_invalid="flag"``), dropped
-    (``"exclude"``), or refused (``"raise"``).
+    Slices whose fit has no minimum (parabola opening downward, or a spline minimum on
+    the edge of its grid) or whose bootstrap finds a minimum in fewer than half of the
+    draws never enter the power law. A parabola vertex outside the sizes it was fitted on
+    (the slice, or the ``"local"`` window) is flagged and kept (``on_invalid="flag"``),
+    dropped (``"exclude"``), or refused (``"raise"``).
 
     Args:
         runs: Run log with ``N``, ``loss`` and ``C`` (or ``D`` to derive it); final
@@ -530,7 +531,9 @@ def approach2(
                 f"isoFLOP slice at C = {r['budget']:.4g}: no usable minimum ({r['flag']}); "
                 "use on_invalid='flag' or 'exclude', or add model sizes around the optimum"
             )
-        if on_invalid == "exclude" and "outside" in flags:
+        # A spline minimum on the edge of its grid locates nothing (Porian et al. drop
+        # such budgets); a parabola's vertex beyond the sizes is an extrapolation.
+        if "outside" in flags and (on_invalid == "exclude" or method == "akima"):
             unusable = True
         r["used"] = not unusable
         if flags - {"far_from_best"}:
