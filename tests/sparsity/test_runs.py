@@ -223,3 +223,31 @@ def test_missing_size_lists_the_ways():
     df = pd.DataFrame([{"D": 1e9, "loss": 3.0}] * 6)
     with pytest.raises(RunLogError, match="N_avg, or the dense size N"):
         load_sparse_runs(df)
+
+
+def test_aliases_and_explicit_columns():
+    sched = PruningSchedule("geometric", 0.5, 100, 500, 50, 1000)
+    rows = pd.DataFrame(
+        [{"Model Size": r["N"], "tokens": r["D"], "eval_loss": r["loss"]} for r in _dense_rows()]
+        + [
+            {
+                "Model Size": 1e8,
+                "final_sparsity": 0.5,
+                "prune_start_step": 100,
+                "prune_end_step": 500,
+                "prune_every": 50,
+                "num_steps": 1000,
+                "batch_tokens": 1e6,
+                "eval_loss": 3.0,
+            }
+        ]  # fmt: skip
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        runs = load_sparse_runs(rows)
+        assert runs["N_avg"].iloc[-1] == pytest.approx(average_params(sched, 1e8), rel=1e-12)
+        renamed = rows.rename(columns={"final_sparsity": "how_sparse"})
+        explicit = load_sparse_runs(renamed, columns={"sparsity": "how_sparse"})
+    np.testing.assert_allclose(explicit["N_avg"], runs["N_avg"], rtol=1e-15)
+    with pytest.raises(RunLogError, match="not in the run log"):
+        load_sparse_runs(rows, columns={"sparsity": "nope"})
