@@ -223,7 +223,12 @@ def _plan_sparsity(args: argparse.Namespace) -> int:
         f"{summary['N_avg']:.4g}, D = {summary['D']:.4g} tokens, {summary['total_steps']} steps, "
         f"predicted loss {summary['loss']:.4f}"
     )
-    body = "  ".join(f"{c:>12.12}" for c in cols)
+    short = {
+        "prune_fraction_per_event": "prune/event",
+        "average_density": "avg density",
+        "inference_flops_saved": "infer saved",
+    }
+    body = "  ".join(f"{short.get(c, c):>12}" for c in cols)
     for _, row in plan.iterrows():
         body += "\n" + "  ".join(f"{row[c]:>12.5g}" for c in cols)
     text = head + "\n" + body + "".join(f"\nwarning: {w}" for w in warn)
