@@ -581,7 +581,7 @@ def derive_critical(
             row["tokens_fit_max"] = float(t.max() * token_unit)
             if have_draws:
                 idx = [keys.index((model, r)) for r in used["ratio"]]
-                td = t0_draws[idx].T / token_unit  # (K, n)
+                td = t0_draws[idx].T  # (K, n), fit units
                 ok = np.isfinite(td) & (td > 0)
                 wd = np.where(ok, ww[None], 0.0)
                 td = np.where(ok, td, 1.0)

@@ -1,0 +1,191 @@
+"""``scalinglaws fit cmr`` and ``scalinglaws plan mixture``: continual-pre-training mixtures.
+
+Gu et al., "CMR Scaling Law", EMNLP 2024, arXiv 2407.17467.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import warnings
+
+from scalinglaws.cli import common
+from scalinglaws.errors import FitError, ScalingLawsWarning
+
+
+def _lam(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--lambda must be a positive number or inf, not {text!r}"
+        ) from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"--lambda must be a positive number or inf, not {text!r}")
+    return v
+
+
+def register(sub, fit_sub, plan_sub) -> None:
+    from scalinglaws.mixture.pipeline import DEFAULT_EPSILON, DEFAULT_LAMBDA, DEFAULT_SAMPLES
+
+    p = fit_sub.add_parser(
+        "cmr",
+        help="critical mixture ratio for continual pre-training (Gu et al. 2024)",
+        description="Fit the critical-mixture-ratio pipeline to continual-pre-training "
+        "curves (rows model, ratio, tokens, split, loss; baselines at tokens = 0).",
+    )
+    p.add_argument("curves", metavar="CURVES", help="run log (CSV, Parquet, JSON Lines)")
+    p.add_argument(
+        "--lambda",
+        dest="lam",
+        type=_lam,
+        default=DEFAULT_LAMBDA,
+        help=f"Lagrange multiplier, or inf (default {DEFAULT_LAMBDA:g})",
+    )
+    p.add_argument(
+        "--epsilon",
+        type=float,
+        default=DEFAULT_EPSILON,
+        help=f"allowed general-loss rise (default {DEFAULT_EPSILON:g})",
+    )
+    p.add_argument("--uncertainty", choices=("none", "bootstrap"), default="bootstrap")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="bootstrap draws")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--token-unit",
+        type=float,
+        default=1e9,
+        help="raw tokens per unit of T in the coefficients (2e8 = the paper's)",
+    )
+    p.add_argument(
+        "--tokens-in-unit",
+        type=float,
+        default=1.0,
+        help="raw tokens per unit of the log's tokens column (default raw)",
+    )
+    p.add_argument("--out", metavar="FIT.json", help="write the fit record here")
+    common.add_common(p)
+    p.set_defaults(func=_fit_cmr)
+
+    q = plan_sub.add_parser(
+        "mixture",
+        help="recommended domain share per model size and token budget",
+        description="Plan continual-pre-training mixtures from a CMR fit record.",
+    )
+    q.add_argument("record", metavar="FIT.json")
+    q.add_argument(
+        "--tokens",
+        type=float,
+        nargs="+",
+        required=True,
+        help="continual-training token budgets (raw tokens)",
+    )
+    q.add_argument(
+        "--lambda",
+        dest="lam",
+        type=_lam,
+        default=None,
+        help="Lagrange multiplier or inf (default: the record's)",
+    )
+    q.add_argument("--epsilon", type=float, default=None, help="default: the record's")
+    q.add_argument(
+        "--share",
+        type=float,
+        default=None,
+        help="also report the budget at which this domain share becomes critical",
+    )
+    q.add_argument("--model", nargs="+", default=None, help="only these models")
+    common.add_common(q)
+    q.set_defaults(func=_plan_mixture)
+
+
+def _fit_cmr(args) -> int:
+    from scalinglaws.mixture.pipeline import fit_cmr
+    from scalinglaws.mixture.record import cmr_fit_to_dict, save_cmr_fit
+
+    if args.uncertainty == "bootstrap":
+        common.progress(args, f"fitting CMR pipeline with {args.samples} bootstrap draws ...")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        fit = fit_cmr(
+            args.curves,
+            lam=args.lam,
+            epsilon=args.epsilon,
+            uncertainty=args.uncertainty,
+            samples=args.samples,
+            seed=args.seed,
+            token_unit=args.token_unit,
+            token_unit_in=args.tokens_in_unit,
+        )
+    if args.out:
+        rec = save_cmr_fit(fit, args.out, data_path=args.curves)
+        common.progress(args, f"wrote {args.out}")
+    else:
+        rec = cmr_fit_to_dict(fit, data_path=args.curves)
+    statuses = sorted(set(fit.cmr["status"]))
+    status = "converged" if statuses == ["converged"] else ",".join(statuses)
+    obj = {
+        "law": "cmr",
+        "params": rec["params"],
+        "objective": {m: o for m, o in zip(fit.cmr["model"], fit.cmr["objective"], strict=True)},
+        "status": status,
+        "diagnostics": {
+            "token_unit": fit.token_unit,
+            "lambda": fit.lam,
+            "epsilon": fit.epsilon,
+            "turning_points": rec["critical"],
+            "cmr_law": rec["cmr"],
+            "curve_status": {
+                f"{r['model']}|{r['ratio']:g}|{r['split']}": r["status"]
+                for _, r in fit.curves.iterrows()
+            },
+        },
+        "uncertainty": {**rec["uncertainty"]},
+        "warnings": list(fit.warnings),
+    }
+    common.emit(args, obj, fit.report())
+    return 0
+
+
+def _plan_mixture(args) -> int:
+    from scalinglaws.mixture.record import load_cmr_fit
+    from scalinglaws.planning.mixture import plan_mixture
+
+    if args.epsilon is not None and not (args.epsilon >= 0 and math.isfinite(args.epsilon)):
+        raise FitError(f"--epsilon must be a non-negative number, not {args.epsilon!r}")
+    fit = load_cmr_fit(args.record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        plan = plan_mixture(
+            fit,
+            args.tokens,
+            lam=args.lam,
+            epsilon=args.epsilon,
+            share=args.share,
+            models=args.model,
+        )
+    rows = plan.to_dict(orient="records")
+    obj = {"rows": rows, "summary": plan.attrs["summary"], "warnings": plan.attrs["warnings"]}
+    lam = plan.attrs["summary"]["lambda"]
+    lines = [
+        f"mixture plan (CMR law, lambda={'inf' if math.isinf(lam) else f'{lam:g}'}, "
+        f"epsilon={plan.attrs['summary']['epsilon']:g})",
+        f"  {'model':<8} {'tokens':>10} {'cmr':>7} {'q05':>7} {'q95':>7} {'interp':>7} "
+        f"{'L_gen':>7} {'L_dom':>7}  notes",
+    ]
+    for r in rows:
+        lines.append(
+            f"  {r['model']:<8} {r['tokens']:>10.4g} {r['cmr']:>7.3f} {r['cmr_q05']:>7.3f} "
+            f"{r['cmr_q95']:>7.3f} {r['cmr_interp']:>7.3f} {r['loss_general']:>7.4f} "
+            f"{r['loss_domain']:>7.4f}  {r['notes']}"
+        )
+        if "tokens_critical" in r:
+            lines.append(
+                f"  {'':<8} share {r['share']:g} becomes critical at {r['tokens_critical']:.4g} "
+                f"tokens ({r['tokens_critical_q05']:.4g} .. {r['tokens_critical_q95']:.4g})"
+            )
+    if plan.attrs["warnings"]:
+        lines.append("  warnings:")
+        lines.extend(f"  - {m}" for m in plan.attrs["warnings"])
+    common.emit(args, obj, "\n".join(lines))
+    return 0
