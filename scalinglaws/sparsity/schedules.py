@@ -539,6 +539,39 @@ def average_params_from_counts(counts: Array, tokens_per_step: Array | None = No
     return float(np.sum(c * b) / np.sum(b))
 
 
+def counts_summary(
+    counts: Array,
+    tokens_per_step: Array | None = None,
+    *,
+    dense_params: float | None = None,
+    k: float = DEFAULT_K,
+) -> dict[str, float]:
+    """N_avg, final count, tokens and training FLOPs of a per-step count log.
+
+    N_avg = sum_t N_t b_t / sum_t b_t, C = k sum_t N_t b_t (Jin et al. 2025,
+    arXiv 2501.12486); counts may rise again (dense fine-tuning after sparse training).
+
+    Args:
+        counts: Non-zero parameters during each step.
+        tokens_per_step: One number or one per step; without it D and C count steps.
+        dense_params: Dense size, to validate the counts against and report the density.
+        k: FLOPs per parameter per token.
+    """
+    c = validate_counts(counts, dense_params=dense_params)
+    b = _tokens(tokens_per_step, c.size)
+    spent = float(np.sum(c * b))
+    out = {
+        "N_avg": spent / float(b.sum()),
+        "N_final": float(c[-1]),
+        "D": float(b.sum()),
+        "C": k * spent,
+    }
+    if dense_params is not None:
+        out["average_density"] = out["N_avg"] / float(dense_params)
+        out["final_density"] = out["N_final"] / float(dense_params)
+    return out
+
+
 def summarize(
     schedule: PruningSchedule,
     *,

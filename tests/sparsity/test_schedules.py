@@ -222,3 +222,16 @@ def test_block_sums_equal_per_step_sums(sched):
     fs, fe = compute_fractions(sched, b)
     assert fs == pytest.approx(cum[sched.start_step] / cum[-1], rel=1e-12, abs=1e-15)
     assert fe == pytest.approx(cum[sched.end_step] / cum[-1], rel=1e-12)
+
+
+def test_counts_summary_matches_the_schedule():
+    from scalinglaws.sparsity import counts_summary
+
+    sched = PruningSchedule("geometric", 0.75, 100, 400, 50, 600)
+    counts = sched.density() * 4e7
+    info = counts_summary(counts, 2e5, dense_params=4e7)
+    # Same per-step sums from two routes: float tolerance.
+    assert info["N_avg"] == pytest.approx(average_params(sched, 4e7, 2e5), rel=1e-12)
+    assert info["C"] == pytest.approx(training_flops(sched, 4e7, 2e5), rel=1e-12)
+    assert info["final_density"] == pytest.approx(0.25, rel=1e-12)
+    assert info["C"] == pytest.approx(6 * info["N_avg"] * info["D"], rel=1e-12)
