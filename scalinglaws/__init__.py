@@ -3,7 +3,7 @@
 The public surface is this module's ``__all__``; everything else may change.
 """
 
-from scalinglaws import laws
+from scalinglaws import laws, sparsity
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -21,6 +21,8 @@ from scalinglaws.planning.compute import (
     plan_fixed_params,
     plan_fixed_tokens,
 )
+from scalinglaws.planning.sparsity import plan_sparsity
+from scalinglaws.sparsity import load_sparse_runs
 
 __version__ = "0.1.0"
 
@@ -54,10 +56,13 @@ __all__ = [
     "laws",
     "load_fit",
     "load_runs",
+    "load_sparse_runs",
     "plan_compute",
     "plan_fixed_params",
     "plan_fixed_tokens",
+    "plan_sparsity",
     "plotting",
     "save_fit",
+    "sparsity",
     "write_report",
 ]

@@ -112,11 +112,15 @@ def resolve_data_path(record_path: Path, data_path: str) -> Path:
 def _loader_for(law_name: str) -> Callable[..., pd.DataFrame]:
     """The run-log loader that matches a law (laws with their own log formats register here)."""
     from scalinglaws.io.runs import load_runs
+    from scalinglaws.sparsity import load_sparse_runs
 
-    return LOADERS.get(law_name, load_runs)
+    loaders: dict[str, Callable[..., pd.DataFrame]] = {"avgparams": load_sparse_runs}
+    loaders.update(LOADERS)
+    return loaders.get(law_name, load_runs)
 
 
-#: law name -> loader(path, **load_options) for laws whose logs are not plain N/D/loss.
+#: law name -> loader(path, **load_options) for user laws whose logs are not plain
+#: N/D/loss (the bundled laws are handled above).
 LOADERS: dict[str, Callable[..., pd.DataFrame]] = {}
 
 

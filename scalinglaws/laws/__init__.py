@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scalinglaws.errors import ScalingLawsError
+from scalinglaws.laws.avgparams import avgparams
 from scalinglaws.laws.base import Law, LinearForm, ParamSpec, check_params
 from scalinglaws.laws.chinchilla import (
     EPOCH_2024,
@@ -13,7 +14,7 @@ from scalinglaws.laws.chinchilla import (
     chinchilla,
 )
 
-_REGISTRY: dict[str, Callable[[], Law]] = {"chinchilla": chinchilla}
+_REGISTRY: dict[str, Callable[[], Law]] = {"chinchilla": chinchilla, "avgparams": avgparams}
 
 
 def register(name: str, factory: Callable[[], Law]) -> None:
@@ -44,6 +45,7 @@ __all__ = [
     "LinearForm",
     "ParamSpec",
     "available",
+    "avgparams",
     "check_params",
     "chinchilla",
     "get",

@@ -9,8 +9,11 @@ from scalinglaws.planning.compute import (
     plan_fixed_params,
     plan_fixed_tokens,
 )
+from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
 
 __all__ = [
+    "DEFAULT_SPARSITIES",
+    "plan_sparsity",
     "DEFAULT_QUANTILES",
     "compute_for_loss",
     "frontier_exponents",

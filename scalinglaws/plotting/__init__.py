@@ -10,8 +10,16 @@ from scalinglaws.plotting.chinchilla import (
     plot_parity,
     plot_posterior_bands,
 )
+from scalinglaws.plotting.sparse import (
+    plot_density_schedules,
+    plot_loss_vs_avgparams,
+    plot_sparsity_frontier,
+)
 
 __all__ = [
+    "plot_density_schedules",
+    "plot_loss_vs_avgparams",
+    "plot_sparsity_frontier",
     "compute_optimal_curve",
     "isoflop_slices",
     "optimal_allocation",
