@@ -1,0 +1,199 @@
+"""Command-line subcommands for backtests and the three approaches.
+
+``register(sub, fit_sub, plan_sub)`` adds two top-level commands:
+
+* ``scalinglaws backtest RUNS --law chinchilla (--holdout-above-compute C |
+  --holdout-above-params N | --holdout-query EXPR | --leave-one-budget-out)
+  [--uncertainty {none,laplace,bootstrap,bayes}] [--level 0.9] [--plot PARITY.png]``
+* ``scalinglaws approaches RUNS --budgets C [C ...] [--method parabola|local|akima]``
+
+Both print ``{rows, summary, warnings}`` with ``--json`` (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+
+
+def _positive(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
+    """Add ``backtest`` and ``approaches`` to the top-level subcommands."""
+    from scalinglaws.approaches.backtest import UNCERTAINTY
+    from scalinglaws.approaches.isoflop import METHODS
+    from scalinglaws.cli import common
+
+    p = sub.add_parser(
+        "backtest",
+        help="fit below a cutoff, predict the held-out runs, report errors and coverage",
+        description="Would the law have predicted the runs it never saw? Fits on the runs "
+        "below the cutoff and scores predictive intervals on the rest.",
+    )
+    p.add_argument("runs", help="run log (CSV, Parquet, JSON Lines)")
+    p.add_argument("--law", default="chinchilla", help="registered law name (default chinchilla)")
+    rule = p.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--holdout-above-compute", type=_positive, metavar="C")
+    rule.add_argument("--holdout-above-params", type=_positive, metavar="N")
+    rule.add_argument("--holdout-query", metavar="EXPR", help="e.g. 'C >= 1e21 and N > 1e9'")
+    rule.add_argument(
+        "--leave-one-budget-out", action="store_true", help="hold out each isoFLOP budget in turn"
+    )
+    p.add_argument("--uncertainty", choices=UNCERTAINTY, default="none")
+    p.add_argument("--level", type=float, default=0.9, help="predictive interval level")
+    p.add_argument("--samples", type=int, default=None, help="draws for the uncertainty method")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=_positive, default=None, help="FLOPs per parameter per token")
+    p.add_argument("--plot", metavar="PNG", default=None, help="write a parity plot here")
+    common.add_common(p)
+    p.set_defaults(func=_backtest)
+
+    q = sub.add_parser(
+        "approaches",
+        help="compute-optimal N and D by Approaches 1, 2 and 3, side by side",
+        description="Hoffmann et al.'s three approaches on one run log: exponents a, b "
+        "with intervals and N_opt, D_opt at the given budgets.",
+    )
+    q.add_argument("runs", help="run log (checkpoints enable Approach 1)")
+    q.add_argument("--budgets", type=_positive, nargs="+", required=True, metavar="C")
+    q.add_argument("--approach", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
+    q.add_argument("--method", choices=METHODS, default="parabola", help="Approach 2 minimiser")
+    q.add_argument("--loss-noise", type=_positive, default=None, help="seed sd of a loss (akima)")
+    q.add_argument("--budget-rtol", type=float, default=0.0, help="isoFLOP budget tolerance")
+    q.add_argument("--level", type=float, default=0.95)
+    q.add_argument("--k", type=_positive, default=None, help="FLOPs per parameter per token")
+    common.add_common(q)
+    q.set_defaults(func=_approaches)
+
+
+def _write_png(path: str, fig: Any) -> None:
+    """Save a figure atomically (temporary file renamed into place)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _backtest(args: Any) -> int:
+    from scalinglaws.approaches.backtest import backtest, leave_one_budget_out
+    from scalinglaws.cli import common
+
+    common.progress(args, f"backtest: fitting {args.law} ({args.uncertainty} uncertainty)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        opts = {
+            "law": args.law,
+            "uncertainty": args.uncertainty,
+            "level": args.level,
+            "samples": args.samples,
+            "seed": args.seed,
+            "k": args.k,
+        }
+        if args.leave_one_budget_out:
+            res = leave_one_budget_out(args.runs, **opts)
+        else:
+            res = backtest(
+                args.runs,
+                holdout_above_compute=args.holdout_above_compute,
+                holdout_above_params=args.holdout_above_params,
+                holdout_query=args.holdout_query,
+                **opts,
+            )
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ax = res.plot_parity()
+        _write_png(args.plot, ax.figure)
+        plt.close(ax.figure)
+        common.progress(args, f"backtest: parity plot written to {args.plot}")
+    s = res.summary
+    lo, hi = s["interval_columns"]
+    lines = [
+        f"backtest of {s['law']} ({s['holdout']}): {s['n_holdout']} held-out runs",
+        f"  coverage of {s['level']:.0%} predictive intervals: {s['coverage']:.1%}",
+        f"  median |relative error| {s['median_abs_rel_error']:.2%}, max "
+        f"{s['max_abs_rel_error']:.2%}, bias {s['bias']:+.2%}",
+        "",
+        res.rows[
+            [
+                c
+                for c in ("budget", "N", "D", "C", "observed", "predicted", lo, hi, "rel_error")
+                if c in res.rows.columns
+            ]
+        ].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+    ]
+    lines += [f"warning: {w}" for w in res.warnings]
+    common.emit(args, res.to_dict(), "\n".join(lines))
+    return 0
+
+
+def _approaches(args: Any) -> int:
+    from scalinglaws.approaches._powerlaw import jsonable
+    from scalinglaws.approaches.compare import compare_approaches
+    from scalinglaws.cli import common
+
+    if args.method == "akima" and args.loss_noise is None:
+        raise ScalingLawsError("--method akima needs --loss-noise (the seed sd of a loss)")
+    a2: dict[str, Any] = {"method": args.method, "budget_rtol": args.budget_rtol}
+    if args.loss_noise is not None:
+        a2.update({"bootstrap": "noise", "loss_noise": args.loss_noise})
+    common.progress(args, f"approaches: running {', '.join(map(str, args.approach))}")
+    table = compare_approaches(
+        args.runs,
+        args.budgets,
+        approaches=tuple(args.approach),
+        approach2_options=a2,
+        level=args.level,
+        k=args.k,
+    )
+    per = (
+        table.groupby("approach", sort=False)[["a", "a_lo", "a_hi", "b", "b_lo", "b_hi"]]
+        .first()
+        .reset_index()
+    )
+    summary = {
+        "level": args.level,
+        "approaches": jsonable(per.to_dict(orient="records")),
+        "skipped": {str(k): v for k, v in table.attrs["skipped"].items()},
+    }
+    obj = {
+        "rows": jsonable(table.to_dict(orient="records")),
+        "summary": summary,
+        "warnings": list(table.attrs["warnings"]),
+    }
+    text = [
+        per.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        "",
+        table[
+            ["approach", "C", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "tokens_per_param"]
+        ].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+    ]
+    text += [f"skipped approach {k}: {v}" for k, v in table.attrs["skipped"].items()]
+    text += [f"warning: {w}" for w in table.attrs["warnings"]]
+    common.emit(args, obj, "\n".join(text))
+    return 0
