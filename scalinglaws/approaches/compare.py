@@ -107,7 +107,10 @@ def approach3(
     if isinstance(fit_or_runs, FitResult):
         result = fit_or_runs
     else:
-        result = fit(chinchilla(), fit_or_runs)
+        from scalinglaws.io.runs import load_runs
+
+        # Final losses: a log with checkpoints is reduced to each run's last one.
+        result = fit(chinchilla(), load_runs(fit_or_runs))
     names = ("A", "B", "alpha", "beta")
     if any(n not in result.params for n in names):
         raise FitError(

@@ -58,6 +58,10 @@ def test_slices_exact_and_binned():
     assert binned["slice"].nunique() == 3
     # The slice budget is the geometric mean of its members: within the 2% jitter.
     assert np.allclose(np.sort(binned["budget"].unique()), BUDGETS[:3], rtol=0.02)
+    # Or name the column holding the nominal budget: exact grouping, exact budgets.
+    nominal = isoflop_slices(noisy.assign(nominal=runs["C"]), budget_column="nominal")
+    assert nominal["slice"].nunique() == 3
+    assert set(nominal["budget"]) == set(BUDGETS[:3])
 
 
 # --------------------------------------------------------------- truth and known bias
