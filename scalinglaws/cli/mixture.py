@@ -25,6 +25,10 @@ def _lam(text: str) -> float:
     return v
 
 
+def _lam_json(lam: float) -> float | str:
+    return "inf" if math.isinf(lam) else lam
+
+
 def register(sub, fit_sub, plan_sub) -> None:
     from scalinglaws.mixture.pipeline import DEFAULT_EPSILON, DEFAULT_LAMBDA, DEFAULT_SAMPLES
 
@@ -131,7 +135,7 @@ def _fit_cmr(args) -> int:
         "status": status,
         "diagnostics": {
             "token_unit": fit.token_unit,
-            "lambda": fit.lam,
+            "lambda": _lam_json(fit.lam),
             "epsilon": fit.epsilon,
             "turning_points": rec["critical"],
             "cmr_law": rec["cmr"],
@@ -165,7 +169,10 @@ def _plan_mixture(args) -> int:
             models=args.model,
         )
     rows = plan.to_dict(orient="records")
-    obj = {"rows": rows, "summary": plan.attrs["summary"], "warnings": plan.attrs["warnings"]}
+    summary = dict(plan.attrs["summary"])
+    # JSON has no infinity: lambda = inf is written as the string "inf".
+    summary["lambda"] = _lam_json(summary["lambda"])
+    obj = {"rows": rows, "summary": summary, "warnings": plan.attrs["warnings"]}
     lam = plan.attrs["summary"]["lambda"]
     lines = [
         f"mixture plan (CMR law, lambda={'inf' if math.isinf(lam) else f'{lam:g}'}, "

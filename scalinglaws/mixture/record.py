@@ -186,16 +186,18 @@ def _need(obj: dict, key: str, where: str) -> Any:
     return obj[key]
 
 
+def _row(row: Any, cols, numeric, where: str) -> dict:
+    rec = {}
+    for c in cols:
+        v = _need(row, c, where)
+        rec[c] = _float(v, f"{where}.{c}") if c in numeric else v
+    return rec
+
+
 def _table(rows: Any, cols, numeric, where: str) -> pd.DataFrame:
     if not isinstance(rows, list):
         raise RecordError(f"{where} must be a list of rows")
-    out = []
-    for i, row in enumerate(rows):
-        rec = {}
-        for c in cols:
-            v = _need(row, c, f"{where}[{i}]")
-            rec[c] = _float(v, f"{where}[{i}].{c}") if c in numeric else v
-        out.append(rec)
+    out = [_row(row, cols, numeric, f"{where}[{i}]") for i, row in enumerate(rows)]
     return pd.DataFrame(out, columns=list(cols))
 
 
@@ -234,9 +236,7 @@ def cmr_fit_from_dict(rec: Any) -> CMRFit:
         if split not in ("domain", "general"):
             raise RecordError(f"curves[{i}].split {split!r} is not 'domain' or 'general'")
         keys = DOMAIN_KEYS if split == "domain" else GENERAL_KEYS
-        curves_parts.append(
-            _table([row], (*_CURVE_COLS, *keys), num_curve, f"curves[{i}]").iloc[0].to_dict()
-        )
+        curves_parts.append(_row(row, (*_CURVE_COLS, *keys), num_curve, f"curves[{i}]"))
     if not curves_parts:
         raise RecordError("record: curves must be a non-empty list")
     curves = pd.DataFrame(curves_parts)

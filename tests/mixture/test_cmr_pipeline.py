@@ -1,0 +1,200 @@
+"""The CMR pipeline end to end on simulated curves: recovery, intervals, plans, records, CLI.
+
+All tests share one data shape (2 model sizes x 6 ratios x 40 checkpoints) so the
+compiled fits are built once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+
+from scalinglaws.errors import PlanError, RecordError
+from scalinglaws.mixture import fit_cmr
+from scalinglaws.mixture.record import load_cmr_fit, save_cmr_fit
+from scalinglaws.planning.mixture import plan_mixture
+from scalinglaws.simulate.cmr import simulate_cpt_curves, true_cmr
+
+matplotlib.use("Agg")
+
+MODELS = ("460M", "1.6B")  # signs of alpha4 and s4 differ between these two
+TOKENS = np.linspace(0.2e9, 20e9, 40)
+SAMPLES = 40
+
+
+def _sim(noise: float, seed: int):
+    return simulate_cpt_curves(models=MODELS, tokens=TOKENS, noise=noise, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    runs, truth = _sim(1e-4, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_cmr(runs, samples=SAMPLES, seed=0)
+    return runs, truth, fit
+
+
+def test_noise_free_curves_give_back_the_cmr_law_exactly():
+    runs, truth = _sim(0.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_cmr(runs, uncertainty="none")
+    for model in MODELS:
+        c = fit.cmr[fit.cmr["model"] == model].iloc[0]
+        law = truth["models"][model]["cmr"]
+        # Exact curves: every T0 is found to ~1e-6 (curve-fit precision), so the CMR law
+        # through them is the true one to ~1e-4 in each coefficient.
+        for k in ("alpha4", "s4", "beta3"):
+            assert c[k] == pytest.approx(law[k], rel=1e-3, abs=1e-4), (model, k)
+        crit = fit.critical[fit.critical["model"] == model]
+        for _, row in crit.iterrows():
+            t0 = truth["models"][model]["ratios"][row["ratio"]]["T0"]
+            if math.isfinite(t0):
+                assert row["T0"] == pytest.approx(t0, rel=1e-4)
+    plan = plan_mixture(fit, [3e9, 5e9, 10e9, 15e9])
+    for r in plan.itertuples():
+        # Law exact to 1e-4 -> the ratio to well under 0.1 percentage point.
+        assert abs(r.cmr - true_cmr(truth, r.model, r.tokens)) < 1e-3
+
+
+def test_noisy_curves_recover_the_cmr_within_two_points(noisy):
+    _, truth, fit = noisy
+    plan = plan_mixture(fit, [5e9, 10e9])
+    for r in plan.itertuples():
+        true = true_cmr(truth, r.model, r.tokens)
+        # The issue's criterion (2 percentage points). At this noise (1e-4 per checkpoint,
+        # 40 checkpoints) seeds 0-5 all gave errors <= 1.1 points at 5B and 10B tokens, so
+        # 2 points leaves margin without hiding a regression (a wrong T0 or weighting
+        # moves the CMR by 5-30 points). Noisier curves: see bench/mixture_coverage.py.
+        assert abs(r.cmr - true) <= 0.02, (r.model, r.tokens, r.cmr, true)
+        assert r.cmr_q05 <= r.cmr_q50 <= r.cmr_q95
+
+
+def test_turning_points_have_intervals_and_weights(noisy):
+    _, _, fit = noisy
+    crit = fit.critical
+    used = crit[crit["used_in_cmr_fit"]]
+    assert len(used) >= 4
+    assert np.all(used["T0_q05"] <= used["T0"] * 1.5)
+    assert np.all(used["T0_q05"] <= used["T0_q95"])
+    # Weights are inverse variances of log T0, normalised to mean 1 per model.
+    for model in MODELS:
+        w = used[used["model"] == model]["weight"]
+        assert w.mean() == pytest.approx(1.0, rel=1e-12)  # exact normalisation
+    assert crit["residual"].max() < 1e-8
+    assert {"extrapolated", "feasible", "feasible_prob"} <= set(crit.columns)
+
+
+def test_plan_columns_flags_and_share_budget(noisy):
+    _, truth, fit = noisy
+    plan = plan_mixture(fit, [1e8, 1e10, 1e12], share=0.5)
+    for col in (
+        "model",
+        "tokens",
+        "cmr",
+        "cmr_q05",
+        "cmr_q95",
+        "cmr_interp",
+        "loss_general",
+        "loss_domain",
+        "tokens_critical",
+        "tokens_critical_q05",
+    ):
+        assert col in plan.columns
+    assert plan["cmr"].between(0, 1).all()
+    far = plan[plan["tokens"] == 1e12]
+    assert far["beyond_observed_tokens"].all() and far["outside_fit_range"].all()
+    # The budget at which share 0.5 becomes critical inverts the law: the law there is 0.5.
+    for model in MODELS:
+        row = plan[(plan["model"] == model) & (plan["tokens"] == 1e10)].iloc[0]
+        back = plan_mixture(fit, [row["tokens_critical"]], models=[model]).iloc[0]
+        assert back["cmr_law"] == pytest.approx(0.5, abs=1e-9)  # closed-form inverse
+    with pytest.raises(PlanError, match="tokens must be positive"):
+        plan_mixture(fit, [-1.0])
+    with pytest.raises(PlanError, match="unknown model 'x'"):
+        plan_mixture(fit, [1e9], models=["x"])
+
+
+def test_epsilon_binds_and_lambda_inf(noisy):
+    _, _, fit = noisy
+    tight = plan_mixture(fit, [1e10], epsilon=0.005)
+    assert tight["epsilon_binds"].any()
+    assert (tight["cmr"] <= tight["ratio_epsilon_limit"] + 1e-12).all()
+    inf = fit.with_settings(lam=float("inf"))
+    assert math.isinf(inf.lam)
+    # lambda = 1000 puts T0 within a few percent of the turning point of dL_gen.
+    both = fit.critical.merge(inf.critical, on=["model", "ratio"], suffixes=("", "_inf"))
+    roots = both[(both["kind"] == "root") & (both["kind_inf"] == "root")]
+    assert np.all(np.abs(roots["T0"] / roots["T0_inf"] - 1) < 0.05)
+
+
+def test_record_round_trip_and_validation(noisy, tmp_path):
+    _, _, fit = noisy
+    path = tmp_path / "cmr.json"
+    rec = save_cmr_fit(fit, path)
+    assert rec["schema_version"] == 1 and rec["law"] == "cmr"
+    keys = set(rec["params"]["460M"])
+    assert {"alpha_R", "s_R", "beta_R", "alpha4", "s4", "beta3"} <= keys
+    ratio_keys = set(next(iter(rec["params"]["460M"]["ratios"].values())))
+    assert ratio_keys == {"alpha1", "s1", "beta1", "alpha2", "s2", "alpha3", "s3", "beta2"}
+    back = load_cmr_fit(path)
+    a = plan_mixture(fit, [5e9, 1e10], share=0.4)
+    b = plan_mixture(back, [5e9, 1e10], share=0.4)
+    num = a.select_dtypes("number").columns
+    # Same parameters at full precision and the same draws: identical plans.
+    np.testing.assert_allclose(b[num].to_numpy(), a[num].to_numpy(), rtol=1e-12)
+    bad = json.loads(path.read_text())
+    bad["schema_version"] = 2
+    path.write_text(json.dumps(bad))
+    with pytest.raises(RecordError, match="schema_version 2"):
+        load_cmr_fit(path)
+    bad["schema_version"] = 1
+    del bad["curves"][0]["alpha1"]
+    path.write_text(json.dumps(bad))
+    with pytest.raises(RecordError, match=r"curves\[0\]: missing field 'alpha1'"):
+        load_cmr_fit(path)
+
+
+def test_cli_fit_and_plan(noisy, tmp_path, capsys):
+    from scalinglaws.cli import main
+
+    runs, _, _ = noisy
+    csv = tmp_path / "cpt.csv"
+    runs.to_csv(csv, index=False)
+    out = tmp_path / "fit.json"
+    rc = main(
+        ["fit", "cmr", str(csv), "--samples", str(SAMPLES), "--quiet", "--json", "--out", str(out)]
+    )
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["law"] == "cmr" and set(res["params"]) == set(MODELS)
+    assert res["uncertainty"]["method"] == "bootstrap"
+    rc = main(["plan", "mixture", str(out), "--tokens", "5e9", "1e10", "--lambda", "inf", "--json"])
+    assert rc == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert len(plan["rows"]) == 4 and plan["summary"]["lambda"] == "inf"
+    for key in ("model", "tokens", "cmr", "cmr_q05", "cmr_q95"):
+        assert key in plan["rows"][0]
+    bad = tmp_path / "bad.csv"
+    runs.assign(split=runs["split"].replace({"domain": "code"})).to_csv(bad, index=False)
+    assert main(["fit", "cmr", str(bad), "--uncertainty", "none", "--quiet"]) == 2
+    assert "split 'code'" in capsys.readouterr().err
+
+
+def test_plots_return_labelled_axes(noisy):
+    from scalinglaws.plotting.mixture import plot_cmr_law, plot_loss_ratio, plot_trajectories
+
+    _, _, fit = noisy
+    for fn in (plot_trajectories, plot_loss_ratio, plot_cmr_law):
+        ax = fn(fit, "460M")
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+        assert len(ax.get_lines()) >= 2
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
