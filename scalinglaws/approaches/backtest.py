@@ -178,7 +178,9 @@ class BacktestResult:
             ``median_abs_rel_error``, ``mean_abs_rel_error``, ``max_abs_rel_error``,
             ``bias`` (mean signed relative error), ``rmse_log``, ``uncertainty``,
             ``holdout``, fit status; ``by_budget`` for leave-one-budget-out.
-        fit: The fit on the training runs (the last one for leave-one-budget-out).
+        fit: The fit on the training runs (the last fold's for leave-one-budget-out).
+            With ``uncertainty="none"`` it is a fit of every run with zero weight on the
+            held-out ones (same optimum, and one compiled solver for every fold).
         warnings: Messages the user should read.
     """
 
