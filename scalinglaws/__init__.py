@@ -3,7 +3,7 @@
 The public surface is this module's ``__all__``; everything else may change.
 """
 
-from scalinglaws import laws, sparsity
+from scalinglaws import approaches, laws, sparsity
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -42,6 +42,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "approaches",
     "FitError",
     "FitResult",
     "PlanError",

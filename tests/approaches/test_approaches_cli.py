@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import scalinglaws as sl
-from scalinglaws.approaches.cli import register
+from scalinglaws.cli.trust import register
 from scalinglaws.simulate import isoflop_design, simulate_runs
 
 
