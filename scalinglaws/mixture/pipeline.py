@@ -514,7 +514,7 @@ def derive_critical(
             td = t0_draws[j]
             ok = np.isfinite(td) & (td > 0)
             q = (
-                np.nanquantile(np.where(np.isfinite(td), td, np.inf), [0.05, 0.5, 0.95])
+                np.nanquantile(td, [0.05, 0.5, 0.95], method="inverted_cdf")
                 if np.any(~np.isnan(td))
                 else [math.nan] * 3
             )

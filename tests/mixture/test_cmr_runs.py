@@ -115,3 +115,21 @@ def test_csv_errors_name_the_line(tmp_path):
     # Line numbers count the header as line 1.
     with pytest.raises(RunLogError, match=r"line 11, column 'split'"):
         load_cpt_runs(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"lam": -1.0}, "lambda must be a positive number or inf"),
+        ({"epsilon": -0.1}, "epsilon must be a non-negative"),
+        ({"uncertainty": "bayes"}, "uncertainty must be one of none, bootstrap"),
+        ({"samples": 1}, "samples must be an integer >= 2"),
+        ({"token_unit": 0.0}, "token_unit must be a positive number"),
+    ],
+)
+def test_fit_options_are_checked_before_any_work(kwargs, pattern):
+    from scalinglaws.errors import FitError
+    from scalinglaws.mixture import fit_cmr
+
+    with pytest.raises(FitError, match=pattern):
+        fit_cmr(_log(), **kwargs)
