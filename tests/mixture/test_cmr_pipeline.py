@@ -198,3 +198,24 @@ def test_plots_return_labelled_axes(noisy):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_paper_token_unit_rescales_only_alpha4():
+    from scalinglaws.laws.cmr import PAPER_TOKEN_UNIT
+    from scalinglaws.simulate.cmr import convert_cmr_unit
+
+    runs, truth = _sim(0.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_cmr(runs, uncertainty="none", token_unit=PAPER_TOKEN_UNIT)
+    for model in MODELS:
+        c = fit.cmr[fit.cmr["model"] == model].iloc[0]
+        expected = convert_cmr_unit(truth["models"][model]["cmr"], 1e9, PAPER_TOKEN_UNIT)
+        # Same exact curves as the noise-free test, coefficients in 0.2B-token units:
+        # alpha4 scales by 5^-s4, s4 and beta3 are unchanged (same 1e-3 tolerance).
+        for k in ("alpha4", "s4", "beta3"):
+            assert c[k] == pytest.approx(expected[k], rel=1e-3, abs=1e-4), (model, k)
+    # Budgets stay in raw tokens whatever the unit of the coefficients.
+    plan = plan_mixture(fit, [1e10])
+    for r in plan.itertuples():
+        assert abs(r.cmr - true_cmr(truth, r.model, r.tokens)) < 1e-3
