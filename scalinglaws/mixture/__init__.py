@@ -13,6 +13,7 @@ from scalinglaws.mixture.pipeline import (
     derive_critical,
     fit_cmr,
 )
+from scalinglaws.mixture.record import load_cmr_fit, save_cmr_fit
 from scalinglaws.mixture.runs import load_cpt_runs
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "CMRFit",
     "derive_critical",
     "fit_cmr",
+    "load_cmr_fit",
     "load_cpt_runs",
+    "save_cmr_fit",
     "stationarity_coefficients",
     "turning_points",
 ]

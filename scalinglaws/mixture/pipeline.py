@@ -55,7 +55,7 @@ DEFAULT_LAMBDA = 1000.0
 #: Default tolerance on the general-loss rise (the paper's epsilon).
 DEFAULT_EPSILON = 0.05
 #: Default number of bootstrap draws.
-DEFAULT_SAMPLES = 1000
+DEFAULT_SAMPLES = 500
 UNCERTAINTY_METHODS = ("none", "bootstrap")
 #: Kinds of turning point (see :func:`scalinglaws.mixture.critical.turning_points`).
 T0_KINDS = {0: "root", 1: "zero", 2: "never"}
