@@ -219,3 +219,29 @@ def test_paper_token_unit_rescales_only_alpha4():
     plan = plan_mixture(fit, [1e10])
     for r in plan.itertuples():
         assert abs(r.cmr - true_cmr(truth, r.model, r.tokens)) < 1e-3
+
+
+def test_too_few_turning_points_fall_back_to_log_t_interpolation(noisy):
+    from dataclasses import replace
+
+    from scalinglaws.mixture import derive_critical
+
+    _, _, fit = noisy
+    curves = fit.curves.copy()
+    # Make the three largest ratios of 460M never turn back (no falling term).
+    never = (curves["model"] == "460M") & (curves["split"] == "general") & (curves["ratio"] > 0.4)
+    curves.loc[never, "alpha3"] = 0.0
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        crit, cmr, draws, msgs = derive_critical(
+            curves, {}, fit.baselines, fit.models, fit.token_unit, fit.lam, fit.epsilon
+        )
+    row = cmr[cmr["model"] == "460M"].iloc[0]
+    assert row["status"] == "insufficient_points" and row["n_points"] == 3
+    assert any("only 3 ratios have a finite turning point" in m for m in msgs)
+    thin = replace(fit, curves=curves, critical=crit, cmr=cmr, cmr_draws=draws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_mixture(thin, [4e9], models=["460M"]).iloc[0]
+    assert plan["law_missing"] and "log-T interpolation" in plan["notes"]
+    assert plan["cmr"] == pytest.approx(plan["cmr_interp"], abs=1e-12)  # same number
