@@ -31,21 +31,30 @@ from scalinglaws.uncertainty.sharding import batch_mesh, replicate, shard_rows
 MAX_FAILED_FRACTION = 0.02
 
 
+@partial(jax.jit, static_argnames=("n", "n_clusters"))
+def _resample_counts(key, n: int, n_clusters: int):
+    """(n, n_clusters) multinomial counts: each resample draws n_clusters runs uniformly."""
+    picks = jax.random.randint(key, (n, n_clusters), 0, n_clusters)
+    return jax.vmap(lambda row: jnp.bincount(row, length=n_clusters))(picks)
+
+
 def resample_weights(
     clusters: np.ndarray, n_clusters: int, n: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial resample counts per run and as per-row weights.
+    """Multinomial resample counts per run and as per-row weights (host copies).
 
-    Each resample draws ``n_clusters`` runs with replacement; a row of the data gets the
-    count of its run. Drawn with numpy's PCG64 so the same seed gives the same resamples
-    on every platform and device count.
+    Each resample draws ``n_clusters`` runs uniformly with replacement; a row of the data
+    gets the count of its run. Drawn with JAX's counter-based threefry generator from
+    ``PRNGKey(seed)``, unsharded, so the same seed gives the same resamples whatever the
+    number of devices.
 
     Returns:
         ``(counts (n, n_clusters), weights (n, n_rows))``.
     """
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n)
-    return counts, counts[:, clusters].astype(float)
+    with jax.enable_x64(True):
+        counts = _resample_counts(jax.random.PRNGKey(seed), n, n_clusters)
+        weights = counts[:, jnp.asarray(clusters)].astype(jnp.float64)
+        return np.asarray(counts), np.asarray(weights)
 
 
 @partial(jax.jit, static_argnames=("law",))
@@ -118,16 +127,18 @@ def bootstrap(
     )
     n_params = len(law.params)
 
-    counts, weights = resample_weights(clusters, n_clusters, n, seed)
-    # A resample that drew no more distinct runs than there are parameters cannot
-    # identify them: its refit is counted as failed.
-    degenerate = np.count_nonzero(counts, axis=1) <= n_params
-
     theta0 = np.broadcast_to(point_internal(result), (n, n_params))
     if progress is not None:
         progress(f"bootstrap: {n} refits of {law.name} on {data.n} rows ({n_clusters} runs)")
     t0 = time.perf_counter()
     with jax.enable_x64(True):
+        # Resample counts are drawn on the device (no host round trip of an n x runs
+        # table), unsharded so the draws do not depend on the device count.
+        counts = _resample_counts(jax.random.PRNGKey(seed), n, n_clusters)
+        # A resample that drew no more distinct runs than there are parameters cannot
+        # identify them: its refit is counted as failed.
+        degenerate = np.asarray(jnp.count_nonzero(counts, axis=1) <= n_params)
+        weights = counts[:, jnp.asarray(clusters)].astype(jnp.float64)
         mesh = batch_mesh()
         (theta0_s, weights_s), _ = shard_rows(theta0, weights, mesh=mesh)
         inputs, target = replicate((data.inputs, data.target), mesh)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -53,12 +54,13 @@ def shard_rows(*arrays: Any, mesh: Mesh | None = None) -> tuple[list[Any], int]:
     sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
     out = []
     for a in arrays:
-        a = np.asarray(a)
+        # Arrays already on a device are padded there (no host round trip).
+        xp = jnp if isinstance(a, jax.Array) else np
+        a = xp.asarray(a)
         if a.shape[0] != n:
             raise ValueError(f"batch arrays disagree on their leading size: {a.shape[0]} != {n}")
         if size > n:
-            pad = np.repeat(a[:1], size - n, axis=0)
-            a = np.concatenate([a, pad], axis=0)
+            a = xp.concatenate([a, xp.repeat(a[:1], size - n, axis=0)], axis=0)
         out.append(jax.device_put(a, sharding))
     return out, n
 
