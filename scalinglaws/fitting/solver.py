@@ -60,6 +60,13 @@ def _polish_one(
         theta, fval, lam, it, _ = state
         _, g = value_and_grad(theta)
         h = hess(theta)
+        # Projected Newton: a parameter on a bound whose gradient pushes it outward is
+        # held there, and the step is solved on the free parameters only. Clipping a full
+        # Newton step instead crawls along the bound for thousands of iterations.
+        held = ((theta <= lo) & (g > 0)) | ((theta >= hi) & (g < 0))
+        free = (~held).astype(theta.dtype)
+        h = h * jnp.outer(free, free) + jnp.diag(1.0 - free)
+        g = g * free
         scale = jnp.maximum(jnp.abs(jnp.diag(h)), 1e-12 * (1.0 + jnp.max(jnp.abs(jnp.diag(h)))))
         step = -jnp.linalg.solve(h + lam * jnp.diag(scale) + 1e-300 * eye, g)
         cand = jnp.clip(theta + step, lo, hi)
@@ -71,7 +78,12 @@ def _polish_one(
         f_new = jnp.where(accept, fcand, fval)
         lam_new = jnp.where(accept, jnp.maximum(lam * 0.2, 1e-12), lam * 10.0)
         moved = jnp.max(jnp.abs(cand - theta))
-        small = accept & (decrease <= ftol * (jnp.abs(fval) + 1e-300)) & (moved < 1e-7)
+        # Converged when an accepted step gained (almost) nothing and either barely moved
+        # or the quadratic model predicts no further gain either (the Newton decrement):
+        # the second test ends runs along flat ridges, where steps stay long but useless.
+        tol = ftol * (jnp.abs(fval) + 1e-300)
+        predicted = -jnp.dot(g, step)
+        small = accept & (decrease <= tol) & ((moved < 1e-7) | (predicted <= tol))
         stuck = lam_new > _LAM_MAX
         return theta_new, f_new, lam_new, it + 1, small | stuck
 

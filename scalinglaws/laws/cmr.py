@@ -227,7 +227,10 @@ def general_change_law() -> Law:
             ParamSpec("alpha3", grid=(-0.05,), prior_scale=1.0, doc="second-term coefficient"),
             ParamSpec(
                 "s3_gap",
-                lower=1e-6,
+                # Below ~0.02 the two power terms become indistinguishable: the data then
+                # reward alpha2 = -alpha3 -> infinity along an endless ridge. The bound
+                # keeps the fit finite; a fit that reaches it is flagged "at bound".
+                lower=0.02,
                 upper=GAP_MAX,
                 log_scale=True,
                 grid=_GAP_GRID,

@@ -64,7 +64,7 @@ def fit_curves(
     *,
     delta: float | str = "auto",
     top_k: int = 4,
-    max_iter: int = 200,
+    max_iter: int = 1000,
 ) -> dict[str, np.ndarray]:
     """Fit ``law`` to every curve: varpro search, polish, then a scale-aware Huber refit.
 
