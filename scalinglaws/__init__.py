@@ -3,7 +3,7 @@
 The public surface is this module's ``__all__``; everything else may change.
 """
 
-from scalinglaws import approaches, laws, sparsity
+from scalinglaws import approaches, laws, mixture, sparsity
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -15,12 +15,14 @@ from scalinglaws.errors import (
 from scalinglaws.fitting import FitResult, Uncertainty, fit
 from scalinglaws.io.records import load_fit, save_fit
 from scalinglaws.io.runs import load_runs
+from scalinglaws.mixture import CMRFit, fit_cmr, load_cmr_fit, load_cpt_runs, save_cmr_fit
 from scalinglaws.planning.compute import (
     compute_for_loss,
     plan_compute,
     plan_fixed_params,
     plan_fixed_tokens,
 )
+from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.planning.sparsity import plan_sparsity
 from scalinglaws.sparsity import load_sparse_runs
 
@@ -43,6 +45,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "approaches",
+    "CMRFit",
     "FitError",
     "FitResult",
     "PlanError",
@@ -54,15 +57,21 @@ __all__ = [
     "__version__",
     "compute_for_loss",
     "fit",
+    "fit_cmr",
     "laws",
+    "mixture",
+    "load_cmr_fit",
+    "load_cpt_runs",
     "load_fit",
     "load_runs",
     "load_sparse_runs",
     "plan_compute",
     "plan_fixed_params",
     "plan_fixed_tokens",
+    "plan_mixture",
     "plan_sparsity",
     "plotting",
+    "save_cmr_fit",
     "save_fit",
     "sparsity",
     "write_report",

@@ -13,8 +13,23 @@ from scalinglaws.laws.chinchilla import (
     HOFFMANN_2022_ROUNDED,
     chinchilla,
 )
+from scalinglaws.laws.cmr import (
+    GU_2024_FINANCE_CMR,
+    PAPER_TOKEN_UNIT,
+    cmr_law,
+    domain_change_law,
+    general_change_law,
+    loss_ratio_law,
+)
 
-_REGISTRY: dict[str, Callable[[], Law]] = {"chinchilla": chinchilla, "avgparams": avgparams}
+_REGISTRY: dict[str, Callable[[], Law]] = {
+    "chinchilla": chinchilla,
+    "avgparams": avgparams,
+    "cmr": cmr_law,
+    "cmr_loss_ratio": loss_ratio_law,
+    "cmr_domain_change": domain_change_law,
+    "cmr_general_change": general_change_law,
+}
 
 
 def register(name: str, factory: Callable[[], Law]) -> None:
@@ -39,6 +54,8 @@ def available() -> list[str]:
 
 __all__ = [
     "EPOCH_2024",
+    "GU_2024_FINANCE_CMR",
+    "PAPER_TOKEN_UNIT",
     "HOFFMANN_2022",
     "HOFFMANN_2022_ROUNDED",
     "Law",
@@ -48,6 +65,10 @@ __all__ = [
     "avgparams",
     "check_params",
     "chinchilla",
+    "cmr_law",
+    "domain_change_law",
+    "general_change_law",
+    "loss_ratio_law",
     "get",
     "register",
 ]

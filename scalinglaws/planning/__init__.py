@@ -9,6 +9,7 @@ from scalinglaws.planning.compute import (
     plan_fixed_params,
     plan_fixed_tokens,
 )
+from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "plan_compute",
     "plan_fixed_params",
     "plan_fixed_tokens",
+    "plan_mixture",
 ]
