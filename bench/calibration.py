@@ -85,6 +85,41 @@ def with_uncertainty(fit, method, seed, args):
     return attach(fit, method, samples=args.draws, seed=seed)
 
 
+def summarize_rows(m, rs, args):
+    """Coverage (with binomial standard errors), convergence and timing for one method."""
+    n = len(rs)
+    summary = {"datasets": n}
+    for key in ("tpp_covered", "pred_covered"):
+        p = float(np.mean([r[key] for r in rs]))
+        summary[key] = p
+        summary[key + "_se"] = math.sqrt(p * (1 - p) / n)
+    conv = [r for r in rs if r["converged"]]
+    summary["converged"] = len(conv)
+    if conv and len(conv) < n:
+        summary["tpp_covered_converged_only"] = float(np.mean([r["tpp_covered"] for r in conv]))
+        summary["pred_covered_converged_only"] = float(np.mean([r["pred_covered"] for r in conv]))
+    summary["median_wall_s"] = float(np.median([r["wall_s"] for r in rs]))
+    summary["median_tpp_interval"] = [
+        float(np.median([r["tpp_lo"] for r in rs])),
+        float(np.median([r["tpp_hi"] for r in rs])),
+    ]
+    if m == "bayes":
+        summary["settings"] = {
+            "chains": args.chains,
+            "warmup": args.warmup,
+            "samples": args.samples,
+        }
+    else:
+        summary["draws"] = args.draws
+    return summary
+
+
+def write(args, out):
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2, default=float) + "\n")
+
+
 def simulate(args):
     law = sl.laws.chinchilla()
     truth = dict(HOFFMANN_2022)
@@ -145,31 +180,7 @@ def simulate(args):
     }
     for m, rs in rows.items():
         n = len(rs)
-        summary = {"datasets": n}
-        for key in ("tpp_covered", "pred_covered"):
-            p = float(np.mean([r[key] for r in rs]))
-            summary[key] = p
-            summary[key + "_se"] = math.sqrt(p * (1 - p) / n)
-        conv = [r for r in rs if r["converged"]]
-        summary["converged"] = len(conv)
-        if conv and len(conv) < n:
-            summary["tpp_covered_converged_only"] = float(np.mean([r["tpp_covered"] for r in conv]))
-            summary["pred_covered_converged_only"] = float(
-                np.mean([r["pred_covered"] for r in conv])
-            )
-        summary["median_wall_s"] = float(np.median([r["wall_s"] for r in rs]))
-        summary["median_tpp_interval"] = [
-            float(np.median([r["tpp_lo"] for r in rs])),
-            float(np.median([r["tpp_hi"] for r in rs])),
-        ]
-        if m == "bayes":
-            summary["settings"] = {
-                "chains": args.chains,
-                "warmup": args.warmup,
-                "samples": args.samples,
-            }
-        else:
-            summary["draws"] = args.draws
+        summary = summarize_rows(m, rs, args)
         out["methods"][m] = {"summary": summary, "datasets": rs}
         print(
             f"{m:>9}: {n} datasets; 90% tokens-per-param coverage {summary['tpp_covered']:.3f} "
@@ -246,10 +257,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    result = real(args) if args.real else simulate(args)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write(args, real(args) if args.real else simulate(args))
     return 0
 
 
