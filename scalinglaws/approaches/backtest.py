@@ -12,7 +12,9 @@ adds the run-to-run scatter of the fit's residuals to the parameter uncertainty:
   draw's noise scale (:func:`scalinglaws.uncertainty.predictive`), then quantiles.
 
 Parameter uncertainty alone under-covers when the law is slightly wrong (DESIGN §6):
-coverage is measured here, never assumed. :func:`leave_one_budget_out` holds out each
+coverage is measured here, never assumed. ``calibrate="conformal"`` widens the intervals
+by split-conformal calibration on the largest-compute training runs
+(:mod:`scalinglaws.approaches.conformal`) and reports coverage with and without it. :func:`leave_one_budget_out` holds out each
 isoFLOP slice in turn.
 
 Hold-out queries are comparisons over run columns joined by ``and``/``or`` with optional
@@ -36,6 +38,7 @@ from scalinglaws.approaches._powerlaw import check_level, jsonable
 from scalinglaws.errors import FitError, ScalingLawsError, ScalingLawsWarning
 
 UNCERTAINTY = ("none", "laplace", "bootstrap", "bayes")
+CALIBRATE = ("none", "conformal")
 #: Predictive draws per held-out run for the draw-based methods.
 DEFAULT_PREDICTIVE_DRAWS = 4000
 
@@ -329,7 +332,14 @@ def _rows(held: pd.DataFrame, law, predicted, lo, hi, level) -> pd.DataFrame:
     return out
 
 
+def _median_log_width(lo: pd.Series, hi: pd.Series) -> float:
+    """Median of log(hi / lo); NaN where a lower bound is not positive (linear laws)."""
+    with np.errstate(all="ignore"):
+        return float(np.nanmedian(np.log(hi.to_numpy(float) / lo.to_numpy(float))))
+
+
 def _summary(rows: pd.DataFrame, level: float) -> dict[str, Any]:
+    lo, hi = _interval_columns(level)
     rel = rows["rel_error"].to_numpy(dtype=float)
     log_err = np.log(rows["predicted"].to_numpy(dtype=float) / rows["observed"].to_numpy())
     return {
@@ -343,6 +353,7 @@ def _summary(rows: pd.DataFrame, level: float) -> dict[str, Any]:
         "median_abs_error": float(rows["abs_error"].median()),
         "bias": float(np.mean(rel)),
         "rmse_log": float(np.sqrt(np.mean(log_err**2))),
+        "interval_width_log": _median_log_width(rows[lo], rows[hi]),
     }
 
 
@@ -378,6 +389,9 @@ def backtest(
     seed: int = 0,
     fit_options: Mapping[str, Any] | None = None,
     k: float | None = None,
+    calibrate: str = "none",
+    calibration_fraction: float | None = None,
+    calibration_cutoff: float | None = None,
 ) -> BacktestResult:
     """Fit below a cutoff, predict the runs above it, and score the predictions.
 
@@ -399,13 +413,25 @@ def backtest(
         seed: Seed of the uncertainty draws.
         fit_options: Keyword options for :func:`scalinglaws.fit`.
         k: FLOPs per parameter per token, when C must be derived from N and D.
+        calibrate: ``"none"`` or ``"conformal"``: widen the intervals by split-conformal
+            calibration (:func:`~scalinglaws.approaches.conformal_calibrate`) made on the
+            largest-compute *training* runs only; the held-out runs are never seen. Rows
+            then also carry the uncalibrated bounds (``q05_uncalibrated``, ...) and
+            ``inside_uncalibrated``; the summary adds ``coverage_uncalibrated``, the
+            median log interval widths with and without it, and ``calibration``.
+        calibration_fraction: Share of the training runs, largest compute first, held
+            out for calibration (default 0.2).
+        calibration_cutoff: Calibrate on the training runs with C above this instead.
 
     Returns:
         A :class:`BacktestResult`; ``.to_dict()`` gives ``{rows, summary, warnings}``.
+        The summary's ``interval_width_log`` is the median width of the intervals on the
+        log scale, log(q95 / q05).
 
     Raises:
         ScalingLawsError: No or several hold-out rules, a rule that holds out nothing or
-            everything, a cutoff leaving fewer runs than parameters, bad options.
+            everything, a cutoff leaving fewer runs than parameters, too few calibration
+            runs for the level, bad options.
     """
     law = _law_of(law)
     level = _check_common(uncertainty, level)
@@ -419,6 +445,14 @@ def backtest(
         raise ScalingLawsError(
             "give exactly one of holdout_above_compute, holdout_above_params, holdout_query"
             f" (got {', '.join(given) if given else 'none'})"
+        )
+    if calibrate not in CALIBRATE:
+        raise ScalingLawsError(
+            f"calibrate must be one of {', '.join(CALIBRATE)}, not {calibrate!r}"
+        )
+    if calibrate == "none" and (calibration_fraction is not None or calibration_cutoff is not None):
+        raise ScalingLawsError(
+            "calibration_fraction / calibration_cutoff need calibrate='conformal'"
         )
     df = _load(runs, law, k)
     if holdout_query is not None:
@@ -434,8 +468,32 @@ def backtest(
     if not mask.any():
         raise ScalingLawsError(f"hold-out rule ({described}) selects no run; nothing to test")
     train, held = df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
+    calibration = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
+        if calibrate == "conformal":
+            from scalinglaws.approaches.conformal import (
+                DEFAULT_CALIBRATION_FRACTION,
+                conformal_calibrate,
+            )
+
+            # Only the training runs go in: the held-out runs cannot leak into the factor.
+            calibration = conformal_calibrate(
+                train,
+                law=law,
+                uncertainty=uncertainty,
+                level=level,
+                calibration_fraction=(
+                    DEFAULT_CALIBRATION_FRACTION
+                    if calibration_fraction is None
+                    else calibration_fraction
+                ),
+                calibration_cutoff=calibration_cutoff,
+                samples=samples,
+                seed=seed,
+                fit_options=fit_options,
+                k=k,
+            )
         result, predicted, lo, hi = _fit_and_predict(
             law,
             df,
@@ -447,8 +505,24 @@ def backtest(
             fit_options=fit_options or {},
         )
     messages = [str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)]
-    rows = _rows(held, law, predicted, lo, hi, level)
-    summary = _summary(rows, level)
+    if calibration is None:
+        rows = _rows(held, law, predicted, lo, hi, level)
+        summary = _summary(rows, level)
+    else:
+        from scalinglaws.approaches.conformal import widen
+
+        c_lo, c_hi = widen(predicted, lo, hi, calibration.factor, scale=calibration.scale)
+        rows = _rows(held, law, predicted, c_lo, c_hi, level)
+        plain = _rows(held, law, predicted, lo, hi, level)
+        lo_name, hi_name = _interval_columns(level)
+        rows[f"{lo_name}_uncalibrated"] = lo
+        rows[f"{hi_name}_uncalibrated"] = hi
+        rows["inside_uncalibrated"] = plain["inside"]
+        summary = _summary(rows, level)
+        summary["coverage_uncalibrated"] = float(plain["inside"].mean())
+        summary["interval_width_log_uncalibrated"] = _summary(plain, level)["interval_width_log"]
+        summary["calibration"] = calibration.to_dict()
+    summary["calibrate"] = calibrate
     summary.update(
         {
             "n_train": len(train),
