@@ -124,11 +124,131 @@ def _loader_for(law_name: str) -> Callable[..., pd.DataFrame]:
 LOADERS: dict[str, Callable[..., pd.DataFrame]] = {}
 
 
+def _is_cmr_record(path: Path) -> dict | None:
+    """The record's JSON when it is a critical-mixture-ratio record, else ``None``."""
+    import json
+
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # read_record below reports it
+    if isinstance(raw, dict) and (
+        raw.get("kind") == "scalinglaws.cmr_fit" or raw.get("law") == "cmr"
+    ):
+        return raw
+    return None
+
+
+def _data_file(path: Path, record: dict, strict: bool) -> Path | CheckResult:
+    """The record's data file, or the result to return when it is absent or changed."""
+    data = record.get("data") or {}
+    if not isinstance(data, dict) or not data.get("path"):
+        return CheckResult(path, UNUSABLE, "record names no data file, so it cannot be refitted")
+    data_file = resolve_data_path(path, data["path"])
+    if not data_file.is_file():
+        return CheckResult(
+            path,
+            MISSING if strict else SKIPPED,
+            f"data file {data_file} is absent"
+            + (" (--strict: counted as a failure)" if strict else ""),
+        )
+    digest = sha256_file(data_file)
+    if data.get("sha256") and digest != data["sha256"]:
+        return CheckResult(
+            path,
+            DIGEST,
+            f"data file {data_file} changed: sha256 {digest[:12]}… != recorded {data['sha256'][:12]}…",
+            (CheckRow("data sha256", data["sha256"][:16], digest[:16], "exact", DIGEST),),
+        )
+    return data_file
+
+
+def check_cmr_record(path: str | Path, record: dict, *, strict: bool = False) -> CheckResult:
+    """Drift check of a critical-mixture-ratio record (Gu et al. 2024, arXiv 2407.17467).
+
+    Refits the curves and turning points with the recorded options (point values only,
+    no bootstrap), fits each model's CMR law R = alpha4 T^s4 + beta3 through the new
+    turning points with the recorded weights, and compares alpha4, s4, beta3 per model
+    (``tolerances.params_rtol``) and the anchor CMR values (``anchors``, each with its
+    ``rtol``). A ratio that enters or leaves the CMR-law fit is drift too.
+    """
+    from scalinglaws.mixture.record import (
+        DEFAULT_ANCHOR_RTOL,
+        DEFAULT_PARAM_RTOL,
+        cmr_fit_from_dict,
+        refit_cmr_law,
+    )
+
+    path = Path(path)
+    try:
+        cmr_fit_from_dict(record)  # validates every field
+    except ScalingLawsError as exc:
+        return CheckResult(path, UNUSABLE, str(exc))
+    data_file = _data_file(path, record, strict)
+    if isinstance(data_file, CheckResult):
+        return data_file
+    try:
+        now = refit_cmr_law(record, data_file)
+    except ScalingLawsError as exc:
+        return CheckResult(path, UNUSABLE, f"refit failed: {exc}")
+    rtols = (record.get("tolerances") or {}).get("params_rtol") or {}
+    rows = []
+    recorded_params = record.get("params") or {}
+    for model, p_now in now["params"].items():
+        rec_used, now_used = now["recorded_used"][model], now["used"][model]
+        if rec_used != now_used:
+            rows.append(
+                CheckRow(
+                    f"{model}: ratios in CMR fit",
+                    ",".join(f"{r:.4g}" for r in rec_used),
+                    ",".join(f"{r:.4g}" for r in now_used),
+                    "exact",
+                    DRIFT,
+                )
+            )
+        for name, value in p_now.items():
+            recorded = (recorded_params.get(model) or {}).get(name)
+            if recorded is None:
+                continue  # the law was not fitted when recorded (too few turning points)
+            tol = float(rtols.get(name, DEFAULT_PARAM_RTOL))
+            ok = math.isclose(value, float(recorded), rel_tol=tol, abs_tol=0.0)
+            rows.append(
+                CheckRow(f"{model}: {name}", float(recorded), value, tol, PASS if ok else DRIFT)
+            )
+    unit = now["token_unit"]
+    for anchor in record.get("anchors") or []:
+        model, tok = anchor.get("model"), float(anchor.get("tokens", math.nan))
+        p = now["params"].get(model)
+        value = math.nan if p is None else p["alpha4"] * (tok / unit) ** p["s4"] + p["beta3"]
+        tol = float(anchor.get("rtol", DEFAULT_ANCHOR_RTOL))
+        ok = math.isclose(value, float(anchor["cmr"]), rel_tol=tol)
+        rows.append(
+            CheckRow(
+                f"{model}: cmr@{tok:.3g} tokens",
+                float(anchor["cmr"]),
+                value,
+                tol,
+                PASS if ok else DRIFT,
+            )
+        )
+    drift = [r.item for r in rows if r.verdict != PASS]
+    if drift:
+        return CheckResult(path, DRIFT, "drift in " + ", ".join(drift), tuple(rows))
+    return CheckResult(path, PASS, "", tuple(rows))
+
+
 def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
-    """Refit one record from its data and compare parameters and anchors with tolerances."""
+    """Refit one record from its data and compare parameters and anchors with tolerances.
+
+    Critical-mixture-ratio records (``kind: scalinglaws.cmr_fit``) go to
+    :func:`check_cmr_record`.
+    """
     from scalinglaws.fitting.fit import fit
 
     path = Path(path)
+    raw = _is_cmr_record(path) if path.is_file() else None
+    if raw is not None:
+        return check_cmr_record(path, raw, strict=strict)
     try:
         record = read_record(path)
         result = result_from_record(record, where=str(path))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import warnings
+from pathlib import Path
 
 from scalinglaws.cli import common
 from scalinglaws.errors import FitError, ScalingLawsWarning
@@ -68,6 +70,15 @@ def register(sub, fit_sub, plan_sub) -> None:
         help="raw tokens per unit of the log's tokens column (default raw)",
     )
     p.add_argument("--out", metavar="FIT.json", help="write the fit record here")
+    p.add_argument(
+        "--record",
+        metavar="DATASET",
+        default=None,
+        help="append the record to the registry as FITS_DIR/cmr/DATASET/v<N>.json "
+        "(what `scalinglaws check` refits)",
+    )
+    p.add_argument("--fits-dir", default="fits", help="registry root for --record (default fits/)")
+    p.add_argument("--bump", action="store_true", help="with --record: write the next version")
     common.add_common(p)
     p.set_defaults(func=_fit_cmr)
 
@@ -103,9 +114,32 @@ def register(sub, fit_sub, plan_sub) -> None:
     q.set_defaults(func=_plan_mixture)
 
 
+def record_command(args) -> int:
+    """``scalinglaws record cmr RUNS --dataset NAME [--fits-dir D] [--bump]``.
+
+    A handler for the ``record`` command's arguments (``runs``, ``dataset``,
+    ``fits_dir``, ``bump``): fits the CMR pipeline with its defaults (bootstrap) and
+    appends the record to ``FITS_DIR/cmr/NAME/v<N>.json``.
+    """
+    from scalinglaws.mixture.record import record_cmr
+
+    common.progress(args, "fitting CMR pipeline with bootstrap draws ...")
+    target = record_cmr(args.runs, args.dataset, fits_dir=args.fits_dir, bump=args.bump)
+    common.emit(
+        args,
+        {"rows": [{"record": str(target)}], "summary": {}, "warnings": []},
+        f"wrote {target}",
+    )
+    return 0
+
+
 def _fit_cmr(args) -> int:
     from scalinglaws.mixture.pipeline import fit_cmr
-    from scalinglaws.mixture.record import cmr_fit_to_dict, save_cmr_fit
+    from scalinglaws.mixture.record import cmr_fit_to_dict, registry_target, save_cmr_fit
+
+    target = None
+    if args.record:  # refuse an existing version before the (slow) fit
+        target = registry_target(args.fits_dir, args.record, bump=args.bump)
 
     if args.uncertainty == "bootstrap":
         common.progress(args, f"fitting CMR pipeline with {args.samples} bootstrap draws ...")
@@ -121,10 +155,16 @@ def _fit_cmr(args) -> int:
             token_unit=args.token_unit,
             token_unit_in=args.tokens_in_unit,
         )
+    if target is not None:
+        rel = os.path.relpath(Path(args.curves).resolve(), target.parent.resolve())
+        rec = save_cmr_fit(
+            fit, target, data_path=args.curves, data_path_as=rel, dataset=args.record
+        )
+        common.progress(args, f"wrote {target}")
     if args.out:
         rec = save_cmr_fit(fit, args.out, data_path=args.curves)
         common.progress(args, f"wrote {args.out}")
-    else:
+    elif target is None:
         rec = cmr_fit_to_dict(fit, data_path=args.curves)
     statuses = sorted(set(fit.cmr["status"]))
     status = "converged" if statuses == ["converged"] else ",".join(statuses)

@@ -25,8 +25,16 @@ from scalinglaws.laws.cmr import CMR_KEYS, DOMAIN_KEYS, GENERAL_KEYS, LOSS_RATIO
 from scalinglaws.mixture.pipeline import CMRFit, file_sha256
 
 SCHEMA_VERSION = 1
+#: Record kind (``scalinglaws check`` dispatches on it; single-law records say
+#: ``scalinglaws.fit``).
+KIND = "scalinglaws.cmr_fit"
 #: Draws kept in a record (the first ones: bootstrap draws are exchangeable).
 DEFAULT_THIN = 200
+#: Drift-check tolerance on each CMR-law parameter (relative): a 1% change of any of
+#: alpha4, s4, beta3 is caught, while a refit on the same data agrees to ~1e-9.
+DEFAULT_PARAM_RTOL = 2e-3
+#: Drift-check tolerance on anchor CMR values (relative).
+DEFAULT_ANCHOR_RTOL = 1e-4
 
 _CURVE_COLS = (
     "model",
@@ -90,14 +98,49 @@ def _arr(a: np.ndarray, thin: int) -> list:
     return [_num(float(v)) for v in np.asarray(a, dtype=float)[:thin]]
 
 
-def cmr_fit_to_dict(fit: CMRFit, *, data_path: str | None = None, thin: int = DEFAULT_THIN) -> dict:
+def default_cmr_anchors(fit: CMRFit) -> list[dict]:
+    """Anchor CMR values per model: the unclipped law at the smallest, geometric-middle
+    and largest fitted turning point (raw tokens), with a relative tolerance each."""
+    out = []
+    for _, row in fit.cmr.iterrows():
+        p = {k: float(row[k]) for k in CMR_KEYS}
+        lo, hi = float(row["tokens_fit_min"]), float(row["tokens_fit_max"])
+        if not all(math.isfinite(v) for v in (*p.values(), lo, hi)):
+            continue
+        for tok in sorted({lo, math.sqrt(lo * hi), hi}):
+            t = tok / fit.token_unit
+            out.append(
+                {
+                    "model": str(row["model"]),
+                    "tokens": tok,
+                    "cmr": p["alpha4"] * t ** p["s4"] + p["beta3"],
+                    "rtol": DEFAULT_ANCHOR_RTOL,
+                }
+            )
+    return out
+
+
+def cmr_fit_to_dict(
+    fit: CMRFit,
+    *,
+    data_path: str | None = None,
+    data_path_as: str | None = None,
+    thin: int = DEFAULT_THIN,
+    dataset: str | None = None,
+    param_rtol: float = DEFAULT_PARAM_RTOL,
+) -> dict:
     """The JSON-ready record of a :class:`CMRFit` (see :func:`save_cmr_fit`)."""
     from scalinglaws import __version__
 
-    data = {"path": None, "sha256": None}
+    data: dict[str, Any] = {"path": None, "sha256": None}
     src = data_path or (fit.data.attrs.get("source") if fit.data is not None else None)
     if src and os.path.isfile(src):
-        data = {"path": str(src), "sha256": file_sha256(src)}
+        data = {
+            "path": data_path_as if data_path_as is not None else str(src),
+            "sha256": file_sha256(src),
+        }
+    if dataset:
+        data["dataset"] = dataset
     curve_draws = [
         {"model": m, "ratio": r, "split": sp, "params": {k: _arr(v, thin) for k, v in d.items()}}
         for (m, r, sp), d in fit.curve_draws.items()
@@ -111,6 +154,7 @@ def cmr_fit_to_dict(fit: CMRFit, *, data_path: str | None = None, thin: int = DE
             pass
     return {
         "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
         "law": "cmr",
         "law_version": "1",
         "reference": "Gu et al. 2024, arXiv 2407.17467",
@@ -131,6 +175,8 @@ def cmr_fit_to_dict(fit: CMRFit, *, data_path: str | None = None, thin: int = DE
         },
         "draws": {"curves": curve_draws, "cmr": cmr_draws},
         "data": data,
+        "anchors": default_cmr_anchors(fit),
+        "tolerances": {"params_rtol": dict.fromkeys(CMR_KEYS, float(param_rtol))},
         "provenance": {
             "versions": versions,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -152,20 +198,39 @@ def save_cmr_fit(
     path: str | os.PathLike,
     *,
     data_path: str | None = None,
+    data_path_as: str | None = None,
     thin: int = DEFAULT_THIN,
+    dataset: str | None = None,
+    param_rtol: float = DEFAULT_PARAM_RTOL,
 ) -> dict:
     """Write a CMR fit record as JSON via a temporary file renamed into place.
+
+    Besides the fit, the record holds what ``scalinglaws check`` compares after a refit:
+    relative tolerances on each model's CMR-law parameters (``tolerances.params_rtol``)
+    and anchor CMR values (``anchors``: the law at the smallest, middle and largest
+    fitted turning point of each model, each with its ``rtol``).
 
     Args:
         fit: The fit.
         path: Output path (``.json``).
         data_path: The run log's path, for its SHA-256 (default the fit's source).
+        data_path_as: The path written into the record instead of ``data_path`` (a
+            registry stores it relative to the record's folder).
         thin: Number of draws kept.
+        dataset: Dataset name (the registry folder), stored under ``data``.
+        param_rtol: Drift-check tolerance on each CMR-law parameter.
 
     Returns:
         The record written.
     """
-    rec = cmr_fit_to_dict(fit, data_path=data_path, thin=thin)
+    rec = cmr_fit_to_dict(
+        fit,
+        data_path=data_path,
+        data_path_as=data_path_as,
+        thin=thin,
+        dataset=dataset,
+        param_rtol=param_rtol,
+    )
     atomic_write(path, json.dumps(rec, indent=1, allow_nan=False))
     return rec
 
@@ -334,3 +399,149 @@ def load_cmr_fit(path: str | os.PathLike) -> CMRFit:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecordError(f"CMR record {str(path)!r} is not valid JSON: {exc}") from None
     return cmr_fit_from_dict(rec)
+
+
+def _option_float(v: Any, default: float) -> float:
+    if v is None:
+        return default
+    if v in ("inf", "-inf"):
+        return float(v)
+    return float(v)
+
+
+def refit_cmr_law(rec: dict, data_file: str | os.PathLike) -> dict:
+    """Refit a CMR record's point pipeline from its data, for a drift check.
+
+    The curves and turning points are refitted with the recorded options and
+    ``uncertainty="none"``; the CMR law of each model is then fitted through the new
+    point turning points with the *recorded* weights (inverse variance of log T0 from the
+    recorded fit's bootstrap), so a refit on the same data reproduces the recorded law
+    without redrawing the bootstrap. A ratio whose new turning point is no longer a
+    finite root gets no weight.
+
+    Returns:
+        ``{"params": {model: {alpha4, s4, beta3}}, "used": {model: [ratios]},
+        "recorded_used": {model: [ratios]}, "token_unit": float}``.
+
+    Raises:
+        RecordError: The record's options or critical rows are unusable.
+        ScalingLawsError: The run log cannot be loaded or fitted.
+    """
+    import warnings
+
+    from scalinglaws.errors import ScalingLawsWarning
+    from scalinglaws.mixture.pipeline import fit_cmr, fit_cmr_points
+
+    opts = rec.get("options") or {}
+    if not isinstance(opts, dict):
+        raise RecordError("record: options must be an object")
+    delta = opts.get("delta", "auto")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        now = fit_cmr(
+            str(data_file),
+            lam=_option_float(opts.get("lam", rec.get("lambda")), 1000.0),
+            epsilon=_option_float(opts.get("epsilon", rec.get("epsilon")), 0.05),
+            uncertainty="none",
+            token_unit=_option_float(opts.get("token_unit", rec.get("token_unit")), 1e9),
+            token_unit_in=_option_float(opts.get("token_unit_in"), 1.0),
+            delta=delta if isinstance(delta, str) else float(delta),
+        )
+    recorded = _table(
+        _need(rec, "critical", "record"),
+        ("model", "ratio", "weight", "used_in_cmr_fit"),
+        {"ratio", "weight"},
+        "critical",
+    )
+    unit = now.token_unit
+    crit = now.critical
+    params, used, rec_used = {}, {}, {}
+    for model in now.models:
+        r_sel = recorded[(recorded["model"] == model) & recorded["used_in_cmr_fit"].astype(bool)]
+        rec_used[model] = sorted(float(r) for r in r_sel["ratio"])
+        c = crit[crit["model"] == model].set_index("ratio")
+        t, rr, ww = [], [], []
+        for _, row in r_sel.iterrows():
+            r = float(row["ratio"])
+            match = [x for x in c.index if math.isclose(float(x), r, rel_tol=1e-9, abs_tol=1e-12)]
+            if not match:
+                continue
+            cr = c.loc[match[0]]
+            if cr["kind"] != "root" or not (math.isfinite(cr["T0"]) and cr["T0"] > 0):
+                continue
+            t.append(float(cr["T0"]) / unit)
+            rr.append(r)
+            ww.append(float(row["weight"]))
+        used[model] = rr
+        if len(t) > len(CMR_KEYS):
+            f = fit_cmr_points(np.asarray([t]), np.asarray([rr]), np.asarray([ww]))
+            params[model] = {k: float(f[k][0]) for k in CMR_KEYS}
+        else:
+            params[model] = dict.fromkeys(CMR_KEYS, math.nan)
+    return {"params": params, "used": used, "recorded_used": rec_used, "token_unit": unit}
+
+
+def registry_target(fits_dir: str | os.PathLike, dataset: str, *, bump: bool = False) -> Path:
+    """The next record path ``FITS_DIR/cmr/DATASET/v<N>.json`` (records are append-only).
+
+    Raises:
+        RecordError: A version exists and ``bump`` is false, or the dataset name is empty
+            or contains a path separator.
+    """
+    from scalinglaws import checking
+
+    if not dataset or "/" in dataset or "\\" in dataset or dataset in (".", ".."):
+        raise RecordError(f"dataset must be a plain folder name, not {dataset!r}")
+    folder = Path(fits_dir) / "cmr" / dataset
+    existing = checking.latest_records([folder]) if folder.exists() else []
+    if existing and not bump:
+        raise RecordError(
+            f"{existing[0]} exists and records are append-only; pass --bump to write "
+            f"{checking.next_version_path(folder).name}"
+        )
+    return checking.next_version_path(folder)
+
+
+def record_cmr(
+    runs: str | os.PathLike,
+    dataset: str,
+    *,
+    fits_dir: str | os.PathLike = "fits",
+    bump: bool = False,
+    **fit_options: Any,
+) -> Path:
+    """Fit a CMR pipeline and append its record to a registry, ``fits/cmr/<dataset>/v<N>.json``.
+
+    The data path is stored relative to the record's folder (so the registry works from
+    any checkout) and ``scalinglaws check`` refits it (see
+    :func:`scalinglaws.checking.check_cmr_record`). Records are append-only.
+
+    Args:
+        runs: The continual-pre-training run log (a file).
+        dataset: Dataset name (the registry folder).
+        fits_dir: Registry root.
+        bump: Write the next version when one exists (otherwise an existing record is an
+            error).
+        **fit_options: Keywords of :func:`scalinglaws.mixture.fit_cmr`.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RecordError: A record exists and ``bump`` is false, or ``runs`` is not a file.
+    """
+    import warnings
+
+    from scalinglaws.errors import ScalingLawsWarning
+    from scalinglaws.mixture.pipeline import fit_cmr
+
+    if not Path(runs).is_file():
+        raise RecordError(f"run log {str(runs)!r} does not exist")
+    target = registry_target(fits_dir, dataset, bump=bump)
+    folder = target.parent
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        fit = fit_cmr(str(runs), **fit_options)
+    rel = os.path.relpath(Path(runs).resolve(), folder.resolve())
+    save_cmr_fit(fit, target, data_path=str(runs), data_path_as=rel, dataset=dataset)
+    return target
