@@ -4,7 +4,8 @@
 
 * ``scalinglaws backtest RUNS --law chinchilla (--holdout-above-compute C |
   --holdout-above-params N | --holdout-query EXPR | --leave-one-budget-out)
-  [--uncertainty {none,laplace,bootstrap,bayes}] [--level 0.9] [--plot PARITY.png]``
+  [--uncertainty {none,laplace,bootstrap,bayes}] [--level 0.9] [--plot PARITY.png]
+  [--calibrate {none,conformal} [--calibration-fraction F | --calibration-cutoff C]]``
 * ``scalinglaws approaches RUNS --budgets C [C ...] [--method parabola|local|akima]``
 
 Both print ``{rows, summary, warnings}`` with ``--json`` (DESIGN §8).
@@ -35,7 +36,7 @@ def _positive(text: str) -> float:
 
 def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
     """Add ``backtest`` and ``approaches`` to the top-level subcommands."""
-    from scalinglaws.approaches.backtest import UNCERTAINTY
+    from scalinglaws.approaches.backtest import CALIBRATE, UNCERTAINTY
     from scalinglaws.approaches.isoflop import METHODS
     from scalinglaws.cli import common
 
@@ -60,6 +61,27 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=_positive, default=None, help="FLOPs per parameter per token")
     p.add_argument("--plot", metavar="PNG", default=None, help="write a parity plot here")
+    p.add_argument(
+        "--calibrate",
+        choices=CALIBRATE,
+        default="none",
+        help="conformal: widen the intervals by split-conformal calibration on the "
+        "largest-compute training runs (never the held-out ones)",
+    )
+    p.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of training runs, largest compute first, used to calibrate (default 0.2)",
+    )
+    p.add_argument(
+        "--calibration-cutoff",
+        type=_positive,
+        default=None,
+        metavar="C",
+        help="calibrate on the training runs above this compute instead",
+    )
     common.add_common(p)
     p.set_defaults(func=_backtest)
 
@@ -100,6 +122,18 @@ def _backtest(args: Any) -> int:
     from scalinglaws.approaches.backtest import backtest, leave_one_budget_out
     from scalinglaws.cli import common
 
+    calibrating = args.calibrate != "none"
+    if not calibrating and (
+        args.calibration_fraction is not None or args.calibration_cutoff is not None
+    ):
+        raise ScalingLawsError(
+            "--calibration-fraction / --calibration-cutoff need --calibrate conformal"
+        )
+    if calibrating and args.leave_one_budget_out:
+        raise ScalingLawsError(
+            "--calibrate conformal needs a hold-out cutoff (--holdout-above-compute, "
+            "--holdout-above-params or --holdout-query), not --leave-one-budget-out"
+        )
     common.progress(args, f"backtest: fitting {args.law} ({args.uncertainty} uncertainty)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
@@ -114,6 +148,13 @@ def _backtest(args: Any) -> int:
         if args.leave_one_budget_out:
             res = leave_one_budget_out(args.runs, **opts)
         else:
+            if calibrating:
+                common.progress(args, "backtest: conformal calibration on the training runs")
+                opts.update(
+                    calibrate=args.calibrate,
+                    calibration_fraction=args.calibration_fraction,
+                    calibration_cutoff=args.calibration_cutoff,
+                )
             res = backtest(
                 args.runs,
                 holdout_above_compute=args.holdout_above_compute,
@@ -136,6 +177,17 @@ def _backtest(args: Any) -> int:
     lines = [
         f"backtest of {s['law']} ({s['holdout']}): {s['n_holdout']} held-out runs",
         f"  coverage of {s['level']:.0%} predictive intervals: {s['coverage']:.1%}",
+    ]
+    if "calibration" in s:
+        c = s["calibration"]
+        lines += [
+            f"  without calibration: {s['coverage_uncalibrated']:.1%}; conformal factor "
+            f"{c['factor']:.3g} from {c['n_calibration']} training runs at C >= "
+            f"{c['calibration_cutoff']:.3g} (raw quantile {c['quantile']:.3g})",
+            f"  median log interval width {s['interval_width_log']:.4f} (uncalibrated "
+            f"{s['interval_width_log_uncalibrated']:.4f})",
+        ]
+    lines += [
         f"  median |relative error| {s['median_abs_rel_error']:.2%}, max "
         f"{s['max_abs_rel_error']:.2%}, bias {s['bias']:+.2%}",
         "",
