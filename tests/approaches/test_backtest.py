@@ -92,6 +92,17 @@ def test_pooled_coverage_near_nominal_and_laplace_adds_parameter_uncertainty():
     assert cover_lap >= cover_plain  # wider intervals, same points: never fewer covered
 
 
+def test_uncalibrated_summary_reports_interval_width(sweep):
+    res = quiet(backtest, sweep, holdout_above_compute=1e21)
+    s = res.summary
+    assert s["calibrate"] == "none" and "coverage_uncalibrated" not in s
+    # The width is the median of log(q95 / q05) over the held-out rows (exact up to
+    # rounding, 1e-12); with 1% noise and a 90% interval it is near 2 x 1.645 x 0.01.
+    width = np.median(np.log(res.rows["q95"] / res.rows["q05"]))
+    assert abs(s["interval_width_log"] - width) < 1e-12
+    assert 0.025 < s["interval_width_log"] < 0.045
+
+
 def test_leave_one_budget_out(sweep):
     res = quiet(leave_one_budget_out, sweep)
     assert len(res.rows) == len(sweep) and res.summary["n_folds"] == 9
