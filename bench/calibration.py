@@ -130,7 +130,7 @@ def simulate(args):
     loss_true = float(law.predict(truth, {"N": hold["N"][0], "D": hold["D"][0]}))
     rows = {m: [] for m in args.method}
     t_start = time.perf_counter()
-    for i in range(args.datasets):
+    for i in range(args.first_seed, args.first_seed + args.datasets):
         runs = simulate_runs(law, truth, design, noise=args.noise, seed=i)
         fit = sl.fit(law, runs)
         fresh = loss_true * math.exp(
@@ -158,7 +158,7 @@ def simulate(args):
                     "wall_s": wall,
                 }
             )
-        if (i + 1) % 10 == 0:
+        if (i + 1 - args.first_seed) % 10 == 0:
             msg = ", ".join(
                 f"{m} tpp {np.mean([r['tpp_covered'] for r in rows[m]]):.2f} "
                 f"pred {np.mean([r['pred_covered'] for r in rows[m]]):.2f}"
@@ -248,6 +248,7 @@ def main() -> int:
         choices=["bootstrap", "laplace", "bayes"],
     )
     ap.add_argument("--datasets", type=int, default=200)
+    ap.add_argument("--first-seed", type=int, default=0, help="seed of the first dataset")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=1000)
