@@ -9,8 +9,9 @@ Gu et al., "CMR Scaling Law", EMNLP 2024, arXiv 2407.17467.
    last + to - crossing of dF/dT (:mod:`scalinglaws.mixture.critical`). A ratio is
    feasible when T0 <= T_max and dL_gen(T_max) <= eps.
 3. Per model, the CMR law R = alpha4 T^s4 + beta3 through the points (T0(R_i), R_i), each
-   weighted by the inverse variance of log T0 over the uncertainty draws (equal weights
-   without draws); points with T0 beyond the observed tokens are marked extrapolated.
+   weighted by 1 / (Var(log T0) + tau^2) over the uncertainty draws, tau^2 the median of
+   the model's variances (equal weights without draws); points with T0 beyond the
+   observed tokens are marked extrapolated.
 4. Uncertainty: bootstrap draws of every curve fit (checkpoints resampled with
    replacement, refitted warm-started and vmapped), pushed through the root finder and
    the CMR-law fit draw by draw.
@@ -252,7 +253,13 @@ def fit_cmr(
     dL_gen(T) = alpha2 T^s2 + alpha3 T^s3 + beta2 per ratio, finds the turning point T0 of
     F = L_dom + lambda (L_gen - L_gen,base - eps) per ratio, and fits the CMR law
     R = alpha4 T^s4 + beta3 through (T0(R_i), R_i) per model, weighting each point by
-    1 / Var(log T0) from the bootstrap draws.
+    1 / (Var(log T0) + tau^2) from the bootstrap draws (tau^2: the median variance of the
+    model's points; see ``_point_weights``).
+
+    Calibration (``bench/mixture_coverage.py``, simulated curves at noise 0.001, 200
+    draws): the nominal 90% CMR interval covers the true CMR in roughly 80-85% of cases,
+    because the bootstrap spread of the turning points is narrower than their actual
+    scatter (about 1.2x); read the intervals as lower bounds on the uncertainty.
 
     Args:
         runs: A run log path or DataFrame (``model, ratio, tokens, split, loss`` with
@@ -540,13 +547,10 @@ def derive_critical(
             )
         rows.append(row)
     critical = pd.DataFrame(rows)
-    # Weights: inverse variance of log T0 (equal without draws); a point whose T0 is not a
-    # finite positive root, or whose draws are mostly not, gets no weight.
-    w = np.ones(len(critical))
-    if have_draws:
-        sd_ = critical["log_T0_sd"].to_numpy()
-        w = np.where(np.isfinite(sd_) & (sd_ > 0), 1.0 / np.maximum(sd_, 1e-12) ** 2, 0.0)
-        w = np.where(critical["finite_frac"].to_numpy() >= 0.5, w, 0.0)
+    # Weights: 1 / (Var(log T0) + tau^2) (equal without draws; see _point_weights); a
+    # point whose T0 is not a finite positive root, or whose draws are mostly not, gets
+    # no weight.
+    w = _point_weights(critical) if have_draws else np.ones(len(critical))
     usable = (critical["kind"] == "root").to_numpy()
     w = np.where(usable, w, 0.0)
     critical["weight"] = w
@@ -610,6 +614,32 @@ def derive_critical(
         if (big["residual"] > 1e-8).any():
             msgs.append(f"model {model}: a turning point has stationarity residual > 1e-8")
     return critical, pd.DataFrame(cmr_rows), cmr_draws, msgs
+
+
+def _point_weights(critical: pd.DataFrame) -> np.ndarray:
+    """Weights of the CMR-law points: 1 / (Var(log T0) + tau^2), 0 when unusable.
+
+    Var(log T0) is the bootstrap variance of each point; tau^2 is the median of those
+    variances over the model's usable points. Plain inverse variances trust the
+    estimated variances exactly, so a point whose bootstrap variance came out small by
+    chance (bootstrap spreads of T0 are themselves noisy and heavy-tailed) dominates the
+    fit while the CMR-law draws, which hold the weights fixed, do not show it. The added
+    tau^2 bounds any point's weight at 1 / tau^2 and keeps the ordering of the others
+    (an additive variance floor, as in random-effects meta-analysis). On simulated
+    curves it moved the 90% interval coverage of the CMR from 0.80 to about 0.84 at the
+    same median error (``bench/mixture_coverage.py``).
+    """
+    sd_ = critical["log_T0_sd"].to_numpy()
+    ok = np.isfinite(sd_) & (sd_ > 0) & (critical["finite_frac"].to_numpy() >= 0.5)
+    ok &= (critical["kind"] == "root").to_numpy()
+    var = np.where(ok, sd_, 1.0) ** 2
+    w = np.zeros(len(critical))
+    models = critical["model"].to_numpy()
+    for model in pd.unique(models):
+        sel = ok & (models == model)
+        if sel.any():
+            w[sel] = 1.0 / (var[sel] + float(np.median(var[sel])))
+    return w
 
 
 def fit_cmr_points(t: np.ndarray, ratio: np.ndarray, weight: np.ndarray) -> dict:

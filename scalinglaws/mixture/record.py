@@ -414,8 +414,8 @@ def refit_cmr_law(rec: dict, data_file: str | os.PathLike) -> dict:
 
     The curves and turning points are refitted with the recorded options and
     ``uncertainty="none"``; the CMR law of each model is then fitted through the new
-    point turning points with the *recorded* weights (inverse variance of log T0 from the
-    recorded fit's bootstrap), so a refit on the same data reproduces the recorded law
+    point turning points with the *recorded* weights (from the recorded fit's bootstrap
+    variances of log T0), so a refit on the same data reproduces the recorded law
     without redrawing the bootstrap. A ratio whose new turning point is no longer a
     finite root gets no weight.
 

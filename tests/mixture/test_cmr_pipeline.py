@@ -83,10 +83,16 @@ def test_turning_points_have_intervals_and_weights(noisy):
     assert len(used) >= 4
     assert np.all(used["T0_q05"] <= used["T0"] * 1.5)
     assert np.all(used["T0_q05"] <= used["T0_q95"])
-    # Weights are inverse variances of log T0, normalised to mean 1 per model.
+    # Weights are 1 / (Var(log T0) + tau^2), tau^2 the median variance of the model's
+    # points, normalised to mean 1 per model.
     for model in MODELS:
-        w = used[used["model"] == model]["weight"]
+        u = used[used["model"] == model]
+        w = u["weight"].to_numpy()
         assert w.mean() == pytest.approx(1.0, rel=1e-12)  # exact normalisation
+        var = u["log_T0_sd"].to_numpy() ** 2
+        expect = 1.0 / (var + np.median(var))
+        # same formula up to the normalisation: float rounding only
+        np.testing.assert_allclose(w, expect / expect.mean(), rtol=1e-12)
     assert crit["residual"].max() < 1e-8
     assert {"extrapolated", "feasible", "feasible_prob"} <= set(crit.columns)
 
