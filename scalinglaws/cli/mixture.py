@@ -231,6 +231,8 @@ def _plan_mixture(args) -> int:
                 f"  {'':<8} share {r['share']:g} becomes critical at {r['tokens_critical']:.4g} "
                 f"tokens ({r['tokens_critical_q05']:.4g} .. {r['tokens_critical_q95']:.4g})"
             )
+    if plan.attrs["summary"].get("interval_calibration"):
+        lines.append(f"  intervals: {plan.attrs['summary']['interval_calibration']}")
     if plan.attrs["warnings"]:
         lines.append("  warnings:")
         lines.extend(f"  - {m}" for m in plan.attrs["warnings"])

@@ -257,9 +257,10 @@ def fit_cmr(
     model's points; see ``_point_weights``).
 
     Calibration (``bench/mixture_coverage.py``, simulated curves at noise 0.001, 200
-    draws): the nominal 90% CMR interval covers the true CMR in roughly 80-85% of cases,
-    because the bootstrap spread of the turning points is narrower than their actual
-    scatter (about 1.2x); read the intervals as lower bounds on the uncertainty.
+    draws, 20 datasets): the nominal 90% CMR interval covered the true CMR in 82.5% of
+    160 cases and the per-ratio T0 intervals in 81%: the bootstrap spread is about 1.2x
+    narrower than the actual scatter of the estimates. Read the intervals as lower bounds
+    on the uncertainty.
 
     Args:
         runs: A run log path or DataFrame (``model, ratio, tokens, split, loss`` with
@@ -625,9 +626,11 @@ def _point_weights(critical: pd.DataFrame) -> np.ndarray:
     chance (bootstrap spreads of T0 are themselves noisy and heavy-tailed) dominates the
     fit while the CMR-law draws, which hold the weights fixed, do not show it. The added
     tau^2 bounds any point's weight at 1 / tau^2 and keeps the ordering of the others
-    (an additive variance floor, as in random-effects meta-analysis). On simulated
-    curves it moved the 90% interval coverage of the CMR from 0.80 to about 0.84 at the
-    same median error (``bench/mixture_coverage.py``).
+    (an additive variance floor, as in random-effects meta-analysis). On 20 simulated
+    datasets (``bench/mixture_coverage.py``) it changed the 90% interval coverage of the
+    CMR from 0.819 to 0.825 and the spread ratio sd(error / sd(draws)) from 1.30 to 1.22,
+    at the same accuracy (median error 1.35 vs 1.28 points): a small gain, within the
+    noise of 160 cases.
     """
     sd_ = critical["log_T0_sd"].to_numpy()
     ok = np.isfinite(sd_) & (sd_ > 0) & (critical["finite_frac"].to_numpy() >= 0.5)

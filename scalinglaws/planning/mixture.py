@@ -20,6 +20,12 @@ import pandas as pd
 from scalinglaws.errors import PlanError, ScalingLawsWarning
 from scalinglaws.mixture.pipeline import CMRFit
 
+#: What the CMR intervals are worth, measured by ``bench/mixture_coverage.py``.
+INTERVAL_CALIBRATION = (
+    "bootstrap percentile intervals: on simulated curves a nominal 90% interval covered "
+    "the true CMR in 82.5% of 160 cases (the draws are ~1.2x too narrow); read them as "
+    "lower bounds on the uncertainty"
+)
 #: Resolution of the search for the largest share whose general-loss rise stays within
 #: epsilon (shares are interpolated linearly between the fitted ratios).
 _SHARE_GRID = np.linspace(0.0, 1.0, 2001)
@@ -210,6 +216,7 @@ def plan_mixture(
         "quantiles": [lo_q, 0.5, hi_q],
         "models": list(models),
         "reference": "Gu et al. 2024, arXiv 2407.17467",
+        "interval_calibration": INTERVAL_CALIBRATION if fit.n_draws else "",
     }
     out.attrs["warnings"] = msgs
     return out

@@ -251,3 +251,11 @@ def test_too_few_turning_points_fall_back_to_log_t_interpolation(noisy):
         plan = plan_mixture(thin, [4e9], models=["460M"]).iloc[0]
     assert plan["law_missing"] and "log-T interpolation" in plan["notes"]
     assert plan["cmr"] == pytest.approx(plan["cmr_interp"], abs=1e-12)  # same number
+
+
+def test_plan_states_what_its_intervals_are_worth(noisy):
+    _, _, fit = noisy
+    summary = plan_mixture(fit, [5e9]).attrs["summary"]
+    # bootstrap draws -> the measured coverage is stated next to the intervals
+    assert "82.5%" in summary["interval_calibration"]
+    assert "lower bounds" in summary["interval_calibration"]
