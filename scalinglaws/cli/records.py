@@ -49,6 +49,10 @@ def _record(args: argparse.Namespace) -> int:
     from scalinglaws import checking
     from scalinglaws.io.records import save_fit
 
+    if args.law == "cmr":  # a pipeline of four laws with its own record kind
+        from scalinglaws.cli.mixture import record_command
+
+        return record_command(args)
     law = sl.laws.get(args.law)
     folder = Path(args.fits_dir) / law.name / args.dataset
     existing = checking.latest_records([folder]) if folder.exists() else []
