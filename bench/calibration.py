@@ -165,7 +165,7 @@ def simulate(args):
                 for m in args.method
             )
             print(
-                f"[{i + 1}/{args.datasets} {time.perf_counter() - t_start:.0f}s] {msg}",
+                f"[{i + 1 - args.first_seed}/{args.datasets} {time.perf_counter() - t_start:.0f}s] {msg}",
                 file=sys.stderr,
                 flush=True,
             )
