@@ -3,7 +3,7 @@
 The public surface is this module's ``__all__``; everything else may change.
 """
 
-from scalinglaws import approaches, laws, mixture, sparsity
+from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -25,6 +25,7 @@ from scalinglaws.planning.compute import (
 from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.planning.sparsity import plan_sparsity
 from scalinglaws.sparsity import load_sparse_runs
+from scalinglaws.uncertainty import bootstrap, laplace, sample_posterior, to_inference_data
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "approaches",
+    "bootstrap",
     "CMRFit",
     "FitError",
     "FitResult",
@@ -58,6 +60,7 @@ __all__ = [
     "compute_for_loss",
     "fit",
     "fit_cmr",
+    "laplace",
     "laws",
     "mixture",
     "load_cmr_fit",
@@ -71,8 +74,11 @@ __all__ = [
     "plan_mixture",
     "plan_sparsity",
     "plotting",
+    "sample_posterior",
     "save_cmr_fit",
     "save_fit",
     "sparsity",
+    "to_inference_data",
+    "uncertainty",
     "write_report",
 ]

@@ -33,7 +33,7 @@ def _column_overrides(items: list[str] | None) -> dict[str, str]:
 
 def fit_payload(result: Any, extra_warnings: list[str] | None = None) -> dict[str, Any]:
     """The fit JSON of DESIGN §8: law, params, objective, status, diagnostics, ..."""
-    from scalinglaws.io.records import _summary
+    from scalinglaws.uncertainty.summary import summarize
 
     unc = result.uncertainty
     se = result.standard_errors()
@@ -56,7 +56,7 @@ def fit_payload(result: Any, extra_warnings: list[str] | None = None) -> dict[st
             "method": unc.method,
             "converged": unc.converged,
             "n_draws": unc.n_draws,
-            "summary": _summary(unc.draws),
+            "summary": summarize(unc)["params"],
         },
         "warnings": [*result.flags(), *result.warnings, *(extra_warnings or [])],
     }

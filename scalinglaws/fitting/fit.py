@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -102,6 +102,7 @@ def fit(
     uncertainty: str = "none",
     samples: int | None = None,
     seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit a law to run logs by global search and compiled, vectorised polish.
 
@@ -132,6 +133,7 @@ def fit(
             parameter uncertainty (see :mod:`scalinglaws.uncertainty`).
         samples: Draws (bootstrap resamples or posterior draws per chain) for uncertainty.
         seed: Random seed for the uncertainty method.
+        progress: Optional callable receiving progress messages for long uncertainty work.
 
     Returns:
         A :class:`FitResult`; check ``.status`` and ``.report()``.
@@ -238,7 +240,7 @@ def fit(
     if uncertainty != "none":
         from scalinglaws.uncertainty import attach
 
-        result = attach(result, uncertainty, samples=samples, seed=seed)
+        result = attach(result, uncertainty, samples=samples, seed=seed, progress=progress)
     return result
 
 

@@ -46,31 +46,6 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _thin(draws: Mapping[str, np.ndarray], max_draws: int) -> dict[str, list[float]]:
-    if not draws:
-        return {}
-    n = len(next(iter(draws.values())))
-    idx = np.arange(n) if n <= max_draws else np.linspace(0, n - 1, max_draws).round().astype(int)
-    return {k: [float(x) for x in np.asarray(v)[idx]] for k, v in draws.items()}
-
-
-def _summary(draws: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    out = {}
-    for k, v in draws.items():
-        v = np.asarray(v, dtype=float)
-        v = v[np.isfinite(v)]
-        if v.size == 0:
-            continue
-        out[k] = {
-            "mean": float(v.mean()),
-            "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "q05": float(np.quantile(v, 0.05)),
-            "q50": float(np.quantile(v, 0.5)),
-            "q95": float(np.quantile(v, 0.95)),
-        }
-    return out
-
-
 def default_anchors(result: FitResult) -> list[dict[str, Any]]:
     """Anchor inputs: the smallest, median and largest runs, plus an extrapolation.
 
@@ -130,7 +105,9 @@ def record_from_fit(
         if isinstance(param_rtol, int | float)
         else {n: float(param_rtol.get(n, DEFAULT_PARAM_RTOL)) for n in law.param_names}
     )
-    unc = result.uncertainty
+    from scalinglaws.uncertainty.summary import summarize, thin_uncertainty
+
+    unc = thin_uncertainty(result.uncertainty, MAX_RECORD_DRAWS)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
@@ -154,11 +131,13 @@ def record_from_fit(
         "uncertainty": {
             "method": unc.method,
             "converged": bool(unc.converged),
-            "n_draws": unc.n_draws,
-            "summary": _summary(unc.draws),
+            "n_draws": result.uncertainty.n_draws,
+            "summary": summarize(unc)["params"],
             "diagnostics": unc.diagnostics,
+            # Per-draw extras (noise scale, Student-t dof) stay aligned with the thinned
+            # draws, so predictive intervals from a record match the fit's.
             "extra": unc.extra,
-            "draws": _thin(unc.draws, MAX_RECORD_DRAWS),
+            "draws": {k: [float(x) for x in np.asarray(v)] for k, v in unc.draws.items()},
         },
         "anchors": list(anchors) if anchors is not None else default_anchors(result),
         "tolerances": {"params_rtol": rtols},

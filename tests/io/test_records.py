@@ -61,3 +61,27 @@ def test_not_json(tmp_path):
     p.write_text("{not json")
     with pytest.raises(sl.RecordError, match="not valid JSON"):
         sl.load_fit(p)
+
+
+def test_uncertainty_round_trip_thinned_and_aligned(tmp_path, fitted, monkeypatch):
+    """A record keeps a thinned set of draws with their per-draw noise scales aligned, so
+    plans and predictive intervals come back without refitting."""
+    import scalinglaws.io.records as records
+    from scalinglaws.uncertainty import bootstrap, predictive
+
+    res, _ = fitted
+    boot = bootstrap(res, n=300, seed=1)
+    monkeypatch.setattr(records, "MAX_RECORD_DRAWS", 100)
+    back = sl.load_fit(sl.save_fit(boot, tmp_path / "fit.json"))
+    assert back.uncertainty.method == "bootstrap"
+    assert back.uncertainty.n_draws == 100
+    assert np.size(back.uncertainty.extra["noise_scale"]) == 100
+    draws = predictive(back, {"N": np.array([1e9]), "D": np.array([2e10])}, seed=0)
+    assert draws.shape == (100, 1) and np.all(np.isfinite(draws))
+    # Thinning keeps evenly spaced draws: the median of 100 of 300 bootstrap values of
+    # alpha is within the spread of the full set (a loose but failing-if-broken check).
+    full = np.asarray(boot.uncertainty.draws["alpha"])
+    kept = np.asarray(back.uncertainty.draws["alpha"])
+    assert abs(np.median(kept) - np.median(full)) < 0.25 * np.std(full)
+    plan = sl.plan_compute(back, [1e22])
+    assert plan["tokens_per_param_q05"].iloc[0] < plan["tokens_per_param_q95"].iloc[0]
