@@ -172,11 +172,14 @@ def _sampler(
     target_accept: float,
     max_tree_depth: int,
     dense_mass: bool = True,
+    n_runs: int = 0,
 ):
     """A NUTS sampler for one law and configuration.
 
     Cached, and the data enter as model arguments (``jit_model_args``), so repeated
     posteriors of one law with the same settings and number of runs compile once.
+    ``n_runs`` is part of the cache key only: an MCMC object compiled for one data shape
+    cannot be rerun on another.
     """
     import numpyro
     import numpyro.distributions as dist
@@ -369,6 +372,7 @@ def sample_posterior(
         float(target_accept),
         max_tree_depth,
         bool(dense_mass),
+        int(data.n),
     )
     if progress is not None:
         progress(

@@ -89,3 +89,18 @@ def test_inference_data_export(post):
 def test_bad_requests(sim_fit, kwargs, message):
     with pytest.raises(sl.ScalingLawsError, match=message):
         sample_posterior(sim_fit, **kwargs)
+
+
+def test_posteriors_of_different_sizes_in_one_process():
+    """The compiled sampler is cached per data size: a second fit with fewer runs must not
+    reuse a sampler built for the first shape (a backtest refits on folds of many sizes)."""
+    import scalinglaws as sl
+    from scalinglaws.simulate import isoflop_design, simulate_runs
+
+    for per_budget in (10, 8):
+        d = isoflop_design([1e18, 1e19, 1e20, 1e21], per_budget)
+        runs = simulate_runs(sl.laws.chinchilla(), sl.laws.HOFFMANN_2022, d, noise=0.01, seed=1)
+        with warnings.catch_warnings():  # 50 draws per chain may be labelled not converged
+            warnings.simplefilter("ignore", sl.ScalingLawsWarning)
+            res = sl.fit(sl.laws.chinchilla(), runs, uncertainty="bayes", samples=50)
+        assert res.uncertainty.n_draws == 200
