@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -166,26 +167,28 @@ def fit(
         w = jnp.asarray(w_np)
         if search == "varpro":
             g = jnp.asarray(_start_grid(law, grid, varpro=True))
-            thetas, obj = varpro_search(law, g, inputs, target, w, delta)
+            n_searched = g.shape[0]
+            theta, fval, status, iters = _varpro_fit(
+                law, g, inputs, target, w, delta, min(top_k, n_searched), max_iter
+            )
         else:
             g = _start_grid(law, grid, varpro=False)
+            n_searched = g.shape[0]
             thetas = jnp.asarray(
                 np.asarray(law.to_internal({n: g[:, i] for i, n in enumerate(law.param_names)}))
             )
             lo, hi = law.internal_bounds()
             thetas = jnp.clip(thetas, lo, hi)
-            obj = objective_batch(law, thetas, inputs, target, w, delta)
-            obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
-        if search == "hoffmann":
-            starts = thetas
-        else:
-            order = jnp.argsort(obj)[: min(top_k, thetas.shape[0])]
-            starts = thetas[order]
-        n_starts = starts.shape[0]
-        wb = jnp.broadcast_to(w, (n_starts, w.shape[0]))
-        theta, fval, status, iters = polish_batch(
-            law, starts, inputs, target, wb, delta, max_iter=max_iter
-        )
+            if search == "hoffmann":
+                starts = thetas
+            else:
+                obj = objective_batch(law, thetas, inputs, target, w, delta)
+                obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
+                starts = thetas[jnp.argsort(obj)[: min(top_k, n_searched)]]
+            wb = jnp.broadcast_to(w, (starts.shape[0], w.shape[0]))
+            theta, fval, status, iters = polish_batch(
+                law, starts, inputs, target, wb, delta, max_iter=max_iter
+            )
         theta, fval, status, iters = map(np.asarray, (theta, fval, status, iters))
         finite = np.isfinite(fval)
         if not finite.any():
@@ -194,10 +197,11 @@ def fit(
                 "or give start values with grid=..."
             )
         best = int(np.argmin(np.where(finite, fval, np.inf)))
-        best_theta = jnp.asarray(theta[best])
-        params = {k_: float(v) for k_, v in law.to_natural(best_theta).items()}
-        resid = np.asarray(law.residuals(best_theta, inputs, target))
-        cov = _covariance(law, best_theta, inputs, target, w, resid)
+        natural, resid, jac = map(
+            np.asarray, _finish(law, jnp.asarray(theta), best, inputs, target)
+        )
+        params = {name: float(natural[best, i]) for i, name in enumerate(law.param_names)}
+        cov = _covariance(jac, w_np, resid)
 
     starts_df = pd.DataFrame(
         {
@@ -206,16 +210,15 @@ def fit(
             "iterations": iters,
         }
     )
-    nat = law.to_natural(jnp.asarray(theta))
-    for name in law.param_names:
-        starts_df[name] = np.asarray(nat[name])
+    for i, name in enumerate(law.param_names):
+        starts_df[name] = natural[:, i]
     starts_df = starts_df.sort_values("objective", kind="stable").reset_index(drop=True)
     options = {
         "search": search,
         "delta": float(delta),
         "top_k": int(top_k),
         "max_iter": int(max_iter),
-        "n_starts_searched": int(thetas.shape[0]),
+        "n_starts_searched": int(n_searched),
         "k": float(k if k is not None else runs.attrs.get("k", 6.0)),
     }
     result = FitResult(
@@ -244,10 +247,29 @@ def fit(
     return result
 
 
-def _covariance(law, theta, inputs, target, w, resid) -> np.ndarray | None:
+@partial(jax.jit, static_argnames=("law", "top_k", "max_iter"))
+def _varpro_fit(law: Law, grid, inputs, target, w, delta, top_k: int, max_iter: int):
+    """Variable-projection search, ranking and polish of the best starts as one compiled
+    call (separate calls cost more in dispatch than the ~10 ms of arithmetic)."""
+    thetas, obj = varpro_search(law, grid, inputs, target, w, delta)
+    starts = thetas[jnp.argsort(obj)[:top_k]]
+    wb = jnp.broadcast_to(w, (top_k, w.shape[0]))
+    return polish_batch(law, starts, inputs, target, wb, delta, max_iter=max_iter)
+
+
+@partial(jax.jit, static_argnames=("law",))
+def _finish(law: Law, thetas, best, inputs, target):
+    """One compiled call after the polish: natural parameters of every start, and the
+    residuals and their Jacobian at the best one."""
+    natural = jnp.stack([law.to_natural(thetas)[n] for n in law.param_names], axis=-1)
+    theta = thetas[best]
+    resid = law.residuals(theta, inputs, target)
+    jac = jax.jacfwd(lambda t: law.residuals(t, inputs, target))(theta)
+    return natural, resid, jac
+
+
+def _covariance(jac: np.ndarray, wn: np.ndarray, resid: np.ndarray) -> np.ndarray | None:
     """Gauss-Newton covariance sigma^2 (J^T W J)^-1 of the internal parameters."""
-    jac = np.asarray(jax.jacfwd(lambda t: law.residuals(t, inputs, target))(theta))
-    wn = np.asarray(w)
     n, p = jac.shape
     dof = max(int(np.count_nonzero(wn)) - p, 1)
     sigma2 = float(np.sum(wn * resid**2) / dof)

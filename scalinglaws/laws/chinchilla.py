@@ -57,7 +57,7 @@ _E_GRID = tuple(np.exp(np.arange(-1.0, 1.01, 0.5)).tolist())
 _AB_GRID = tuple(np.exp(np.arange(0.0, 25.01, 5.0)).tolist())
 # Variable projection searches the exponents only; a fine grid is cheap because E, A, B
 # follow in closed form for each pair.
-_VARPRO_GRID = tuple(np.round(np.linspace(0.02, 1.5, 24), 6).tolist())
+_VARPRO_GRID = tuple(np.round(np.linspace(0.02, 1.5, 16), 6).tolist())
 
 
 def chinchilla_params(name_suffix: str = "") -> tuple[ParamSpec, ...]:
