@@ -62,44 +62,54 @@ def fit_payload(result: Any, extra_warnings: list[str] | None = None) -> dict[st
     }
 
 
-def _fit_chinchilla(args: argparse.Namespace) -> int:
+def fit_and_report(
+    args: argparse.Namespace,
+    law: Any,
+    load: Any,
+    load_options: dict[str, Any],
+    describe: Any = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The shared body of every ``scalinglaws fit LAW`` command.
+
+    Reads the run log with ``load(args.runs, **load_options)``, fits, attaches the
+    requested uncertainty, writes the record (``--out``, with the load options so a drift
+    check can refit), and returns the result with its JSON payload (not yet printed).
+    """
     import scalinglaws as sl
     from scalinglaws.io.records import save_fit
 
-    law = sl.laws.chinchilla()
     common.progress(args, f"reading {args.runs}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
-        runs = sl.load_runs(
-            args.runs, columns=_column_overrides(args.column), k=args.k, duplicates=args.duplicates
+        runs = load(args.runs, **load_options)
+        what = describe(runs) if describe else f"{len(runs)} runs"
+        common.progress(args, f"fitting {law.name} to {what} (search: {args.search})")
+        result = sl.fit(
+            law,
+            runs,
+            search=args.search,
+            delta=args.delta,
+            uncertainty=args.uncertainty,
+            samples=args.samples,
+            seed=args.seed,
+            progress=None if args.quiet else (lambda m: common.progress(args, m)),
         )
-        common.progress(args, f"fitting {law.name} to {len(runs)} runs (search: {args.search})")
-        result = sl.fit(law, runs, search=args.search, delta=args.delta)
-        if args.uncertainty != "none":
-            from scalinglaws.uncertainty import attach
-
-            common.progress(args, f"uncertainty: {args.uncertainty}")
-            result = attach(
-                result,
-                args.uncertainty,
-                samples=args.samples,
-                seed=args.seed,
-                progress=None if args.quiet else (lambda m: common.progress(args, m)),
-            )
     caught_msgs = [str(c.message) for c in caught if str(c.message) not in result.warnings]
     if args.out:
-        save_fit(
-            result,
-            args.out,
-            data_path=args.runs,
-            load_options={
-                "k": args.k,
-                "columns": _column_overrides(args.column),
-                "duplicates": args.duplicates,
-            },
-        )
+        save_fit(result, args.out, data_path=args.runs, load_options=load_options)
         common.progress(args, f"wrote {args.out}")
-    payload = fit_payload(result, caught_msgs)
+    return result, fit_payload(result, caught_msgs)
+
+
+def _fit_chinchilla(args: argparse.Namespace) -> int:
+    import scalinglaws as sl
+
+    options = {
+        "k": args.k,
+        "columns": _column_overrides(args.column),
+        "duplicates": args.duplicates,
+    }
+    result, payload = fit_and_report(args, sl.laws.chinchilla(), sl.load_runs, options)
     common.emit(args, payload, result.report())
     return 0
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scalinglaws.cli import common
-from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.errors import ScalingLawsError
 
 _SPARSE_COLUMNS = (
     "N", "D", "C", "loss", "run", "step", "N_avg", "sparsity", "start_step", "end_step",
@@ -123,59 +122,24 @@ def _schedule(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------ fit avgparams
 def _fit_avgparams(args: argparse.Namespace) -> int:
-    import scalinglaws as sl
+    from scalinglaws.cli.core import fit_and_report
     from scalinglaws.laws.avgparams import avgparams
     from scalinglaws.sparsity.runs import load_sparse_runs
 
-    law = avgparams()
-    common.progress(args, f"reading {args.runs}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ScalingLawsWarning)
-        runs = load_sparse_runs(
-            args.runs,
-            columns=_overrides(args.column),
-            interval=args.every,
-            dense_remainder=args.dense_remainder,
-            k=args.k,
-        )
+    # Keyword arguments of load_sparse_runs, recorded so a drift check can refit.
+    options = {
+        "k": args.k,
+        "columns": _overrides(args.column),
+        "interval": args.every,
+        "dense_remainder": args.dense_remainder,
+    }
+
+    def describe(runs):
         n_sparse = int((runs["source_kind"] != "dense").sum())
-        common.progress(
-            args,
-            f"fitting {law.name} to {len(runs)} runs ({n_sparse} sparse, search: {args.search})",
-        )
-        result = sl.fit(law, runs, search=args.search, delta=args.delta)
-        if args.uncertainty != "none":
-            from scalinglaws.uncertainty import attach
+        return f"{len(runs)} runs ({n_sparse} sparse)"
 
-            common.progress(args, f"uncertainty: {args.uncertainty}")
-            result = attach(
-                result,
-                args.uncertainty,
-                samples=args.samples,
-                seed=args.seed,
-                progress=None if args.quiet else (lambda m: common.progress(args, m)),
-            )
-    caught_msgs = [str(c.message) for c in caught if str(c.message) not in result.warnings]
-    if args.out:
-        from scalinglaws.io.records import save_fit
-
-        save_fit(
-            result,
-            args.out,
-            data_path=args.runs,
-            # Keyword arguments of scalinglaws.sparsity.load_sparse_runs, for refits.
-            load_options={
-                "k": args.k,
-                "columns": _overrides(args.column),
-                "interval": args.every,
-                "dense_remainder": args.dense_remainder,
-            },
-        )
-        common.progress(args, f"wrote {args.out}")
-    from scalinglaws.cli.core import fit_payload
-
-    payload = fit_payload(result, caught_msgs)
-    payload["diagnostics"]["n_sparse_runs"] = n_sparse
+    result, payload = fit_and_report(args, avgparams(), load_sparse_runs, options, describe)
+    payload["diagnostics"]["n_sparse_runs"] = int((result.data["source_kind"] != "dense").sum())
     common.emit(args, payload, result.report())
     return 0
 
