@@ -254,25 +254,10 @@ def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
         result = result_from_record(record, where=str(path))
     except ScalingLawsError as exc:
         return CheckResult(path, UNUSABLE, str(exc))
+    data_file = _data_file(path, record, strict)
+    if isinstance(data_file, CheckResult):
+        return data_file
     data = record.get("data") or {}
-    if not data.get("path"):
-        return CheckResult(path, UNUSABLE, "record names no data file, so it cannot be refitted")
-    data_file = resolve_data_path(path, data["path"])
-    if not data_file.is_file():
-        return CheckResult(
-            path,
-            MISSING if strict else SKIPPED,
-            f"data file {data_file} is absent"
-            + (" (--strict: counted as a failure)" if strict else ""),
-        )
-    digest = sha256_file(data_file)
-    if data.get("sha256") and digest != data["sha256"]:
-        return CheckResult(
-            path,
-            DIGEST,
-            f"data file {data_file} changed: sha256 {digest[:12]}… != recorded {data['sha256'][:12]}…",
-            (CheckRow("data sha256", data["sha256"][:16], digest[:16], "exact", DIGEST),),
-        )
     opts = record.get("options") or {}
     load_opts = dict(data.get("load_options") or {})
     try:
