@@ -276,10 +276,9 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
-    p = fit_sub.add_parser("chinchilla", help="fit L(N, D) = E + A/N^alpha + B/D^beta")
-    p.add_argument("runs", help="run log (CSV, Parquet, JSON Lines) with N/D/C and loss")
-    p.add_argument("--out", help="write the fitted law as a JSON record here")
+def add_fit_options(p: Any) -> None:
+    """Options every ``scalinglaws fit LAW`` command shares (used by fit_and_report)."""
+    p.add_argument("--out", metavar="FIT.json", help="write the fitted law as a JSON record")
     p.add_argument(
         "--search",
         default="auto",
@@ -294,11 +293,17 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         metavar="CANON=COL",
         help="map a column explicitly, e.g. --column N=non_embedding_params",
     )
-    p.add_argument("--duplicates", default="keep", choices=("keep", "mean", "error"))
     p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
     p.add_argument("--samples", type=int, default=None, help="draws / resamples")
     p.add_argument("--seed", type=int, default=0)
     common.add_common(p)
+
+
+def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
+    p = fit_sub.add_parser("chinchilla", help="fit L(N, D) = E + A/N^alpha + B/D^beta")
+    p.add_argument("runs", help="run log (CSV, Parquet, JSON Lines) with N/D/C and loss")
+    add_fit_options(p)
+    p.add_argument("--duplicates", default="keep", choices=("keep", "mean", "error"))
     p.set_defaults(func=_fit_chinchilla)
 
     p = plan_sub.add_parser("compute", help="compute-optimal N, D and loss for budgets")

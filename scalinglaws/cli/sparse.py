@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.cli import common
+from scalinglaws.cli.core import add_fit_options
 from scalinglaws.errors import ScalingLawsError
 
 _SPARSE_COLUMNS = (
@@ -246,21 +247,9 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         "columns, or a counts_log path.",
     )
     f.add_argument("runs", help="run log (CSV, TSV, Parquet, JSON Lines)")
-    f.add_argument("--out", metavar="FIT.json", help="write the fit record here")
-    f.add_argument(
-        "--column", action="append", metavar="CANON=COL", help="name a column explicitly"
-    )
     f.add_argument("--every", type=int, default=100, help="pruning interval when not in the log")
     f.add_argument("--dense-remainder", type=float, default=0.0, help="never-pruned parameters")
-    f.add_argument("--k", type=float, default=6.0, help="FLOPs per parameter per token")
-    f.add_argument("--search", default="auto", choices=("auto", "varpro", "grid", "hoffmann"))
-    f.add_argument("--delta", type=float, default=1e-3, help="Huber threshold")
-    f.add_argument(
-        "--uncertainty", default="none", choices=("none", "laplace", "bootstrap", "bayes")
-    )
-    f.add_argument("--samples", type=int, default=None, help="draws or resamples")
-    f.add_argument("--seed", type=int, default=0)
-    common.add_common(f)
+    add_fit_options(f)
     f.set_defaults(func=_fit_avgparams)
 
     q = plan_sub.add_parser(
