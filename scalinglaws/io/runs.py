@@ -72,11 +72,21 @@ def _read(source: Any) -> tuple[pd.DataFrame, str]:
     return df, "line"
 
 
-def _map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, str]:
-    """Canonical name -> source column name, for the canonical columns present."""
+def _map_columns(
+    df: pd.DataFrame,
+    columns: Mapping[str, str] | None,
+    aliases: Mapping[str, tuple[str, ...]] = ALIASES,
+) -> dict[str, str]:
+    """Canonical name -> source column name, for the canonical columns present.
+
+    Explicit ``columns`` win; the rest are matched through ``aliases`` (case, spaces,
+    dashes and underscores ignored). Shared by every run-log format.
+    """
     found: dict[str, str] = {}
     if columns:
         for canon, src in columns.items():
+            if canon not in aliases:
+                raise RunLogError(f"unknown column role {canon!r}; use one of {', '.join(aliases)}")
             if src not in df.columns:
                 raise RunLogError(
                     f"column {src!r} given for {canon!r} is not in the run log; "
@@ -86,11 +96,11 @@ def _map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[st
     by_norm: dict[str, list[str]] = {}
     for col in df.columns:
         by_norm.setdefault(_norm(col), []).append(col)
-    for canon, aliases in ALIASES.items():
+    for canon, names in aliases.items():
         if canon in found:
             continue
         hits = []
-        for alias in (canon, *aliases):
+        for alias in (canon, *names):
             for col in by_norm.get(_norm(alias), []):
                 if col not in hits and col not in found.values():
                     hits.append(col)

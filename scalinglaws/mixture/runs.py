@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import RunLogError
-from scalinglaws.io.runs import _norm, _read, _row_label
+from scalinglaws.io.runs import _map_columns, _read, _row_label
 
 SPLITS = ("general", "domain")
 #: Canonical column -> accepted aliases (case-insensitive; spaces, dashes, underscores
@@ -193,31 +193,7 @@ def load_cpt_runs(
 
 
 def _map(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for canon, src in (columns or {}).items():
-        if canon not in CPT_ALIASES:
-            raise RunLogError(f"unknown column role {canon!r}; use one of {', '.join(CPT_ALIASES)}")
-        if src not in df.columns:
-            raise RunLogError(
-                f"column {src!r} given for {canon!r} is not in the run log; found columns: "
-                f"{', '.join(map(str, df.columns))}"
-            )
-        found[canon] = src
-    by_norm: dict[str, list[str]] = {}
-    for col in df.columns:
-        by_norm.setdefault(_norm(col), []).append(col)
-    for canon, aliases in CPT_ALIASES.items():
-        if canon in found:
-            continue
-        hits: list[str] = []
-        for alias in aliases:
-            for col in by_norm.get(_norm(alias), []):
-                if col not in hits and col not in found.values():
-                    hits.append(col)
-        if len(hits) > 1:
-            raise RunLogError(f"columns {hits} all look like {canon!r}; say which with columns=")
-        if hits:
-            found[canon] = hits[0]
+    found = _map_columns(df, columns, CPT_ALIASES)
     missing = [c for c in CPT_ALIASES if c not in found]
     if missing:
         raise RunLogError(
