@@ -4,6 +4,7 @@ The public surface is this module's ``__all__``; everything else may change.
 """
 
 from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
+from scalinglaws.approaches.conformal import calibrate, predictive_interval
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -47,6 +48,7 @@ def __getattr__(name: str):
 __all__ = [
     "approaches",
     "bootstrap",
+    "calibrate",
     "CMRFit",
     "FitError",
     "FitResult",
@@ -74,6 +76,7 @@ __all__ = [
     "plan_mixture",
     "plan_sparsity",
     "plotting",
+    "predictive_interval",
     "sample_posterior",
     "save_cmr_fit",
     "save_fit",

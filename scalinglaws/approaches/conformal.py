@@ -34,6 +34,11 @@ calibration runs (just below the cutoff) to predictions further out, where the s
 larger; an additive margin would be the same width everywhere. With ``uncertainty="none"``
 the interval is the residual scatter t_{n-p} s, constant in x, and the two coincide.
 
+On a fit of every run, :func:`calibrate` attaches the calibration (``result.calibration``):
+:func:`predictive_interval`, ``scalinglaws predict`` and the predictive-loss columns of
+the compute plans are then widened by its factor, and a saved record keeps it (with, for
+``uncertainty="none"``, the residual scatter the interval is rebuilt from).
+
 Caveat: the conformal guarantee assumes calibration and test points are exchangeable;
 points further out in compute than the calibration runs are not, so coverage is measured
 (see :func:`scalinglaws.approaches.backtest` with ``calibrate="conformal"`` and
@@ -78,6 +83,10 @@ class Calibration:
         coverage_uncalibrated: Share of calibration runs the method's interval covered.
         scores: The n conformity scores, in the order of the calibration runs.
         calibration_runs: The calibration runs' inputs, compute, observed and predicted.
+        residual_scale: For ``uncertainty="none"``, the residual scatter s of the fit the
+            calibration is attached to (:func:`calibrate`): a record keeps no residuals,
+            and its interval t_{n-p} s is rebuilt from this.
+        residual_dof: The degrees of freedom n - p of that scatter.
     """
 
     factor: float
@@ -94,10 +103,12 @@ class Calibration:
     coverage_uncalibrated: float = math.nan
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     calibration_runs: pd.DataFrame | None = None
+    residual_scale: float | None = None
+    residual_dof: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Summary fields, JSON-ready (without the per-run table)."""
-        return jsonable(
+        """Summary fields, JSON-ready (without the per-run table and scores)."""
+        out = jsonable(
             {
                 "method": "split-conformal (scaled by interval half-width, order of compute)",
                 "factor": self.factor,
@@ -113,6 +124,67 @@ class Calibration:
                 "widen_only": self.widen_only,
                 "coverage_uncalibrated": self.coverage_uncalibrated,
             }
+        )
+        if self.residual_scale is not None:
+            out["residual_scale"] = float(self.residual_scale)
+            out["residual_dof"] = int(self.residual_dof or 1)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """Rebuild a calibration from :meth:`to_dict` (as kept in a fit record).
+
+        Raises:
+            ScalingLawsError: A field missing or of the wrong type.
+        """
+        if not isinstance(data, Mapping):
+            raise ScalingLawsError("a calibration must be a JSON object")
+
+        def number(key: str, positive: bool = False, default: Any = None) -> float:
+            value = data.get(key, default)
+            if value is None and default is not None:
+                return default
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or (positive and value <= 0):
+                raise ScalingLawsError(
+                    f"calibration field {key!r} = {value!r} is not a "
+                    f"{'positive ' if positive else ''}finite number"
+                )
+            return float(value)
+
+        level = number("level")
+        if not 0.0 < level < 1.0:
+            raise ScalingLawsError(f"calibration level {level!r} is not between 0 and 1")
+        for key in ("uncertainty", "law", "scale"):
+            if not isinstance(data.get(key), str):
+                raise ScalingLawsError(f"calibration field {key!r} is missing or not a string")
+        if data["scale"] not in ("log", "linear"):
+            raise ScalingLawsError(f"calibration scale {data['scale']!r} is not log or linear")
+        scale = data.get("residual_scale")
+        return cls(
+            factor=number("factor", positive=True),
+            quantile=number("quantile"),
+            level=level,
+            uncertainty=data["uncertainty"],
+            law=data["law"],
+            scale=data["scale"],
+            n_calibration=int(number("n_calibration", positive=True)),
+            n_fit=int(number("n_fit", positive=True)),
+            calibration_cutoff=number("calibration_cutoff", positive=True),
+            max_fit_compute=number("max_fit_compute", default=math.nan),
+            widen_only=bool(data.get("widen_only", True)),
+            coverage_uncalibrated=number("coverage_uncalibrated", default=math.nan),
+            residual_scale=None if scale is None else number("residual_scale"),
+            residual_dof=None if scale is None else int(number("residual_dof", positive=True)),
+        )
+
+    def describe(self) -> str:
+        """One line for reports: the factor, the runs it came from and their cutoff."""
+        return (
+            f"{self.level:.0%} predictive intervals calibrated: split-conformal factor "
+            f"{self.factor:.4g} from {self.n_calibration} runs with C >= "
+            f"{self.calibration_cutoff:.3g} (uncalibrated {self.uncertainty} intervals "
+            f"covered {self.coverage_uncalibrated:.0%} of them)"
         )
 
 
@@ -340,6 +412,29 @@ def conformal_calibrate(
     )
 
 
+def residual_scatter(result: Any) -> tuple[float, int]:
+    """The residual scale s = sqrt(sum(r^2) / (n - p)) of a fit and its dof n - p.
+
+    A fit loaded from a record keeps no residuals; its attached calibration carries them
+    (``residual_scale``, ``residual_dof``).
+
+    Raises:
+        ScalingLawsError: Neither residuals nor a calibration that kept them.
+    """
+    r = np.asarray(result.residuals, dtype=float)
+    if r.size:
+        dof = max(r.size - len(result.law.params), 1)
+        return math.sqrt(float(np.sum(r**2)) / dof), dof
+    cal = getattr(result, "calibration", None)
+    if cal is not None and cal.residual_scale is not None:
+        return float(cal.residual_scale), int(cal.residual_dof or 1)
+    raise ScalingLawsError(
+        f"this {result.law.name} fit carries neither residuals nor uncertainty draws (a "
+        "record saved without uncertainty): refit it, or attach uncertainty, to get "
+        "predictive intervals"
+    )
+
+
 def method_interval(
     result: Any,
     inputs: Any,
@@ -365,9 +460,7 @@ def method_interval(
     frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(dict(inputs))
     predicted = np.atleast_1d(np.asarray(result.predict(frame), dtype=float))
     if result.uncertainty.n_draws == 0:
-        r = np.asarray(result.residuals, dtype=float)
-        dof = max(r.size - len(result.law.params), 1)
-        s = math.sqrt(float(np.sum(r**2)) / dof)
+        s, dof = residual_scatter(result)
         t = float(stats.t.ppf(1.0 - tail, dof))
         if result.law.residual == "log":
             return predicted, predicted * math.exp(-t * s), predicted * math.exp(t * s)
@@ -387,6 +480,7 @@ def calibrated_interval(
     level: float | None = None,
     *,
     seed: int = 0,
+    n_draws: int | None = None,
 ) -> pd.DataFrame:
     """The calibrated predictive interval of a fit at new inputs.
 
@@ -401,6 +495,7 @@ def calibrated_interval(
         inputs: A DataFrame with the law's input columns, or a dict of arrays.
         level: Must equal ``calibration.level`` if given (scores are level-specific).
         seed: Seed of the predictive draws.
+        n_draws: Predictive draws for a draw-based method (default: at least 4,000).
 
     Returns:
         DataFrame with ``predicted``, ``lo``, ``hi`` (calibrated) and ``lo_uncalibrated``,
@@ -409,6 +504,33 @@ def calibrated_interval(
     Raises:
         ScalingLawsError: A level other than the calibration's, or a fit whose law or
             uncertainty method differs from the calibration's.
+    """
+    check_calibration(result, calibration, level)
+    predicted, lo, hi = method_interval(
+        result, inputs, calibration.level, seed=seed, n_draws=n_draws
+    )
+    c_lo, c_hi = widen(predicted, lo, hi, calibration.factor, scale=calibration.scale)
+    return pd.DataFrame(
+        {
+            "predicted": predicted,
+            "lo": c_lo,
+            "hi": c_hi,
+            "lo_uncalibrated": lo,
+            "hi_uncalibrated": hi,
+        }
+    )
+
+
+def _method_of(result: Any) -> str:
+    return result.uncertainty.method if result.uncertainty.n_draws else "none"
+
+
+def check_calibration(result: Any, calibration: Any, level: float | None = None) -> None:
+    """Refuse a calibration that does not belong to this fit's intervals.
+
+    Raises:
+        ScalingLawsError: Not a :class:`Calibration`, a level other than the calibration's,
+            or a fit whose law or uncertainty method differs from the calibration's.
     """
     if not isinstance(calibration, Calibration):
         raise ScalingLawsError(
@@ -423,20 +545,160 @@ def calibrated_interval(
         raise ScalingLawsError(
             f"the fit is of law {result.law.name!r} but the calibration of {calibration.law!r}"
         )
-    method = result.uncertainty.method if result.uncertainty.n_draws else "none"
+    method = _method_of(result)
     if method != calibration.uncertainty:
         raise ScalingLawsError(
             f"the fit carries {method!r} uncertainty but the calibration was made for "
             f"{calibration.uncertainty!r}; attach the same method before calibrating"
         )
-    predicted, lo, hi = method_interval(result, inputs, calibration.level, seed=seed)
-    c_lo, c_hi = widen(predicted, lo, hi, calibration.factor, scale=calibration.scale)
-    return pd.DataFrame(
-        {
-            "predicted": predicted,
-            "lo": c_lo,
-            "hi": c_hi,
-            "lo_uncalibrated": lo,
-            "hi_uncalibrated": hi,
-        }
+
+
+def _same_runs(law: Any, given: pd.DataFrame, fitted: pd.DataFrame) -> bool:
+    """Whether two run tables hold the same (inputs, target) rows, in any order."""
+    cols = [*law.inputs, law.target]
+    if len(given) != len(fitted) or any(c not in fitted.columns for c in cols):
+        return False
+    a = given[cols].to_numpy(dtype=float)
+    b = fitted[cols].to_numpy(dtype=float)
+    a, b = a[np.lexsort(a.T[::-1])], b[np.lexsort(b.T[::-1])]
+    # Values pass through the same loader; 1e-12 relative only absorbs a unit conversion.
+    return bool(np.allclose(a, b, rtol=1e-12, atol=0.0))
+
+
+def calibrate(
+    result: Any,
+    runs: Any = None,
+    *,
+    level: float = 0.9,
+    calibration_fraction: float | None = DEFAULT_CALIBRATION_FRACTION,
+    calibration_cutoff: float | None = None,
+    widen_only: bool = True,
+    samples: int | None = None,
+    seed: int = 0,
+) -> Any:
+    """Attach a split-conformal calibration to a fit, so its predictive intervals use it.
+
+    Runs :func:`conformal_calibrate` on the runs the fit was made from, with the fit's
+    law, its uncertainty method (``"none"`` without draws) and its solver settings, and
+    returns the fit with ``calibration`` set. From then on :func:`predictive_interval`,
+    ``scalinglaws predict`` and the predictive-loss columns of the compute plans scale
+    each side of the method's interval by the factor q, [m - q (m - l), m + q (u - m)]
+    on the residual scale, and :func:`scalinglaws.save_fit` keeps the calibration in the
+    record (module docstring; Lei et al. 2018, arXiv 1604.04173).
+
+    Args:
+        result: A :class:`~scalinglaws.fitting.FitResult` of every run, with the
+            uncertainty method to calibrate already attached.
+        runs: The runs the fit was made from (default: ``result.data``); anything
+            :func:`scalinglaws.load_runs` accepts.
+        level: Interval level (0.9 needs at least 9 calibration runs).
+        calibration_fraction: Share of runs, largest compute first, held out for
+            calibration (default 0.2). Ignored when ``calibration_cutoff`` is given.
+        calibration_cutoff: Calibrate on the runs with C above this (FLOPs).
+        widen_only: Floor the factor at 1, so calibration never narrows an interval.
+        samples: Draws / resamples of the calibration fit's uncertainty (its default).
+        seed: Seed of those draws.
+
+    Returns:
+        A copy of ``result`` with ``calibration`` (a :class:`Calibration`).
+
+    Raises:
+        ScalingLawsError: No runs (a fit loaded from a record), runs that are not the
+            ones the fit was made from, too few calibration runs for the level, bad
+            options.
+        FitError: Too few runs left below the calibration split to fit the law.
+    """
+    import dataclasses
+
+    from scalinglaws.approaches.backtest import _load
+    from scalinglaws.fitting.result import FitResult
+
+    if not isinstance(result, FitResult):
+        raise ScalingLawsError(f"calibrate takes a FitResult, not {type(result).__name__}")
+    law = result.law
+    if runs is None:
+        if result.data is None:
+            raise ScalingLawsError(
+                "this fit keeps no runs (it was loaded from a record): pass the runs it was "
+                "fitted to, calibrate(result, runs)"
+            )
+        runs = result.data
+    df = _load(runs, law, result.k).reset_index(drop=True)
+    fitted = result.data
+    same = _same_runs(law, df, fitted) if fitted is not None else len(df) == result.n_runs
+    if not same:
+        raise ScalingLawsError(
+            f"the runs given ({len(df)}) are not the {result.n_runs} runs this {law.name} "
+            "fit was made from; calibrate a fit with the runs it was fitted to"
+        )
+    fit_options = {
+        k: result.options[k]
+        for k in ("search", "delta", "top_k", "max_iter")
+        if k in result.options
+    }
+    method = _method_of(result)
+    calibration = conformal_calibrate(
+        df,
+        law=law,
+        uncertainty=method,
+        level=level,
+        calibration_fraction=calibration_fraction,
+        calibration_cutoff=calibration_cutoff,
+        widen_only=widen_only,
+        samples=samples,
+        seed=seed,
+        fit_options=fit_options,
+        k=result.k,
     )
+    if method == "none":
+        scale, dof = residual_scatter(result)
+        calibration = dataclasses.replace(calibration, residual_scale=scale, residual_dof=dof)
+    return dataclasses.replace(result, calibration=calibration)
+
+
+def predictive_interval(
+    result: Any,
+    inputs: Any,
+    *,
+    level: float | None = None,
+    calibrated: bool = True,
+    seed: int = 0,
+    n_draws: int | None = None,
+) -> pd.DataFrame:
+    """Point prediction and predictive interval of an observed value at new inputs.
+
+    The method's interval (:func:`method_interval`: residual scatter without draws,
+    quantiles of :func:`scalinglaws.uncertainty.predictive` with them), widened by the
+    fit's calibration when it carries one (:func:`calibrate`) and ``calibrated`` is True.
+
+    Args:
+        result: A :class:`~scalinglaws.fitting.FitResult`.
+        inputs: A DataFrame with the law's input columns, or a dict of arrays.
+        level: Interval level; with a calibration it must be the calibration's (the
+            default), else 0.9 by default.
+        calibrated: Use the fit's calibration when it has one.
+        seed: Seed of the predictive draws.
+        n_draws: Predictive draws for a draw-based method (default: at least 4,000).
+
+    Returns:
+        DataFrame with ``predicted``, ``lo``, ``hi`` and, when calibrated,
+        ``lo_uncalibrated`` and ``hi_uncalibrated``; ``attrs["calibration"]`` holds the
+        calibration used (or None) and ``attrs["level"]`` the level.
+
+    Raises:
+        ScalingLawsError: A calibration that does not match the fit, or a level other
+            than the calibration's.
+    """
+    from scalinglaws.approaches._powerlaw import check_level
+
+    calibration = getattr(result, "calibration", None) if calibrated else None
+    if calibration is not None:
+        out = calibrated_interval(result, calibration, inputs, level, seed=seed, n_draws=n_draws)
+        out.attrs["level"] = calibration.level
+    else:
+        lvl = 0.9 if level is None else check_level(level)
+        predicted, lo, hi = method_interval(result, inputs, lvl, seed=seed, n_draws=n_draws)
+        out = pd.DataFrame({"predicted": predicted, "lo": lo, "hi": hi})
+        out.attrs["level"] = lvl
+    out.attrs["calibration"] = calibration
+    return out

@@ -61,6 +61,10 @@ class FitResult:
         warnings: Messages the user should read (from loading and from fitting).
         uncertainty: Attached parameter uncertainty (see :mod:`scalinglaws.uncertainty`).
         data: The runs fitted (canonical columns), for refits, bootstraps and plots.
+        calibration: A split-conformal calibration of the predictive intervals
+            (:class:`~scalinglaws.approaches.conformal.Calibration`, attached by
+            :func:`scalinglaws.calibrate`), or ``None``; predictive intervals of
+            ``predict`` and plans are then widened by its factor.
     """
 
     law: Law
@@ -75,6 +79,7 @@ class FitResult:
     warnings: tuple[str, ...] = ()
     uncertainty: Uncertainty = field(default_factory=Uncertainty)
     data: pd.DataFrame | None = None
+    calibration: Any = None
 
     @property
     def converged(self) -> bool:

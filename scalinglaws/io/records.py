@@ -5,6 +5,12 @@ refit still agrees: the law (name and version), parameters at full precision und
 top-level ``params``, objective and solver status, the uncertainty summary with a thinned
 set of draws, predictions at anchor inputs with tolerances, the data file's path and
 SHA-256, and provenance. Records are plain JSON: never pickled, never evaluated.
+
+An optional top-level ``calibration`` (schema 1 records without it still load) holds a
+split-conformal calibration of the predictive intervals
+(:meth:`~scalinglaws.approaches.conformal.Calibration.to_dict`): factor, quantile, level,
+method, number of calibration runs, cutoff, uncalibrated coverage. A loaded fit carries
+it, so predictions and plans made from the record are calibrated without refitting.
 """
 
 from __future__ import annotations
@@ -63,7 +69,9 @@ def default_anchors(result: FitResult) -> list[dict[str, Any]]:
         if law.metadata.get("form") == "chinchilla" and "C" in data.columns:
             from scalinglaws.planning.compute import plan_compute
 
-            plan = plan_compute(result, [100.0 * float(data["C"].max())], quantiles=(0.5,))
+            plan = plan_compute(
+                result, [100.0 * float(data["C"].max())], quantiles=(0.5,), calibrated=False
+            )
             size, tok = law.metadata["size_input"], law.metadata["data_input"]
             anchors.append({size: float(plan["N_opt"].iloc[0]), tok: float(plan["D_opt"].iloc[0])})
     out = []
@@ -108,7 +116,7 @@ def record_from_fit(
     from scalinglaws.uncertainty.summary import summarize, thin_uncertainty
 
     unc = thin_uncertainty(result.uncertainty, MAX_RECORD_DRAWS)
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "law": {
@@ -153,6 +161,12 @@ def record_from_fit(
         "warnings": list(result.warnings),
         "flags": result.flags(),
     }
+    if result.calibration is not None:
+        from scalinglaws.approaches.conformal import check_calibration
+
+        check_calibration(result, result.calibration)
+        record["calibration"] = result.calibration.to_dict()
+    return record
 
 
 def save_fit(result: FitResult, path: str | Path, **kwargs: Any) -> Path:
@@ -200,7 +214,41 @@ def validate_record(record: Any, where: str = "record") -> dict[str, Any]:
     for name, value in record["params"].items():
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise RecordError(f"{where}: parameter {name!r} = {value!r} is not a finite number")
+    if record.get("calibration") is not None:
+        _calibration_of(record, where)
     return record
+
+
+def _calibration_of(record: Mapping[str, Any], where: str) -> Any:
+    """The record's calibration as a ``Calibration``, or None; RecordError if unusable."""
+    from scalinglaws.approaches.conformal import Calibration
+    from scalinglaws.errors import ScalingLawsError
+
+    data = record.get("calibration")
+    if data is None:
+        return None
+    try:
+        calibration = Calibration.from_dict(data)
+    except ScalingLawsError as exc:
+        raise RecordError(f"{where}: {exc}") from None
+    if calibration.law != record["law"]["name"]:
+        raise RecordError(
+            f"{where}: the calibration is for law {calibration.law!r}, the record for "
+            f"{record['law']['name']!r}"
+        )
+    unc = record.get("uncertainty") or {}
+    method = unc.get("method", "none") if unc.get("draws") else "none"
+    if calibration.uncertainty != method:
+        raise RecordError(
+            f"{where}: the calibration was made for {calibration.uncertainty!r} intervals "
+            f"but the record carries {method!r} uncertainty"
+        )
+    if method == "none" and calibration.residual_scale is None:
+        raise RecordError(
+            f"{where}: a calibration of residual-scatter intervals needs residual_scale "
+            "and residual_dof"
+        )
+    return calibration
 
 
 def load_fit(path: str | Path, law: Law | None = None) -> FitResult:
@@ -271,4 +319,5 @@ def result_from_record(
             extra=unc.get("extra", {}) or {},
         ),
         data=None,
+        calibration=_calibration_of(record, where),
     )

@@ -13,7 +13,14 @@ D = (B/Y)^(1/beta), C = k N D.
 
 Every function here evaluates the point fit and, when the result carries parameter draws
 (``result.uncertainty.draws``), every draw at once, reporting quantile columns
-``<name>_qNN`` beside the point value.
+``<name>_qNN`` beside the point value: the uncertainty of the law's value (parameters only).
+
+When the fit carries a split-conformal calibration (:func:`scalinglaws.calibrate`, or a
+record saved from a calibrated fit), the plans that give a loss also give the calibrated
+predictive interval of an *observed* loss at the planned N and D (parameters plus run
+noise, each side scaled by the calibration factor; :mod:`scalinglaws.approaches.conformal`)
+as ``loss_predictive_qNN``, with the method's own interval beside it as
+``loss_predictive_qNN_uncalibrated``. ``calibrated=False`` leaves them out.
 """
 
 from __future__ import annotations
@@ -105,6 +112,31 @@ def _plan_warnings(result: FitResult) -> list[str]:
     return msgs
 
 
+def _with_predictive(
+    result: FitResult, df: pd.DataFrame, size: str, tokens: str, calibrated: bool
+) -> pd.DataFrame:
+    """Add the calibrated predictive-loss columns when the fit carries a calibration."""
+    if not calibrated or result.calibration is None:
+        return df
+    from scalinglaws.approaches.backtest import _interval_columns
+    from scalinglaws.approaches.conformal import predictive_interval
+
+    law = result.law
+    inputs = {
+        law.metadata.get("size_input", "N"): df[size].to_numpy(dtype=float),
+        law.metadata.get("data_input", "D"): df[tokens].to_numpy(dtype=float),
+    }
+    interval = predictive_interval(result, inputs)
+    lo, hi = (f"loss_predictive_{c}" for c in _interval_columns(interval.attrs["level"]))
+    out = df.copy()
+    out.attrs = dict(df.attrs)
+    out[lo], out[hi] = interval["lo"].to_numpy(), interval["hi"].to_numpy()
+    out[f"{lo}_uncalibrated"] = interval["lo_uncalibrated"].to_numpy()
+    out[f"{hi}_uncalibrated"] = interval["hi_uncalibrated"].to_numpy()
+    out.attrs["calibration"] = result.calibration.to_dict()
+    return out
+
+
 def _frontier(p: dict[str, np.ndarray], c: np.ndarray, k: float) -> dict[str, np.ndarray]:
     e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
     g = (al * a / (be * b)) ** (1.0 / (al + be))
@@ -132,6 +164,7 @@ def plan_compute(
     *,
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    calibrated: bool = True,
 ) -> pd.DataFrame:
     """Compute-optimal model size, tokens and loss for each compute budget.
 
@@ -143,10 +176,14 @@ def plan_compute(
         budgets: Training compute budgets C in FLOPs.
         k: FLOPs per parameter per token (default: the one the fit recorded, usually 6).
         quantiles: Quantiles reported per draw when the fit carries uncertainty.
+        calibrated: With a calibrated fit, add the calibrated predictive-loss interval
+            (module docstring).
 
     Returns:
         DataFrame with columns ``C, N_opt, D_opt, tokens_per_param, loss`` and, with draws,
-        ``N_opt_q05, N_opt_q50, N_opt_q95, ...``.
+        ``N_opt_q05, N_opt_q50, N_opt_q95, ...``; with a calibration
+        ``loss_predictive_q05``, ``loss_predictive_q95`` and their ``_uncalibrated``
+        counterparts (``attrs["calibration"]`` holds its summary).
 
     Raises:
         PlanError: Not a Chinchilla-form law, or a budget that is not a positive number.
@@ -154,7 +191,8 @@ def plan_compute(
     _chinchilla_form(result)
     c = _positive_array(budgets, "budget")
     kk = float(k if k is not None else result.k)
-    return _tabulate(result, {"C": c}, lambda p: _frontier(p, c[None, :], kk), quantiles)
+    df = _tabulate(result, {"C": c}, lambda p: _frontier(p, c[None, :], kk), quantiles)
+    return _with_predictive(result, df, "N_opt", "D_opt", calibrated)
 
 
 def compute_for_loss(
@@ -203,6 +241,7 @@ def plan_fixed_params(
     target_loss: float | None = None,
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    calibrated: bool = True,
 ) -> pd.DataFrame:
     """For a model size fixed in advance: the tokens that make it compute-optimal.
 
@@ -211,7 +250,8 @@ def plan_fixed_params(
     D = (B / (L - E - A N^-alpha))^(1/beta), refused when even infinite data cannot reach it.
 
     Returns:
-        DataFrame with ``N, D_opt, C, tokens_per_param, loss`` (and ``D_for_target``).
+        DataFrame with ``N, D_opt, C, tokens_per_param, loss`` (and ``D_for_target``);
+        with a calibrated fit also the predictive-loss columns of :func:`plan_compute`.
     """
     _chinchilla_form(result)
     n = _positive_array(n_params, "model size N")
@@ -242,7 +282,8 @@ def plan_fixed_params(
             out["D_for_target"] = np.where(rest > 0, (b / rest) ** (1.0 / be), np.nan)
         return out
 
-    return _tabulate(result, {"N": n}, fn, quantiles)
+    df = _tabulate(result, {"N": n}, fn, quantiles)
+    return _with_predictive(result, df, "N", "D_opt", calibrated)
 
 
 def plan_fixed_tokens(
@@ -252,6 +293,7 @@ def plan_fixed_tokens(
     target_loss: float | None = None,
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    calibrated: bool = True,
 ) -> pd.DataFrame:
     """For a limited token supply D: the model size that makes it compute-optimal.
 
@@ -260,7 +302,8 @@ def plan_fixed_tokens(
     when even an infinite model cannot reach it.
 
     Returns:
-        DataFrame with ``D, N_opt, C, tokens_per_param, loss`` (and ``N_for_target``).
+        DataFrame with ``D, N_opt, C, tokens_per_param, loss`` (and ``N_for_target``);
+        with a calibrated fit also the predictive-loss columns of :func:`plan_compute`.
     """
     _chinchilla_form(result)
     d = _positive_array(tokens, "token supply D")
@@ -291,7 +334,8 @@ def plan_fixed_tokens(
             out["N_for_target"] = np.where(rest > 0, (a / rest) ** (1.0 / al), np.nan)
         return out
 
-    return _tabulate(result, {"D": d}, fn, quantiles)
+    df = _tabulate(result, {"D": d}, fn, quantiles)
+    return _with_predictive(result, df, "N_opt", "D", calibrated)
 
 
 def frontier_exponents(params: Mapping[str, float]) -> dict[str, float]:
