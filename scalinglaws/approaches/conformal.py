@@ -180,11 +180,12 @@ class Calibration:
 
     def describe(self) -> str:
         """One line for reports: the factor, the runs it came from and their cutoff."""
+        kind = "residual-scatter" if self.uncertainty == "none" else self.uncertainty
         return (
             f"{self.level:.0%} predictive intervals calibrated: split-conformal factor "
             f"{self.factor:.4g} from {self.n_calibration} runs with C >= "
-            f"{self.calibration_cutoff:.3g} (uncalibrated {self.uncertainty} intervals "
-            f"covered {self.coverage_uncalibrated:.0%} of them)"
+            f"{self.calibration_cutoff:.3g} (the uncalibrated {kind} intervals covered "
+            f"{self.coverage_uncalibrated:.0%} of them)"
         )
 
 
@@ -266,8 +267,8 @@ def calibration_split(
     """Boolean mask of the calibration runs: the largest-compute ones.
 
     With ``calibration_cutoff`` the runs with C above it; otherwise the top
-    ``calibration_fraction`` of runs by C, rounded up, with every run tied at the
-    smallest selected compute included (an isoFLOP slice is never split).
+    ``calibration_fraction`` of runs by C, rounded up, with every run tied (to 1e-9
+    relative) at the smallest selected compute included (an isoFLOP slice is never split).
 
     Raises:
         ScalingLawsError: No ``C`` column, a fraction outside (0, 1), a non-positive cutoff.
@@ -293,7 +294,9 @@ def calibration_split(
         )
     n_cal = max(1, math.ceil(float(f) * len(c) - 1e-9))
     threshold = np.sort(c)[::-1][n_cal - 1]
-    return c >= threshold
+    # Ties within 1e-9 relative: C derived as k N D carries rounding noise (~1e-12), which
+    # must not split an isoFLOP slice.
+    return c >= threshold * (1.0 - 1e-9)
 
 
 # ---------------------------------------------------------------------- workflows

@@ -13,6 +13,7 @@ from scalinglaws.cli import common
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
 
 UNCERTAINTY_METHODS = ("none", "laplace", "bootstrap", "bayes")
+CALIBRATION_METHODS = ("none", "conformal")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "chinchilla_sim" / "runs.csv"
 DEMO_BUDGETS = (1e21, 1e22, 1e23, 5.76e23, 1e24, 1e25)
 
@@ -72,12 +73,17 @@ def fit_and_report(
     """The shared body of every ``scalinglaws fit LAW`` command.
 
     Reads the run log with ``load(args.runs, **load_options)``, fits, attaches the
-    requested uncertainty, writes the record (``--out``, with the load options so a drift
-    check can refit), and returns the result with its JSON payload (not yet printed).
+    requested uncertainty and, with ``--calibrate conformal``, a split-conformal
+    calibration of its predictive intervals (on the largest-compute runs, with the same
+    uncertainty method), writes the record (``--out``, with the load options so a drift
+    check can refit), and returns the result with its JSON payload (not yet printed; a
+    calibrated fit's payload adds ``calibration``). Bad calibration options fail before
+    anything is written.
     """
     import scalinglaws as sl
     from scalinglaws.io.records import save_fit
 
+    calibrating = _calibration_requested(args)
     common.progress(args, f"reading {args.runs}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
@@ -94,11 +100,51 @@ def fit_and_report(
             seed=args.seed,
             progress=None if args.quiet else (lambda m: common.progress(args, m)),
         )
+        if calibrating:
+            from scalinglaws.approaches.conformal import DEFAULT_CALIBRATION_FRACTION
+
+            common.progress(args, "conformal calibration on the largest-compute runs")
+            result = sl.calibrate(
+                result,
+                calibration_fraction=(
+                    DEFAULT_CALIBRATION_FRACTION
+                    if args.calibration_fraction is None
+                    else args.calibration_fraction
+                ),
+                calibration_cutoff=args.calibration_cutoff,
+                samples=args.samples,
+                seed=args.seed,
+            )
+            common.progress(args, result.calibration.describe())
     caught_msgs = [str(c.message) for c in caught if str(c.message) not in result.warnings]
     if args.out:
         save_fit(result, args.out, data_path=args.runs, load_options=load_options)
         common.progress(args, f"wrote {args.out}")
-    return result, fit_payload(result, caught_msgs)
+    payload = fit_payload(result, caught_msgs)
+    if result.calibration is not None:
+        payload["calibration"] = result.calibration.to_dict()
+    return result, payload
+
+
+def _calibration_requested(args: argparse.Namespace) -> bool:
+    """Whether ``--calibrate conformal`` was given; refuses orphan calibration options."""
+    calibrating = getattr(args, "calibrate", "none") == "conformal"
+    orphans = getattr(args, "calibration_fraction", None) is not None or (
+        getattr(args, "calibration_cutoff", None) is not None
+    )
+    if orphans and not calibrating:
+        raise ScalingLawsError(
+            "--calibration-fraction / --calibration-cutoff need --calibrate conformal"
+        )
+    return calibrating
+
+
+def fit_text(result: Any) -> str:
+    """The fit report, with the calibration line of a calibrated fit."""
+    text = result.report()
+    if result.calibration is not None:
+        text += f"\n\n  {result.calibration.describe()}"
+    return text
 
 
 def _fit_chinchilla(args: argparse.Namespace) -> int:
@@ -110,7 +156,7 @@ def _fit_chinchilla(args: argparse.Namespace) -> int:
         "duplicates": args.duplicates,
     }
     result, payload = fit_and_report(args, sl.laws.chinchilla(), sl.load_runs, options)
-    common.emit(args, payload, result.report())
+    common.emit(args, payload, fit_text(result))
     return 0
 
 
@@ -139,6 +185,7 @@ def _plan_compute(args: argparse.Namespace) -> int:
     result = load_fit(args.fit)
     if not args.budget and not args.target_loss:
         raise ScalingLawsError("give --budget C [C ...] and/or --target-loss L [L ...]")
+    calibrated = result.calibration is not None and not args.no_calibration
     parts, payload_rows, summary = (
         [],
         [],
@@ -148,17 +195,24 @@ def _plan_compute(args: argparse.Namespace) -> int:
             "uncertainty": result.uncertainty.method,
             "k": result.k,
             "quantiles": [0.05, 0.5, 0.95] if result.uncertainty.draws else [],
+            **_calibration_summary(result, calibrated),
         },
     )
     warn: list[str] = []
     if args.budget:
-        df = plan_compute(result, args.budget)
+        df = plan_compute(result, args.budget, calibrated=calibrated)
         payload_rows += df.to_dict(orient="records")
         warn += df.attrs.get("warnings", [])
         cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
         if result.uncertainty.draws:
             cols += ["tokens_per_param_q05", "tokens_per_param_q95", "loss_q05", "loss_q95"]
+        cols += [c for c in df.columns if c.startswith("loss_predictive_") and "_unc" not in c]
         parts.append("Compute-optimal plan\n" + _format_table(df, cols))
+        if calibrated:
+            parts.append(
+                "loss_predictive_*: interval of an observed loss at N_opt, D_opt (parameters "
+                f"plus run noise)\n{result.calibration.describe()}"
+            )
     if args.target_loss:
         df = compute_for_loss(result, args.target_loss)
         payload_rows += df.to_dict(orient="records")
@@ -170,11 +224,20 @@ def _plan_compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration_summary(result: Any, calibrated: bool) -> dict[str, Any]:
+    """``calibrated`` and the ``calibration`` summary (None when not used)."""
+    return {
+        "calibrated": calibrated,
+        "calibration": result.calibration.to_dict() if calibrated else None,
+    }
+
+
 def _predict(args: argparse.Namespace) -> int:
     from scalinglaws.io.records import load_fit
     from scalinglaws.planning.compute import _qname
 
     result = load_fit(args.fit)
+    calibrated = result.calibration is not None and not args.no_calibration
     given: dict[str, list[float]] = {}
     if args.N is not None:
         given["N"] = args.N
@@ -206,23 +269,44 @@ def _predict(args: argparse.Namespace) -> int:
         {**{n: float(arrays[n][i]) for n in law.inputs}, law.target: float(pred[i])}
         for i in range(len(pred))
     ]
+    tail = 0.5 * (1.0 - (result.calibration.level if calibrated else 0.9))
     if result.uncertainty.draws:
         from scalinglaws.uncertainty import predictive
 
-        qs = (0.05, 0.5, 0.95)
+        qs = (tail, 0.5, 1.0 - tail)
         draws = predictive(result, arrays, seed=0)
         for q in qs:
             vals = np.nanquantile(draws, q, axis=0)
             for i, row in enumerate(rows):
                 row[f"{law.target}_{_qname(q)}"] = float(vals[i])
+    if calibrated:
+        from scalinglaws.approaches.conformal import predictive_interval
+
+        # The same predictive draws as above (count and seed), so the uncalibrated
+        # bounds are those printed with --no-calibration and the calibrated ones are
+        # exactly them scaled by the factor about the prediction.
+        interval = predictive_interval(
+            result, arrays, seed=0, n_draws=result.uncertainty.n_draws or None
+        )
+        lo, hi = (f"{law.target}_{_qname(q)}" for q in (tail, 1.0 - tail))
+        for i, row in enumerate(rows):
+            row[lo], row[hi] = float(interval["lo"][i]), float(interval["hi"][i])
+            row[f"{lo}_uncalibrated"] = float(interval["lo_uncalibrated"][i])
+            row[f"{hi}_uncalibrated"] = float(interval["hi_uncalibrated"][i])
     cols = list(rows[0])
     text = (
         "  ".join(f"{c:>14}" for c in cols)
         + "\n"
         + "\n".join("  ".join(f"{r[c]:>14.6g}" for c in cols) for r in rows)
     )
+    if calibrated:
+        text += f"\n{result.calibration.describe()}"
     warn = result.flags()
-    summary = {"law": law.name, "uncertainty": result.uncertainty.method}
+    summary = {
+        "law": law.name,
+        "uncertainty": result.uncertainty.method,
+        **_calibration_summary(result, calibrated),
+    }
     common.emit(args, {"rows": rows, "summary": summary, "warnings": warn}, text)
     return 0
 
@@ -296,7 +380,36 @@ def add_fit_options(p: Any) -> None:
     p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
     p.add_argument("--samples", type=int, default=None, help="draws / resamples")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--calibrate",
+        default="none",
+        choices=CALIBRATION_METHODS,
+        help="conformal: calibrate the 90%% predictive intervals by split conformal on the "
+        "largest-compute runs held out in order (kept in the record; predict and plan use it)",
+    )
+    p.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of runs, largest compute first, used to calibrate (default 0.2)",
+    )
+    p.add_argument(
+        "--calibration-cutoff",
+        type=float,
+        default=None,
+        metavar="C",
+        help="calibrate on the runs above this compute instead",
+    )
     common.add_common(p)
+
+
+def _add_no_calibration(p: Any) -> None:
+    p.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="ignore the record's conformal calibration (uncalibrated intervals)",
+    )
 
 
 def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
@@ -316,6 +429,7 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         metavar="L",
         help="also the compute needed to reach these losses",
     )
+    _add_no_calibration(p)
     common.add_common(p)
     p.set_defaults(func=_plan_compute)
 
@@ -324,6 +438,7 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p.add_argument("--N", type=float, nargs="+", help="parameters")
     p.add_argument("--D", type=float, nargs="+", help="tokens")
     p.add_argument("--input", action="append", metavar="NAME=V1,V2", help="any other law input")
+    _add_no_calibration(p)
     common.add_common(p)
     p.set_defaults(func=_predict)
 
