@@ -33,6 +33,11 @@ def _lam_json(lam: float) -> float | str:
 
 def register(sub, fit_sub, plan_sub) -> None:
     from scalinglaws.mixture.pipeline import DEFAULT_EPSILON, DEFAULT_LAMBDA, DEFAULT_SAMPLES
+    from scalinglaws.mixture.posterior import (
+        DEFAULT_CHAINS,
+        DEFAULT_SAMPLES_PER_CHAIN,
+        DEFAULT_WARMUP,
+    )
 
     p = fit_sub.add_parser(
         "cmr",
@@ -54,8 +59,23 @@ def register(sub, fit_sub, plan_sub) -> None:
         default=DEFAULT_EPSILON,
         help=f"allowed general-loss rise (default {DEFAULT_EPSILON:g})",
     )
-    p.add_argument("--uncertainty", choices=("none", "bootstrap"), default="bootstrap")
-    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="bootstrap draws")
+    p.add_argument("--uncertainty", choices=("none", "bootstrap", "bayes"), default="bootstrap")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help=f"bootstrap draws (default {DEFAULT_SAMPLES}) or NUTS draws per chain for bayes "
+        f"(default {DEFAULT_SAMPLES_PER_CHAIN})",
+    )
+    p.add_argument(
+        "--chains", type=int, default=DEFAULT_CHAINS, help="bayes: NUTS chains per curve"
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"bayes: NUTS warm-up iterations per chain (default {DEFAULT_WARMUP})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--token-unit",
@@ -142,7 +162,14 @@ def _fit_cmr(args) -> int:
         target = registry_target(args.fits_dir, args.record, bump=args.bump)
 
     if args.uncertainty == "bootstrap":
-        common.progress(args, f"fitting CMR pipeline with {args.samples} bootstrap draws ...")
+        common.progress(args, "fitting CMR pipeline with bootstrap draws ...")
+    elif args.uncertainty == "bayes":
+        common.progress(
+            args,
+            f"fitting CMR pipeline with NUTS posteriors per curve ({args.chains} chains, "
+            f"{args.warmup} warm-up) ...",
+        )
+    bayes = {"chains": args.chains, "warmup": args.warmup} if args.uncertainty == "bayes" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         fit = fit_cmr(
@@ -154,6 +181,7 @@ def _fit_cmr(args) -> int:
             seed=args.seed,
             token_unit=args.token_unit,
             token_unit_in=args.tokens_in_unit,
+            **bayes,
         )
     if target is not None:
         rel = os.path.relpath(Path(args.curves).resolve(), target.parent.resolve())
@@ -183,6 +211,11 @@ def _fit_cmr(args) -> int:
                 f"{r['model']}|{r['ratio']:g}|{r['split']}": r["status"]
                 for _, r in fit.curves.iterrows()
             },
+            **(
+                {"posterior": fit.uncertainty.get("diagnostics", {})}
+                if fit.uncertainty.get("method") == "bayes"
+                else {}
+            ),
         },
         "uncertainty": {**rec["uncertainty"]},
         "warnings": list(fit.warnings),

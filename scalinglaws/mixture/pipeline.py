@@ -13,7 +13,8 @@ Gu et al., "CMR Scaling Law", EMNLP 2024, arXiv 2407.17467.
    the model's variances (equal weights without draws); points with T0 beyond the
    observed tokens are marked extrapolated.
 4. Uncertainty: bootstrap draws of every curve fit (checkpoints resampled with
-   replacement, refitted warm-started and vmapped), pushed through the root finder and
+   replacement, refitted warm-started and vmapped), or NUTS posterior draws of every
+   curve fit (:mod:`scalinglaws.mixture.posterior`), pushed through the root finder and
    the CMR-law fit draw by draw.
 """
 
@@ -47,6 +48,13 @@ from scalinglaws.laws.cmr import (
 )
 from scalinglaws.mixture.batch import PILOT_DELTA, bootstrap_curves, fit_curves, pad_curves
 from scalinglaws.mixture.critical import stationarity_coefficients, turning_points
+from scalinglaws.mixture.posterior import (
+    DEFAULT_CHAINS,
+    DEFAULT_MAX_TREE_DEPTH,
+    DEFAULT_SAMPLES_PER_CHAIN,
+    DEFAULT_WARMUP,
+    posterior_curves,
+)
 from scalinglaws.mixture.runs import load_cpt_runs
 
 #: Default Lagrange multiplier: inside the paper's 100-7000 range (about its geometric
@@ -57,7 +65,7 @@ DEFAULT_LAMBDA = 1000.0
 DEFAULT_EPSILON = 0.05
 #: Default number of bootstrap draws.
 DEFAULT_SAMPLES = 500
-UNCERTAINTY_METHODS = ("none", "bootstrap")
+UNCERTAINTY_METHODS = ("none", "bootstrap", "bayes")
 #: Kinds of turning point (see :func:`scalinglaws.mixture.critical.turning_points`).
 T0_KINDS = {0: "root", 1: "zero", 2: "never"}
 
@@ -174,7 +182,12 @@ class CMRFit:
         lines = [
             f"critical mixture ratio (Gu et al. 2024, arXiv 2407.17467)  lambda={lam}  "
             f"epsilon={self.epsilon:g}  T unit={self.token_unit:g} tokens",
-            f"  uncertainty: {self.uncertainty.get('method', 'none')}, {self.n_draws} draws",
+            f"  uncertainty: {self.uncertainty.get('method', 'none')}, {self.n_draws} draws"
+            + (
+                ""
+                if self.uncertainty.get("converged", True)
+                else "  ** POSTERIOR NOT CONVERGED: intervals unusable **"
+            ),
         ]
         for model in self.models:
             c = self.cmr[self.cmr["model"] == model].iloc[0]
@@ -241,11 +254,14 @@ def fit_cmr(
     lam: float = DEFAULT_LAMBDA,
     epsilon: float = DEFAULT_EPSILON,
     uncertainty: str = "bootstrap",
-    samples: int = DEFAULT_SAMPLES,
+    samples: int | None = None,
     seed: int = 0,
     token_unit: float = DEFAULT_TOKEN_UNIT,
     token_unit_in: float = 1.0,
     delta: float | str = "auto",
+    chains: int = DEFAULT_CHAINS,
+    warmup: int | None = None,
+    max_tree_depth: int = DEFAULT_MAX_TREE_DEPTH,
 ) -> CMRFit:
     """Fit the critical-mixture-ratio pipeline to continual-pre-training curves.
 
@@ -267,15 +283,20 @@ def fit_cmr(
             baseline rows), or the output of :func:`load_cpt_runs`.
         lam: Lagrange multiplier, > 0; ``inf`` gives the turning point of dL_gen.
         epsilon: Allowed rise of the general loss over its baseline at T_max.
-        uncertainty: ``"bootstrap"`` (default) or ``"none"``.
-        samples: Bootstrap draws.
-        seed: Seed of the resampling.
+        uncertainty: ``"bootstrap"`` (default), ``"bayes"`` (NUTS posterior of every
+            curve fit, :mod:`scalinglaws.mixture.posterior`) or ``"none"``.
+        samples: Bootstrap draws (default 500), or NUTS draws per chain for ``"bayes"``
+            (default 250, so 4 chains give 1,000 draws).
+        seed: Seed of the resampling or of the chains.
         token_unit: Raw tokens per unit of T in the coefficients (``2e8`` reproduces the
             paper's 0.2B-token unit).
         token_unit_in: Raw tokens per unit of the log's ``tokens`` column.
         delta: Huber threshold of the curve fits: ``"auto"`` (1.345 x the robust residual
             scale of a least-squares pilot, per curve) or a number for every curve. The
             L(R) fits (a handful of points each) are least squares.
+        chains: NUTS chains per curve (``"bayes"`` only).
+        warmup: NUTS warm-up iterations per chain (default 500; ``"bayes"`` only).
+        max_tree_depth: NUTS maximum tree depth (default 6; ``"bayes"`` only).
 
     Returns:
         A :class:`CMRFit`.
@@ -289,8 +310,27 @@ def fit_cmr(
         raise FitError(
             f"uncertainty must be one of {', '.join(UNCERTAINTY_METHODS)}, not {uncertainty!r}"
         )
-    if uncertainty == "bootstrap" and (not isinstance(samples, int | np.integer) or samples < 2):
+    if samples is None:
+        samples = DEFAULT_SAMPLES_PER_CHAIN if uncertainty == "bayes" else DEFAULT_SAMPLES
+    if uncertainty == "bootstrap" and (
+        isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 2
+    ):
         raise FitError(f"samples must be an integer >= 2 for the bootstrap, not {samples!r}")
+    if uncertainty == "bayes":
+        if warmup is None:
+            warmup = DEFAULT_WARMUP
+        for name, v, least in (
+            ("samples", samples, 1),
+            ("chains", chains, 1),
+            ("warmup", warmup, 1),
+            ("max_tree_depth", max_tree_depth, 1),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < least:
+                raise FitError(
+                    f"{name} must be a positive integer for the bayes posterior, not {v!r}"
+                )
+        if chains * samples < 2:
+            raise FitError("the bayes posterior needs at least 2 draws (chains x samples)")
     if not (isinstance(token_unit, int | float) and math.isfinite(token_unit) and token_unit > 0):
         raise FitError(f"token_unit must be a positive number of tokens, not {token_unit!r}")
     if isinstance(delta, str) and delta != "auto":
@@ -306,6 +346,7 @@ def fit_cmr(
 
     rows = []
     curve_draws: dict = {}
+    posterior_diags: list[dict] = []
     for split, law, keys in (
         ("domain", domain_change_law(), DOMAIN_KEYS),
         ("general", general_change_law(), GENERAL_KEYS),
@@ -354,6 +395,23 @@ def fit_cmr(
                         f"{n_bad} of {samples} bootstrap refits of model {model}, ratio "
                         f"{float(r):g}, {split} failed (left out)"
                     )
+        elif uncertainty == "bayes":
+            points = [{k: float(nat[k][i]) for k in keys} for i in range(len(groups))]
+            seeds = rng.integers(0, 2**31 - 1, size=len(groups))
+            draws, diags = posterior_curves(
+                split,
+                xs,
+                ys,
+                points,
+                chains=int(chains),
+                warmup=int(warmup),
+                samples=int(samples),
+                seeds=seeds,
+                max_tree_depth=int(max_tree_depth),
+            )
+            for ((model, r), _), d, dg in zip(groups, draws, diags, strict=True):
+                curve_draws[(model, float(r), split)] = {k: d[k] for k in keys}
+                posterior_diags.append({"model": model, "ratio": float(r), "split": split, **dg})
     curves = pd.DataFrame(rows)
     bad = curves[curves["status"] != "converged"]
     if len(bad):
@@ -372,24 +430,35 @@ def fit_cmr(
     msgs.extend(msgs2)
     for m_ in msgs:
         warnings.warn(m_, ScalingLawsWarning, stacklevel=2)
+    n_draws = 0
+    if uncertainty == "bootstrap":
+        n_draws = int(samples)
+    elif uncertainty == "bayes":
+        n_draws = int(chains) * int(samples)
     options = {
         "lam": lam,
         "epsilon": epsilon,
         "uncertainty": uncertainty,
-        "samples": int(samples) if uncertainty == "bootstrap" else 0,
+        "samples": int(samples) if uncertainty != "none" else 0,
         "seed": int(seed),
         "token_unit": float(token_unit),
         "token_unit_in": float(data.attrs.get("token_unit_in", token_unit_in)),
         "delta": delta,
     }
-    unc = {
+    unc: dict[str, Any] = {
         "method": uncertainty,
-        "n_draws": int(samples) if uncertainty == "bootstrap" else 0,
+        "n_draws": n_draws,
         "seed": int(seed),
         "resampling": "checkpoints within each curve, multinomial weights"
         if uncertainty == "bootstrap"
         else "",
     }
+    if uncertainty == "bayes":
+        options.update(chains=int(chains), warmup=int(warmup), max_tree_depth=int(max_tree_depth))
+        unc.update(_posterior_summary(posterior_diags, chains, warmup, samples, max_tree_depth))
+        if not unc["converged"]:
+            msgs.insert(0, unc["diagnostics"]["message"])
+            warnings.warn(unc["diagnostics"]["message"], ScalingLawsWarning, stacklevel=2)
     return CMRFit(
         models=models,
         token_unit=float(token_unit),
@@ -407,6 +476,47 @@ def fit_cmr(
         warnings=tuple(_dedupe(msgs)),
         data=data,
     )
+
+
+def _posterior_summary(diags: list[dict], chains, warmup, samples, max_tree_depth) -> dict:
+    """The ``uncertainty`` entries of a bayes CMR fit: settings, diagnostics, convergence.
+
+    The CMR posterior counts as converged only when every curve posterior passed the
+    rule of :func:`scalinglaws.uncertainty.sample_posterior` (every R-hat <= 1.01, no
+    divergent transition, every bulk ESS >= 100 per chain).
+    """
+    bad = [d for d in diags if not d["converged"]]
+    r_hat = [d["max_r_hat"] for d in diags if math.isfinite(d["max_r_hat"])]
+    ess = [d["min_ess_bulk"] for d in diags if math.isfinite(d["min_ess_bulk"])]
+    diagnostics: dict[str, Any] = {
+        "max_r_hat": max(r_hat) if r_hat else math.nan,
+        "min_ess_bulk": min(ess) if ess else math.nan,
+        "divergences": int(sum(d["divergences"] for d in diags)),
+        "n_curves": len(diags),
+        "n_not_converged": len(bad),
+        "curves": diags,
+    }
+    if bad:
+        worst = max(bad, key=lambda d: d["max_r_hat"] if math.isfinite(d["max_r_hat"]) else 9e9)
+        diagnostics["message"] = (
+            f"posterior NOT CONVERGED: {len(bad)} of {len(diags)} curve posteriors failed "
+            f"their diagnostics (e.g. model {worst['model']}, ratio {worst['ratio']:g}, "
+            f"{worst['split']}: {'; '.join(worst['problems'])}). Do not use the CMR "
+            "intervals; rerun with more samples/warmup or use the bootstrap"
+        )
+    else:
+        diagnostics["message"] = ""
+    return {
+        "converged": not bad,
+        "chains": int(chains),
+        "warmup": int(warmup),
+        "samples_per_chain": int(samples),
+        "max_tree_depth": int(max_tree_depth),
+        "sampler": "NUTS per curve (scalinglaws.uncertainty.sample_posterior): student-t "
+        "likelihood (dof 3) on loss-change residuals with a learned scale, dense mass "
+        "matrix, anchored parametrisation (scalinglaws.mixture.posterior)",
+        "diagnostics": diagnostics,
+    }
 
 
 def _is_loaded(runs: Any) -> bool:
