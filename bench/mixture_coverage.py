@@ -1,6 +1,8 @@
 """Recovery and interval coverage of the CMR pipeline on simulated curves.
 
-Usage: ``python bench/mixture_coverage.py [n_datasets] [noise] [samples]``. For each
+Usage: ``python bench/mixture_coverage.py [n_datasets] [noise] [samples] [method] [start]``
+(``method`` bootstrap or bayes; ``samples`` is draws per chain for bayes; datasets use
+seeds 1000 + start ...). For each
 simulated dataset (4 sizes x 6 ratios x 100 checkpoints, 0.2B-20B tokens, known CMR law)
 fits the pipeline with bootstrap draws and reports, at budgets of 5B and 10B tokens, the
 error of the recommended share against the true CMR and how often the 90% interval
@@ -40,14 +42,16 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     noise = float(sys.argv[2]) if len(sys.argv) > 2 else 0.001
     samples = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+    method = sys.argv[4] if len(sys.argv) > 4 else "bootstrap"
+    start = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     budgets = [5e9, 10e9]
     errs, cover, zs, t0_cover = [], [], [], []
     t0 = time.time()
     with jax.enable_x64(True), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for seed in range(n):
+        for seed in range(start, start + n):
             runs, truth = simulate_cpt_curves(seed=1000 + seed, noise=noise)
-            fit = fit_cmr(runs, samples=samples, seed=seed)
+            fit = fit_cmr(runs, uncertainty=method, samples=samples, seed=seed)
             plan = plan_mixture(fit, budgets)
             for r in plan.itertuples():
                 true = true_cmr(truth, r.model, r.tokens)
@@ -74,7 +78,8 @@ def main() -> None:
         f"median |error| {np.median(errs):.4f}, 90th pct {np.quantile(errs, 0.9):.4f}, "
         f"share within 2 pp {np.mean(errs <= 0.02):.2f}; 90% interval coverage "
         f"{np.mean(cover):.3f}; sd of z = error / sd(draws) {np.std(zs):.2f}; T0 90% interval "
-        f"coverage {np.mean(t0_cover):.3f} ({len(t0_cover)} finite turning points); "
+        f"coverage {np.mean(t0_cover):.3f} ({len(t0_cover)} finite turning points); binomial "
+        f"s.e. of the coverage {np.sqrt(np.mean(cover) * (1 - np.mean(cover)) / len(cover)):.3f}; "
         f"{time.time() - t0:.0f} s"
     )
 
