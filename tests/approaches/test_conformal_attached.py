@@ -112,9 +112,10 @@ def test_calibrate_uses_the_fits_runs_method_and_settings(runs, fitted, calibrat
     r = np.asarray(fitted.residuals)
     assert cal.residual_scale == pytest.approx(math.sqrt(np.sum(r**2) / (r.size - 5)), rel=1e-15)
     assert cal.residual_dof == r.size - 5
-    # Passing the same runs explicitly (another order) is the same calibration.
+    # Passing the same runs explicitly (another order) is the same calibration, up to the
+    # solver's tolerance (reordered sums reach the optimum by another path: 1e-6 relative).
     again = quiet(sl.calibrate, fitted, runs.iloc[::-1].reset_index(drop=True))
-    assert again.calibration.factor == pytest.approx(cal.factor, rel=1e-9)
+    assert again.calibration.factor == pytest.approx(cal.factor, rel=1e-6)
 
 
 def test_plans_carry_calibrated_predictive_loss(calibrated):
