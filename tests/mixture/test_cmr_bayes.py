@@ -1,6 +1,6 @@
 """The CMR pipeline's NUTS ("bayes") path: anchored laws, diagnostics, records, CLI.
 
-One small simulated log (1 model x 6 ratios x 30 checkpoints) and deliberately short
+One small simulated log (1 model x 4 ratios x 30 checkpoints) and deliberately short
 chains (2 chains x (30 warm-up + 20 draws), tree depth 4) keep the module fast; such
 chains cannot pass the convergence rule, which the tests use to check the loud label.
 All fits share one settings tuple, so the compiled samplers are built once.
@@ -30,12 +30,16 @@ from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.simulate.cmr import simulate_cpt_curves
 
 TOKENS = np.linspace(0.2e9, 20e9, 30)
+#: Four ratios with turning points inside the tokens: the fewest a CMR law (3 parameters)
+#: can be fitted through with one point to spare.
+RATIOS = (0.125, 0.25, 0.5, 0.75)
+N_CURVES = 2 * len(RATIOS)
 SHORT = {"chains": 2, "warmup": 30, "samples": 20, "max_tree_depth": 4}
 
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate_cpt_curves(models=("460M",), tokens=TOKENS, noise=1e-3, seed=3)
+    return simulate_cpt_curves(models=("460M",), ratios=RATIOS, tokens=TOKENS, noise=1e-3, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +95,7 @@ def test_bayes_fit_end_to_end_carries_draws_and_diagnostics(bayes_fit):
     for d in fit.curve_draws.values():
         assert all(v.shape == (k,) for v in d.values())
     diag = unc["diagnostics"]
-    assert diag["n_curves"] == 12 == len(diag["curves"])
+    assert diag["n_curves"] == N_CURVES == len(diag["curves"])
     for c in diag["curves"]:
         assert set(c) >= {"model", "ratio", "split", "max_r_hat", "min_ess_bulk", "divergences"}
     # Converged means every curve posterior converged.
@@ -106,7 +110,7 @@ def test_short_chains_are_labelled_not_converged_loudly(bayes_fit):
     # 2 x 20 draws cannot reach the ESS floor of 100 per chain: every curve fails.
     fit, caught = bayes_fit
     assert fit.uncertainty["converged"] is False
-    assert fit.uncertainty["diagnostics"]["n_not_converged"] == 12
+    assert fit.uncertainty["diagnostics"]["n_not_converged"] == N_CURVES
     assert any("NOT CONVERGED" in m for m in caught)
     assert "NOT CONVERGED" in fit.warnings[0]
     assert "POSTERIOR NOT CONVERGED" in fit.report()
@@ -121,7 +125,7 @@ def test_bayes_record_round_trip(bayes_fit, tmp_path):
     back = load_cmr_fit(path)
     assert back.uncertainty["method"] == "bayes"
     assert back.uncertainty["converged"] is False
-    assert back.uncertainty["diagnostics"]["n_curves"] == 12
+    assert back.uncertainty["diagnostics"]["n_curves"] == N_CURVES
     assert back.uncertainty["diagnostics"]["curves"][0]["split"] in ("domain", "general")
     assert back.n_draws == fit.n_draws  # 40 draws: below the record's thinning limit
     for m in fit.models:
@@ -148,7 +152,7 @@ def test_cli_bayes_json_carries_diagnostics_and_plans(sim, tmp_path, capsys):
     assert res["uncertainty"]["method"] == "bayes"
     assert res["uncertainty"]["converged"] is False
     post = res["diagnostics"]["posterior"]
-    assert post["n_curves"] == 12 and len(post["curves"]) == 12
+    assert post["n_curves"] == N_CURVES == len(post["curves"])
     assert {"max_r_hat", "min_ess_bulk", "divergences"} <= set(post)
     assert any("NOT CONVERGED" in w for w in res["warnings"])
     assert main(["plan", "mixture", str(out), "--tokens", "5e9", "--json"]) == 0
@@ -173,7 +177,9 @@ def test_cli_zero_samples_is_exit_2_with_one_line(sim, tmp_path, capsys, method)
 def test_bad_bayes_options_raise():
     from scalinglaws.errors import FitError
 
-    runs, _ = simulate_cpt_curves(models=("460M",), tokens=TOKENS, noise=1e-3, seed=3)
+    runs, _ = simulate_cpt_curves(
+        models=("460M",), ratios=RATIOS, tokens=TOKENS, noise=1e-3, seed=3
+    )
     for bad in ({"samples": 0}, {"chains": 0}, {"warmup": -1}, {"samples": 1.5}):
         with pytest.raises(FitError):
             fit_cmr(runs, uncertainty="bayes", **bad)

@@ -122,7 +122,7 @@ def test_csv_errors_name_the_line(tmp_path):
     [
         ({"lam": -1.0}, "lambda must be a positive number or inf"),
         ({"epsilon": -0.1}, "epsilon must be a non-negative"),
-        ({"uncertainty": "bayes"}, "uncertainty must be one of none, bootstrap"),
+        ({"uncertainty": "mcmc"}, "uncertainty must be one of none, bootstrap, bayes"),
         ({"samples": 1}, "samples must be an integer >= 2"),
         ({"token_unit": 0.0}, "token_unit must be a positive number"),
     ],
