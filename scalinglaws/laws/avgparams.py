@@ -38,7 +38,12 @@ def avgparams_log_loss(params: Params, inputs: Inputs) -> jnp.ndarray:
 def _avgparams_basis(nonlinear: Params, inputs: Inputs) -> jnp.ndarray:
     n, d = inputs["N_avg"], inputs["D"]
     one = jnp.ones_like(jnp.asarray(n, dtype=float))
-    return jnp.stack([one, n ** (-nonlinear["alpha"]), d ** (-nonlinear["beta"])], axis=-1)
+    # exp(-alpha log N) rather than N ** -alpha: the logs do not depend on the exponents,
+    # so under vmap over an exponent grid they are computed once, not per grid point.
+    return jnp.stack(
+        [one, jnp.exp(-nonlinear["alpha"] * jnp.log(n)), jnp.exp(-nonlinear["beta"] * jnp.log(d))],
+        axis=-1,
+    )
 
 
 def avgparams() -> Law:

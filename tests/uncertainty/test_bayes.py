@@ -11,9 +11,11 @@ import scalinglaws as sl
 from scalinglaws.uncertainty import sample_posterior, to_inference_data, usable_draws
 
 # Small but honest settings: two chains (vectorised on the single test device) with 500
-# warm-up and 500 kept draws; the convergence rule (r_hat <= 1.01, no divergences) is
-# applied unchanged, with min_ess scaled to the shorter run (100 per chain per 500 draws).
-SETTINGS = {"chains": 2, "warmup": 500, "samples": 500, "min_ess": 200}
+# warm-up and 1,000 kept draws; the convergence rule is the library's default unchanged
+# (r_hat <= 1.01, no divergences, bulk ESS >= 100 per chain). With 500 kept draws the
+# ESS of B and beta (the slowest-mixing pair, 0.17-0.38 effective draws per draw over
+# seeds 0-3) sat at the threshold and the check flipped with the seed.
+SETTINGS = {"chains": 2, "warmup": 500, "samples": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def post(sim_fit):
 def test_posterior_converges_and_reports_diagnostics(post, sim_fit):
     unc = post.uncertainty
     assert unc.method == "bayes" and unc.converged
-    assert unc.n_draws == 1000
+    assert unc.n_draws == 2000
     diag = unc.diagnostics
     for name in (*sim_fit.law.param_names, "sigma"):
         # r_hat <= 1.01 is the documented convergence rule; ESS >= min_ess likewise.
@@ -72,7 +74,7 @@ def test_too_short_warmup_is_labelled_not_converged_and_seeds_repeat(sim_fit):
 def test_inference_data_export(post):
     idata = to_inference_data(post)
     assert set(idata.posterior.data_vars) >= {"E", "A", "B", "alpha", "beta", "sigma"}
-    assert idata.posterior["alpha"].shape == (2, 500)
+    assert idata.posterior["alpha"].shape == (2, 1000)
     assert "diverging" in idata.sample_stats
 
 
