@@ -51,7 +51,7 @@ def scipy_objective(x, log_n, log_d, log_l, delta=1e-3):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--baseline-starts", type=int, default=40)
+    ap.add_argument("--baseline-starts", type=int, default=450)
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
     if not EPOCH.exists():

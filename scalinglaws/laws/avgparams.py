@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from scalinglaws.laws.base import Inputs, Law, LinearForm, Params
-from scalinglaws.laws.chinchilla import _VARPRO_GRID, chinchilla_params
+from scalinglaws.laws.chinchilla import _VARPRO_GRID, chinchilla_params, logsumexp3
 
 # Jin et al. fit the Chinchilla form itself, so they publish no separate coefficient set
 # this package can quote to full precision; fit your own with ``scalinglaws.fit``.
@@ -32,7 +32,7 @@ def avgparams_log_loss(params: Params, inputs: Inputs) -> jnp.ndarray:
     log_n = jnp.log(params["A"]) - params["alpha"] * jnp.log(inputs["N_avg"])
     log_d = jnp.log(params["B"]) - params["beta"] * jnp.log(inputs["D"])
     log_e, log_n, log_d = jnp.broadcast_arrays(log_e, log_n, log_d)
-    return jnp.logaddexp(jnp.logaddexp(log_e, log_n), log_d)
+    return logsumexp3(log_e, log_n, log_d)
 
 
 def _avgparams_basis(nonlinear: Params, inputs: Inputs) -> jnp.ndarray:
