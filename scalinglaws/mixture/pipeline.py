@@ -449,7 +449,8 @@ def fit_cmr(
         "method": uncertainty,
         "n_draws": n_draws,
         "seed": int(seed),
-        "resampling": "checkpoints within each curve, multinomial weights"
+        "resampling": "checkpoints within each curve, multinomial weights; each draw refitted by an "
+        "exponent-grid search with closed-form linear coefficients, then polished"
         if uncertainty == "bootstrap"
         else "",
     }

@@ -31,8 +31,10 @@ a few tenths at most; weakly informative), and the exponents' priors of
 (s3_gap log-normal around 0.3, bounded to [0.02, 1.5]).
 
 Speed: curves sharing a token grid share one anchored law object (cached), and
-``sample_posterior`` caches its compiled sampler per law and number of checkpoints, so a
-log with one token grid compiles one sampler per split. The pipeline's defaults for this
+``sample_posterior`` caches its sampler per law and number of checkpoints, so a log with
+one token grid builds one sampler per split; NumPyro still recompiles its sampling loop
+once per run (about 3.5 s of the ~5 s per curve on a 2-core CPU, see
+:data:`CHAIN_METHOD`). The pipeline's defaults for this
 path are 4 chains x (:data:`DEFAULT_WARMUP` warm-up + :data:`DEFAULT_SAMPLES_PER_CHAIN`
 draws): a log holds dozens of small posteriors, and 1,000 draws in all are as many as the
 bootstrap's 500-1,000 while bulk ESS >= 400 per parameter is still required for a
@@ -66,10 +68,16 @@ DEFAULT_CHAINS = 4
 #: limit of 1,023 steps (tens of seconds per curve) without mixing any better; a chain
 #: that does not mix within this depth fails R-hat/ESS and is labelled NOT CONVERGED.
 DEFAULT_MAX_TREE_DEPTH = 6
-#: How the chains run. Measured on a 2-core CPU, 2 chains x 50 iterations of one domain
-#: curve: 7.6 s per curve sequentially against 10.2 s vectorised, nearly all of it
-#: re-compilation that the sampler cache does not avoid (see the pipeline's report).
-CHAIN_METHOD = "sequential"
+#: How the chains run. The anchored law objects are shared per token grid (cached), so
+#: the sampler cache of :func:`scalinglaws.uncertainty.sample_posterior` is hit for every
+#: curve after the first (Law is a frozen dataclass; the cached object is the same one).
+#: What still recompiles is NumPyro's sampling loop (``fori_collect`` builds a fresh
+#: jitted loop per run): once per chain with "sequential" chains and once per run with
+#: "vectorized" ones. Measured on a 2-core CPU, 4 chains x (500 + 250) iterations of one
+#: domain curve, second and later curves: 23-26 s per curve sequentially (four ~5 s
+#: compilations; measured with another job sharing the CPU) against 4.7-5.3 s
+#: vectorised (one ~3.5 s compilation), R-hat <= 1.01 either way on those curves.
+CHAIN_METHOD = "vectorized"
 #: Prior scale of an anchor value (a loss change, in loss units).
 ANCHOR_PRIOR_SCALE = 1.0
 

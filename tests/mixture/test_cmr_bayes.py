@@ -116,6 +116,10 @@ def test_short_chains_are_labelled_not_converged_loudly(bayes_fit):
     assert "POSTERIOR NOT CONVERGED" in fit.report()
     plan = plan_mixture(fit, [5e9])
     assert any("NOT CONVERGED" in m for m in plan.attrs["warnings"])
+    # The plan describes posterior intervals, not the bootstrap's measured coverage.
+    text = plan.attrs["summary"]["interval_calibration"]
+    assert text.startswith("posterior NOT CONVERGED") and "NUTS posterior" in text
+    assert "bootstrap" not in text
 
 
 def test_bayes_record_round_trip(bayes_fit, tmp_path):
