@@ -80,7 +80,12 @@ def n_opt(params, c):
 def with_uncertainty(fit, method, seed, args):
     if method == "bayes":
         return sample_posterior(
-            fit, chains=args.chains, warmup=args.warmup, samples=args.samples, seed=seed
+            fit,
+            chains=args.chains,
+            warmup=args.warmup,
+            samples=args.samples,
+            seed=seed,
+            discrepancy=args.discrepancy,
         )
     return attach(fit, method, samples=args.draws, seed=seed)
 
@@ -108,6 +113,7 @@ def summarize_rows(m, rs, args):
             "chains": args.chains,
             "warmup": args.warmup,
             "samples": args.samples,
+            "discrepancy": args.discrepancy,
         }
     else:
         summary["draws"] = args.draws
@@ -254,6 +260,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--noise", type=float, default=0.01)
+    ap.add_argument(
+        "--discrepancy", choices=["none", "quadratic"], default="none", help="bayes only"
+    )
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()

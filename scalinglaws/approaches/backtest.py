@@ -313,6 +313,10 @@ def _fit_and_predict(
     n_draws = max(DEFAULT_PREDICTIVE_DRAWS, with_unc.uncertainty.n_draws)
     draws = predictive(with_unc, held, n=n_draws, seed=seed, allow_unconverged=True)
     lo, hi = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+    if with_unc.uncertainty.extra.get("discrepancy"):
+        # A posterior with a discrepancy term predicts law + discrepancy: its point
+        # prediction is the median of its predictive draws, not the law alone.
+        predicted = np.median(draws, axis=0)
     return with_unc, predicted, lo, hi
 
 

@@ -56,6 +56,12 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
         "--leave-one-budget-out", action="store_true", help="hold out each isoFLOP budget in turn"
     )
     p.add_argument("--uncertainty", choices=UNCERTAINTY, default="none")
+    p.add_argument(
+        "--discrepancy",
+        default="none",
+        choices=("none", "quadratic"),
+        help="bayes: add an orthogonalised quadratic model-discrepancy term to the posterior",
+    )
     p.add_argument("--level", type=float, default=0.9, help="predictive interval level")
     p.add_argument("--samples", type=int, default=None, help="draws for the uncertainty method")
     p.add_argument("--seed", type=int, default=0)
@@ -123,6 +129,8 @@ def _backtest(args: Any) -> int:
     from scalinglaws.cli import common
 
     calibrating = args.calibrate != "none"
+    if args.discrepancy != "none" and args.uncertainty != "bayes":
+        raise ScalingLawsError("--discrepancy applies to the posterior: add --uncertainty bayes")
     if not calibrating and (
         args.calibration_fraction is not None or args.calibration_cutoff is not None
     ):
@@ -145,6 +153,8 @@ def _backtest(args: Any) -> int:
             "seed": args.seed,
             "k": args.k,
         }
+        if args.discrepancy != "none":
+            opts["fit_options"] = {"discrepancy": args.discrepancy}
         if args.leave_one_budget_out:
             res = leave_one_budget_out(args.runs, **opts)
         else:

@@ -124,6 +124,7 @@ def fit(
     uncertainty: str = "none",
     samples: int | None = None,
     seed: int = 0,
+    discrepancy: str = "none",
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit a law to run logs by global search and compiled, vectorised polish.
@@ -155,6 +156,9 @@ def fit(
             parameter uncertainty (see :mod:`scalinglaws.uncertainty`).
         samples: Draws (bootstrap resamples or posterior draws per chain) for uncertainty.
         seed: Random seed for the uncertainty method.
+        discrepancy: ``"none"`` or ``"quadratic"``: with ``uncertainty="bayes"`` (now or
+            attached later), add an orthogonalised model-discrepancy term to the posterior
+            (see :func:`scalinglaws.uncertainty.sample_posterior`). Kept in ``options``.
         progress: Optional callable receiving progress messages for long uncertainty work.
 
     Returns:
@@ -169,6 +173,8 @@ def fit(
         raise FitError(f"delta must be a positive number, not {delta!r}")
     if top_k < 1 or max_iter < 1:
         raise FitError("top_k and max_iter must be at least 1")
+    if discrepancy not in ("none", "quadratic"):
+        raise FitError(f"discrepancy must be 'none' or 'quadratic', not {discrepancy!r}")
     if search == "auto":
         search = "varpro" if law.linear_form is not None else "grid"
     if search == "varpro" and law.linear_form is None:
@@ -236,6 +242,8 @@ def fit(
         "n_starts_searched": int(n_searched),
         "k": float(k if k is not None else runs.attrs.get("k", 6.0)),
     }
+    if discrepancy != "none":
+        options["discrepancy"] = discrepancy
     result = FitResult(
         law=law,
         params=params,

@@ -20,6 +20,7 @@ def attach(
     samples: int | None = None,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    discrepancy: str | None = None,
 ) -> FitResult:
     """Attach parameter uncertainty of the named method to a point fit.
 
@@ -34,6 +35,9 @@ def attach(
         seed: Seed; the same seed gives the same draws.
         progress: Optional callable receiving one-line progress messages (stderr in the
             CLI unless ``--quiet``).
+        discrepancy: For bayes: ``"none"`` or ``"quadratic"`` (see
+            :func:`~scalinglaws.uncertainty.sample_posterior`); default: the fit's
+            ``options["discrepancy"]`` (set by ``fit(..., discrepancy=...)``), else none.
 
     Returns:
         ``result`` with ``uncertainty`` replaced.
@@ -62,6 +66,14 @@ def attach(
         return bootstrap(result, n=n, seed=seed, progress=progress)
     from scalinglaws.uncertainty.bayes import sample_posterior
 
+    if discrepancy is None:
+        discrepancy = result.options.get("discrepancy", "none")
     return sample_posterior(
-        result, chains=4, warmup=max(n, 500), samples=n, seed=seed, progress=progress
+        result,
+        chains=4,
+        warmup=max(n, 500),
+        samples=n,
+        seed=seed,
+        progress=progress,
+        discrepancy=discrepancy,
     )

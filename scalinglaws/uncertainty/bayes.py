@@ -53,7 +53,7 @@ import functools
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -76,6 +76,10 @@ MAX_R_HAT = 1.01
 MIN_ESS_PER_CHAIN = 100
 #: Default Student-t degrees of freedom of the likelihood.
 DEFAULT_DOF = 3.0
+#: Prior standard deviation of each discrepancy weight (log-loss change per squared
+#: standard deviation of the inputs' logs): curvature of a few percent across the runs'
+#: spread is allowed, more is not.
+DISCREPANCY_PRIOR_SCALE = 0.02
 #: NUTS target acceptance probability (see the module docstring for the evidence).
 DEFAULT_TARGET_ACCEPT = 0.98
 
@@ -141,12 +145,18 @@ def _to_real(law: Law, theta: np.ndarray) -> np.ndarray:
     return np.asarray(u)
 
 
-def _log_density(law: Law, learn_dof: bool, z, args):
+def _log_density(law: Law, learn_dof: bool, z, args, n_disc: int = 0):
     """Unnormalised log posterior in whitened coordinates z (see the module docstring)."""
     n_params = len(law.params)
     u = args["u_hat"] + args["chol"] @ z
     theta, logdet = _from_real(law, u[:n_params])
     log_sigma = u[n_params]
+    if n_disc:
+        w = u[n_params + 1 + int(learn_dof) :]
+        delta = args["disc_phi"] @ w
+        lp_disc = -0.5 * jnp.sum((w / DISCREPANCY_PRIOR_SCALE) ** 2)
+    else:
+        delta, lp_disc = 0.0, 0.0
     sigma = jnp.exp(log_sigma)
     if learn_dof:
         nu = 1.0 + jnp.exp(u[n_params + 1])
@@ -156,7 +166,10 @@ def _log_density(law: Law, learn_dof: bool, z, args):
         nu, lp_nu = args["dof"], 0.0
     lp = jnp.sum(-0.5 * ((theta - args["prior_loc"]) / args["prior_scale"]) ** 2) + logdet
     lp = lp - 0.5 * ((log_sigma - args["log_sigma0"]) / LOG_SIGMA_PRIOR_SCALE) ** 2 + lp_nu
-    r = law.residuals(theta, args["inputs"], args["target"]) / sigma
+    lp = lp + lp_disc
+    # Observed = law + discrepancy + noise on the residual scale (log y = log f + delta +
+    # noise); law.residuals is log f - log y, so the noise is -(residual + delta).
+    r = (law.residuals(theta, args["inputs"], args["target"]) + delta) / sigma
     log_t = (
         jax.scipy.special.gammaln(0.5 * (nu + 1.0))
         - jax.scipy.special.gammaln(0.5 * nu)
@@ -167,8 +180,80 @@ def _log_density(law: Law, learn_dof: bool, z, args):
     return lp + jnp.sum(args["weights"] * log_t)
 
 
-def _n_latent(law: Law, learn_dof: bool) -> int:
-    return len(law.params) + 1 + int(learn_dof)
+def _n_latent(law: Law, learn_dof: bool, n_disc: int = 0) -> int:
+    return len(law.params) + 1 + int(learn_dof) + n_disc
+
+
+def discrepancy_spec(law: Law, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The quadratic discrepancy basis of a law on these runs, or None where undefined.
+
+    Terms: every product a_i a_j (i <= j) of the standardised logs a_i = (log x_i - c_i) /
+    s_i of the law's inputs (for Chinchilla: (log N)^2, log N log D, (log D)^2). Defined for
+    laws fitted on log residuals whose inputs are positive and vary across the runs.
+    """
+    if law.residual != "log":
+        return None
+    centers, scales = [], []
+    for name in law.inputs:
+        x = np.asarray(inputs[name], dtype=float)
+        if x.size < 2 or not np.all(np.isfinite(x)) or np.any(x <= 0):
+            return None
+        lx = np.log(x)
+        if float(np.std(lx)) <= 0.0:
+            return None
+        centers.append(float(np.mean(lx)))
+        scales.append(float(np.std(lx)))
+    k = len(law.inputs)
+    terms = [[i, j] for i in range(k) for j in range(i, k)]
+    return {
+        "form": "quadratic in the standardised logs of the inputs",
+        "inputs": list(law.inputs),
+        "center": centers,
+        "scale": scales,
+        "terms": terms,
+        "prior_scale": DISCREPANCY_PRIOR_SCALE,
+    }
+
+
+def discrepancy_basis(
+    spec: Mapping[str, Any], inputs: Mapping[str, Any], law: Law | None = None
+) -> np.ndarray:
+    """``(n, K)`` basis of :func:`discrepancy_spec` at the given inputs.
+
+    With a ``projection`` in the spec (set by :func:`sample_posterior`), the part of each
+    basis function that a change of the law's parameters at the point fit could produce,
+    J(x) M, is removed (J the Jacobian of the law's log prediction in its internal
+    parameters at ``theta_ref``), so the discrepancy cannot stand in for the parameters.
+
+    Raises:
+        ScalingLawsError: An input is missing or not positive.
+    """
+    cols = []
+    for name, c, sc in zip(spec["inputs"], spec["center"], spec["scale"], strict=True):
+        if name not in inputs:
+            raise ScalingLawsError(f"the posterior's discrepancy term needs input {name!r}")
+        x = np.atleast_1d(np.asarray(inputs[name], dtype=float))
+        if np.any(~np.isfinite(x) | (x <= 0)):
+            raise ScalingLawsError(
+                f"the posterior's discrepancy term is in log {name}; it needs positive values"
+            )
+        cols.append((np.log(x) - c) / sc)
+    cols = np.broadcast_arrays(*cols)
+    phi = np.stack([cols[i] * cols[j] for i, j in spec["terms"]], axis=-1)
+    if spec.get("projection") is None:
+        return phi
+    if law is None:
+        raise ScalingLawsError("an orthogonalised discrepancy needs the law to evaluate")
+    jac = _log_jacobian(law, np.asarray(spec["theta_ref"], dtype=float), inputs)
+    return phi - jac @ np.asarray(spec["projection"], dtype=float)
+
+
+def _log_jacobian(law: Law, theta: np.ndarray, inputs: Mapping[str, Any]) -> np.ndarray:
+    """d log f(x; theta) / d theta_internal at the given inputs, ``(n, P)``."""
+    with jax.enable_x64(True):
+        x = {k: jnp.atleast_1d(jnp.asarray(np.asarray(inputs[k], dtype=float))) for k in law.inputs}
+        fn = lambda t: law.log_predict(law.to_natural(t), x)  # noqa: E731
+        return np.asarray(jax.jacfwd(fn)(jnp.asarray(theta)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -183,6 +268,7 @@ def _sampler(
     max_tree_depth: int,
     dense_mass: bool = True,
     n_runs: int = 0,
+    n_disc: int = 0,
 ):
     """A NUTS sampler for one law and configuration.
 
@@ -196,13 +282,13 @@ def _sampler(
     from numpyro.distributions import constraints
     from numpyro.infer import MCMC, NUTS
 
-    n_latent = _n_latent(law, learn_dof)
+    n_latent = _n_latent(law, learn_dof, n_disc)
 
     def model(args):
         z = numpyro.sample(
             "z", dist.ImproperUniform(constraints.real_vector, (), event_shape=(n_latent,))
         )
-        numpyro.factor("log_density", _log_density(law, learn_dof, z, args))
+        numpyro.factor("log_density", _log_density(law, learn_dof, z, args, n_disc))
 
     kernel = NUTS(
         model,
@@ -223,13 +309,14 @@ def _sampler(
 
 @functools.partial(jax.jit, static_argnames=("law", "learn_dof"))
 def _unwhiten(law: Law, learn_dof: bool, z, u_hat, chol):
-    """Whitened draws (..., D) -> (internal theta (..., P), sigma (...), nu or None)."""
+    """Whitened draws (..., D) -> (internal theta (..., P), sigma (...), nu (zeros when
+    fixed), discrepancy weights (..., K), K possibly 0)."""
     n_params = len(law.params)
     u = u_hat + z @ chol.T
     theta, _ = _from_real(law, u[..., :n_params])
     sigma = jnp.exp(u[..., n_params])
     nu = 1.0 + jnp.exp(u[..., n_params + 1]) if learn_dof else jnp.zeros_like(sigma)
-    return theta, sigma, nu
+    return theta, sigma, nu, u[..., n_params + 1 + int(learn_dof) :]
 
 
 def _whitening(result: FitResult, data, theta_hat: np.ndarray) -> tuple[np.ndarray, str]:
@@ -279,6 +366,7 @@ def sample_posterior(
     min_ess: float | None = None,
     chain_method: str | None = None,
     dense_mass: bool = True,
+    discrepancy: str = "none",
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Sample the Bayesian posterior of a fitted law's parameters with NUTS.
@@ -303,6 +391,13 @@ def sample_posterior(
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"`` (default:
             parallel when there are at least ``chains`` devices, else vectorised).
         dense_mass: Adapt a dense mass matrix (default) or a diagonal one.
+        discrepancy: ``"none"`` or ``"quadratic"``: add a model-discrepancy term to the
+            law on the residual scale, delta(x) = sum_k w_k phi_k(x), phi_k the products of
+            the standardised logs of the inputs (:func:`discrepancy_spec`), w_k ~
+            Normal(0, 0.02). Curvature the law's form misses is then learned from the runs
+            and carried, with its uncertainty (growing with the square of the distance),
+            into predictive draws; parameter draws are those of the law under it. Laws
+            fitted on log residuals with positive inputs only.
         progress: Optional callable receiving one-line progress messages.
 
     Returns:
@@ -340,12 +435,30 @@ def sample_posterior(
     law = result.law
     data = fit_data(result, "the posterior sampler")
     n_params = len(law.params)
+    if discrepancy not in ("none", "quadratic"):
+        raise ScalingLawsError(f"discrepancy must be 'none' or 'quadratic', not {discrepancy!r}")
+    disc = discrepancy_spec(law, data.inputs) if discrepancy == "quadratic" else None
+    if discrepancy == "quadratic" and disc is None:
+        raise ScalingLawsError(
+            f"a quadratic discrepancy needs a law fitted on log residuals with positive, "
+            f"varying inputs; law {law.name!r} on these runs has none"
+        )
+    n_disc = len(disc["terms"]) if disc else 0
     lo, hi = (np.asarray(b) for b in law.internal_bounds())
     theta_hat = point_internal(result)
     # Keep the start strictly inside the bounds so its real-line image is finite.
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
     theta_hat = np.clip(theta_hat, lo + 1e-6 * span, hi - 1e-6 * span)
     chol_p, source = _whitening(result, data, theta_hat)
+    if disc:
+        # Orthogonalise the discrepancy against the law's Jacobian at the point fit.
+        phi_raw = discrepancy_basis(disc, data.inputs)
+        jac = _log_jacobian(law, theta_hat, data.inputs)
+        proj = np.linalg.lstsq(jac, phi_raw, rcond=None)[0]
+        disc = {**disc, "theta_ref": theta_hat.tolist(), "projection": proj.tolist()}
+        phi = phi_raw - jac @ proj
+    else:
+        phi = np.zeros((data.n, 0))
 
     with jax.enable_x64(True):
         resid = np.asarray(
@@ -360,7 +473,7 @@ def sample_posterior(
     nu0 = DEFAULT_DOF if learn_dof else float(dof)
     # Fisher information of log sigma under a Student-t is 2 nu / (nu + 3) per run.
     sd_log_sigma = math.sqrt((nu0 + 3.0) / (2.0 * nu0 * data.n))
-    n_latent = _n_latent(law, learn_dof)
+    n_latent = _n_latent(law, learn_dof, n_disc)
     chol = np.zeros((n_latent, n_latent))
     chol[:n_params, :n_params] = chol_p
     chol[n_params, n_params] = sd_log_sigma
@@ -368,6 +481,13 @@ def sample_posterior(
     if learn_dof:
         chol[n_params + 1, n_params + 1] = 0.5
         u_hat = np.concatenate([u_hat, [math.log(nu0 - 1.0)]])
+    if n_disc:
+        # Whitening scale of each weight: its least-squares standard error at sigma0
+        # (the dense mass matrix adapts the rest, including its correlation with the law).
+        sd_w = sigma0 / np.sqrt(np.maximum(np.sum(phi * phi, axis=0), 1e-300))
+        idx = np.arange(n_latent - n_disc, n_latent)
+        chol[idx, idx] = np.minimum(sd_w, DISCREPANCY_PRIOR_SCALE)
+        u_hat = np.concatenate([u_hat, np.zeros(n_disc)])
 
     rng = np.random.default_rng(seed)
     z0 = INIT_JITTER * rng.standard_normal((chains, n_latent))
@@ -383,6 +503,7 @@ def sample_posterior(
         max_tree_depth,
         bool(dense_mass),
         int(data.n),
+        n_disc,
     )
     if progress is not None:
         progress(
@@ -401,6 +522,7 @@ def sample_posterior(
             "prior_scale": jnp.asarray([p.prior_scale for p in law.params], dtype=float),
             "log_sigma0": jnp.asarray(math.log(sigma0)),
             "dof": jnp.asarray(nu0),
+            "disc_phi": jnp.asarray(phi),
         }
         mcmc.run(
             jax.random.PRNGKey(seed),
@@ -413,7 +535,7 @@ def sample_posterior(
         diverging = np.asarray(fields["diverging"]).reshape(chains, samples)
         num_steps = np.asarray(fields["num_steps"])
         accept = np.asarray(fields["accept_prob"])
-        theta, sigma, nu = (
+        theta, sigma, nu, w_disc = (
             np.asarray(x)
             for x in _unwhiten(
                 law, learn_dof, jnp.asarray(z), jnp.asarray(u_hat), jnp.asarray(chol)
@@ -427,6 +549,9 @@ def sample_posterior(
     per_chain["sigma"] = sigma.reshape(chains, samples)
     if learn_dof:
         per_chain["nu"] = nu.reshape(chains, samples)
+    w_disc = w_disc.reshape(chains * samples, n_disc)
+    for k in range(n_disc):
+        per_chain[f"discrepancy_w{k}"] = w_disc[:, k].reshape(chains, samples)
     if chains * samples >= 8:
         r_hat, ess = _rank_diagnostics(per_chain)
     else:
@@ -502,6 +627,14 @@ def sample_posterior(
             "noise_scale": sigma.reshape(-1),
             "noise_dof": nu.reshape(-1) if learn_dof else nu0,
             "diverging": diverging.reshape(-1),
+            **(
+                {
+                    "discrepancy": disc,
+                    **{f"discrepancy_w{k}": w_disc[:, k] for k in range(n_disc)},
+                }
+                if n_disc
+                else {}
+            ),
         },
     )
     return dataclasses.replace(result, uncertainty=unc)

@@ -138,6 +138,7 @@ def predictive(
         (rows,), _ = shard_rows(stacked, mesh=mesh)
         params = {k: rows[:, i] for i, k in enumerate(names)}
         center = np.asarray(_center_draws(law, params, replicate(x, mesh)))[:n]
+    center = center + _discrepancy_draws(result, x, idx)
     if not noise:
         return np.exp(center) if law.residual == "log" else center
     scale, dof = noise_scales(result)
@@ -151,6 +152,32 @@ def predictive(
         eps = rng.standard_normal(shape)
     out = center + scale[:, None] * eps
     return np.exp(out) if law.residual == "log" else out
+
+
+def _discrepancy_draws(result: FitResult, x: Mapping[str, Any], idx: np.ndarray):
+    """delta_s(x) per (draw, point) for a posterior with a discrepancy term, else 0.
+
+    See :func:`scalinglaws.uncertainty.sample_posterior` (``discrepancy``); the weights are
+    per-draw extras, kept aligned with the draws in records.
+    """
+    extra = result.uncertainty.extra
+    spec = extra.get("discrepancy")
+    if not spec:
+        return 0.0
+    from scalinglaws.uncertainty.bayes import discrepancy_basis
+
+    n = result.uncertainty.n_draws
+    weights = [extra.get(f"discrepancy_w{k}") for k in range(len(spec["terms"]))]
+    if any(w is None or np.size(w) != n for w in weights):
+        raise ScalingLawsError(
+            "this posterior has a discrepancy term but its per-draw weights are missing; "
+            "refit, or save the record with its draws"
+        )
+    w = np.stack([np.asarray(v, dtype=float)[idx] for v in weights], axis=1)
+    phi = discrepancy_basis(spec, x, result.law)
+    # The posterior's model is log y = log f(x; theta) + delta(x) + noise (see bayes.py:
+    # the noise there is -(law residual + delta), the law residual being log f - log y).
+    return w @ phi.T
 
 
 def noise_scales(result: FitResult) -> tuple[np.ndarray | float, np.ndarray | float]:
