@@ -74,9 +74,10 @@ DEFAULT_MAX_TREE_DEPTH = 6
 #: What still recompiles is NumPyro's sampling loop (``fori_collect`` builds a fresh
 #: jitted loop per run): once per chain with "sequential" chains and once per run with
 #: "vectorized" ones. Measured on a 2-core CPU, 4 chains x (500 + 250) iterations of one
-#: domain curve, second and later curves: 23-26 s per curve sequentially (four ~5 s
-#: compilations; measured with another job sharing the CPU) against 4.7-5.3 s
-#: vectorised (one ~3.5 s compilation), R-hat <= 1.01 either way on those curves.
+#: domain curve, second and later curves, idle machine: 10.1-10.9 s per curve
+#: sequentially (four compilations) against 4.9-5.3 s vectorised (one ~3.5 s
+#: compilation), R-hat <= 1.01 either way on those curves. With the tests' short chains
+#: (2 x 50 iterations) the two are close: 4.5-5.6 s against 4.0-5.4 s per curve.
 CHAIN_METHOD = "vectorized"
 #: Prior scale of an anchor value (a loss change, in loss units).
 ANCHOR_PRIOR_SCALE = 1.0

@@ -26,7 +26,8 @@ INTERVAL_CALIBRATION = {
     "bootstrap": (
         "bootstrap percentile intervals (checkpoints resampled, each draw refitted with an "
         "exponent-grid search): on simulated curves a nominal 90% interval covered the true "
-        "CMR in 90% of 80 cases (10 datasets; T0 intervals 89.5% of 220); they reflect the "
+        "CMR in 90.3% of 800 cases (100 datasets, s.e. 1.0 points; T0 intervals 89%); they "
+        "reflect the "
         "curves' noise only, not a misspecified law"
     ),
     "bayes": (
