@@ -69,3 +69,22 @@ def add_common(parser: Any) -> None:
     """``--json`` and ``--quiet``, which every subcommand takes."""
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+
+
+def add_discrepancy_option(parser: Any) -> None:
+    """``--discrepancy {none,quadratic}`` (posterior only), shared by fit and backtest."""
+    parser.add_argument(
+        "--discrepancy",
+        default="none",
+        choices=("none", "quadratic"),
+        help="bayes: add an orthogonalised quadratic model-discrepancy term (in the logs of "
+        "the inputs) so predictive intervals carry the law's misfit",
+    )
+
+
+def check_discrepancy(args: Any) -> None:
+    """Refuse ``--discrepancy`` without ``--uncertainty bayes`` (exit 2, one line)."""
+    from scalinglaws.errors import ScalingLawsError
+
+    if args.discrepancy != "none" and args.uncertainty != "bayes":
+        raise ScalingLawsError("--discrepancy applies to the posterior: add --uncertainty bayes")

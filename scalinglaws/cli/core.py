@@ -84,8 +84,7 @@ def fit_and_report(
     from scalinglaws.io.records import save_fit
 
     calibrating = _calibration_requested(args)
-    if args.discrepancy != "none" and args.uncertainty != "bayes":
-        raise ScalingLawsError("--discrepancy applies to the posterior: add --uncertainty bayes")
+    common.check_discrepancy(args)
     common.progress(args, f"reading {args.runs}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
@@ -381,13 +380,7 @@ def add_fit_options(p: Any) -> None:
         help="map a column explicitly, e.g. --column N=non_embedding_params",
     )
     p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
-    p.add_argument(
-        "--discrepancy",
-        default="none",
-        choices=("none", "quadratic"),
-        help="bayes: add an orthogonalised quadratic model-discrepancy term (in the logs of "
-        "the inputs) so predictive intervals carry the law's misfit",
-    )
+    common.add_discrepancy_option(p)
     p.add_argument("--samples", type=int, default=None, help="draws / resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

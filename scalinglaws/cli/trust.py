@@ -56,12 +56,7 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
         "--leave-one-budget-out", action="store_true", help="hold out each isoFLOP budget in turn"
     )
     p.add_argument("--uncertainty", choices=UNCERTAINTY, default="none")
-    p.add_argument(
-        "--discrepancy",
-        default="none",
-        choices=("none", "quadratic"),
-        help="bayes: add an orthogonalised quadratic model-discrepancy term to the posterior",
-    )
+    common.add_discrepancy_option(p)
     p.add_argument("--level", type=float, default=0.9, help="predictive interval level")
     p.add_argument("--samples", type=int, default=None, help="draws for the uncertainty method")
     p.add_argument("--seed", type=int, default=0)
@@ -129,8 +124,7 @@ def _backtest(args: Any) -> int:
     from scalinglaws.cli import common
 
     calibrating = args.calibrate != "none"
-    if args.discrepancy != "none" and args.uncertainty != "bayes":
-        raise ScalingLawsError("--discrepancy applies to the posterior: add --uncertainty bayes")
+    common.check_discrepancy(args)
     if not calibrating and (
         args.calibration_fraction is not None or args.calibration_cutoff is not None
     ):

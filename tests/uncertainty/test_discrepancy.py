@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +12,6 @@ from scalinglaws.cli import main
 from scalinglaws.uncertainty import predictive, sample_posterior
 from scalinglaws.uncertainty.bayes import _log_jacobian, discrepancy_basis, discrepancy_spec
 
-EPOCH_CSV = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "chinchilla-epoch"
-    / "svg_extracted_data.csv"
-)
 # Short chains: these tests check the arithmetic and plumbing of the term, not
 # convergence (the Epoch test below uses the default sampler).
 SHORT = {"chains": 2, "warmup": 300, "samples": 300}
@@ -102,19 +94,17 @@ def test_cli_refuses_discrepancy_without_bayes(capsys, tmp_path):
     assert not out.exists()
 
 
-def test_epoch_backtest_bayes_with_discrepancy_covers():
+def test_epoch_backtest_bayes_with_discrepancy_covers(epoch_csv):
     """Issue must-show: on the Epoch file the Bayesian tier's predictive intervals are no
     narrower than the errors they must cover. Without the term the tier covers 14 of 23
     held-out runs above 1e21 (0.61): its noise is calibrated in sample (91%) but the
     law's misfit grows with scale. With it: 22 of 23, median error 0.26%."""
-    if not EPOCH_CSV.exists():
-        pytest.skip(f"real data {EPOCH_CSV} is not present (../shared/data sits beside the repo)")
     from scalinglaws.approaches.backtest import backtest
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sl.ScalingLawsWarning)
         res = backtest(
-            EPOCH_CSV,
+            epoch_csv,
             law="chinchilla",
             holdout_above_compute=1e21,
             uncertainty="bayes",

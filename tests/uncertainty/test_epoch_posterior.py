@@ -9,7 +9,6 @@ parameter at C = 5.76e23 reported next to Epoch's bootstrap interval (about 10-2
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,21 +16,12 @@ import pytest
 import scalinglaws as sl
 from scalinglaws.uncertainty import sample_posterior
 
-EPOCH_CSV = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "chinchilla-epoch"
-    / "svg_extracted_data.csv"
-)
 BUDGET = 5.76e23
 
 
-@pytest.fixture(scope="module")
-def epoch_runs():
-    if not EPOCH_CSV.exists():
-        pytest.skip(f"real data {EPOCH_CSV} is not present (../shared/data sits beside the repo)")
-    return sl.load_runs(EPOCH_CSV)
+@pytest.fixture
+def epoch_runs(epoch_csv):
+    return sl.load_runs(epoch_csv)
 
 
 def _tokens_per_param(draws, budget=BUDGET, k=6.0):
