@@ -2,13 +2,18 @@
 
 Usage: ``python bench/mixture_speed.py [samples]``. 4 sizes x 6 ratios x 100 checkpoints.
 Targets (issue 5): point pipeline <= 2 s warm; with 1,000 draws <= 20 s.
-Recorded on a 2-core CPU: point 1.17 s warm; 1,000 draws 71 s warm with each draw
-refitted by the exponent-grid search (19 s before, warm-started, which under-covered:
-``bench/results/mixture_coverage_bootstrap.txt``). Target missed.
+Warm times are medians of ``repeats`` runs after a first (compiling) call.
+
+Recorded on an idle 2-core CPU (``bench/results/mixture_speed.txt``): point pipeline
+0.83 s warm; 1,000 draws 8.6 s warm (each draw refitted by the shared-basis exponent-grid
+search and one polished start, 50 Newton steps). History: 19 s warm-started (which
+under-covered), 71 s with one vmapped grid search per draw and both starts polished for
+100 steps, 26 s with the shared-basis search (``bench/mixture_variants.py``).
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 import warnings
@@ -19,16 +24,16 @@ from scalinglaws.mixture import fit_cmr
 from scalinglaws.simulate.cmr import simulate_cpt_curves
 
 
-def _time(fn, repeats: int = 2) -> tuple[float, float]:
+def _time(fn, repeats: int = 3) -> tuple[float, float]:
     t = time.perf_counter()
     fn()
     first = time.perf_counter() - t
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t)
-    return first, best
+        times.append(time.perf_counter() - t)
+    return first, statistics.median(times)
 
 
 def main() -> None:
@@ -38,7 +43,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         first, warm = _time(lambda: fit_cmr(runs, uncertainty="none"))
         print(f"point pipeline: first call {first:.2f} s, warm {warm:.3f} s (target <= 2 s)")
-        first, warm = _time(lambda: fit_cmr(runs, samples=samples), repeats=1)
+        first, warm = _time(lambda: fit_cmr(runs, samples=samples))
         print(
             f"with {samples} bootstrap draws: first call {first:.2f} s, warm {warm:.2f} s "
             "(target <= 20 s for 1,000)"

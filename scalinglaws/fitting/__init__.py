@@ -3,7 +3,12 @@
 from scalinglaws.fitting.fit import fit, prepare
 from scalinglaws.fitting.objective import DEFAULT_DELTA, huber, objective
 from scalinglaws.fitting.result import FitResult, Uncertainty
-from scalinglaws.fitting.solver import objective_batch, polish_batch, varpro_search
+from scalinglaws.fitting.solver import (
+    objective_batch,
+    polish_batch,
+    varpro_search,
+    varpro_search_many,
+)
 
 __all__ = [
     "DEFAULT_DELTA",
@@ -16,4 +21,5 @@ __all__ = [
     "polish_batch",
     "prepare",
     "varpro_search",
+    "varpro_search_many",
 ]

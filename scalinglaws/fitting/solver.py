@@ -173,6 +173,28 @@ def _subset_masks(m: int) -> np.ndarray:
     return np.asarray(masks, dtype=float)
 
 
+def _assemble_theta(law: Law, nl_values, coef, target) -> jnp.ndarray:
+    """Internal parameter vector(s) from exponent values ``(..., q)`` and linear coefficients
+    ``(..., m)`` (natural scale), clipped to the bounds.
+
+    A coefficient at zero would be log(0) on the internal scale; a tiny positive value is
+    the same prediction and lets the polish move it.
+    """
+    lf = law.linear_form
+    names = law.param_names
+    lin_idx = jnp.asarray([names.index(n) for n in lf.linear])
+    nl_idx = jnp.asarray([names.index(n) for n in lf.nonlinear])
+    log_lin = jnp.asarray([law.params[names.index(n)].log_scale for n in lf.linear])
+    log_nl = jnp.asarray([law.params[names.index(n)].log_scale for n in lf.nonlinear])
+    lo, hi = law.internal_bounds()
+    tiny = 1e-10 * (jnp.abs(target).max() + 1.0)
+    lin_internal = jnp.where(log_lin, jnp.log(jnp.maximum(coef, tiny)), coef)
+    nl_internal = jnp.where(log_nl, jnp.log(nl_values), nl_values)
+    theta = jnp.zeros(coef.shape[:-1] + (len(names),), dtype=coef.dtype)
+    theta = theta.at[..., lin_idx].set(lin_internal).at[..., nl_idx].set(nl_internal)
+    return jnp.clip(theta, lo, hi)
+
+
 @partial(jax.jit, static_argnames=("law",))
 def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float):
     """Variable projection: for each grid row of nonlinear parameters, solve the linear ones.
@@ -193,9 +215,7 @@ def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float)
     w_ls = weights / (target**2) if law.residual == "log" else weights
     names = law.param_names
     lin_idx = [names.index(n) for n in lf.linear]
-    nl_idx = [names.index(n) for n in lf.nonlinear]
     log_lin = jnp.asarray([law.params[i].log_scale for i in lin_idx])
-    lo, hi = law.internal_bounds()
 
     def one(nl_values):
         nl = {n: nl_values[j] for j, n in enumerate(lf.nonlinear)}
@@ -222,19 +242,7 @@ def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float)
             coef = coefs[jnp.argmin(sses)]
         else:
             coef, _ = solve_subset(jnp.ones(m))
-        # A coefficient at zero would be log(0) on the internal scale; a tiny positive
-        # value is the same prediction and lets the polish move it.
-        tiny = 1e-10 * (jnp.abs(target).max() + 1.0)
-        lin_internal = jnp.where(log_lin, jnp.log(jnp.maximum(coef, tiny)), coef)
-        theta = jnp.zeros(len(names), dtype=x.dtype)
-        theta = theta.at[jnp.asarray(lin_idx)].set(lin_internal)
-        nl_internal = jnp.asarray(
-            [
-                jnp.log(nl_values[j]) if law.params[i].log_scale else nl_values[j]
-                for j, i in enumerate(nl_idx)
-            ]
-        )
-        theta = jnp.clip(theta.at[jnp.asarray(nl_idx)].set(nl_internal), lo, hi)
+        theta = _assemble_theta(law, nl_values, coef, target)
         # The objective at theta from the basis already computed: the prediction is
         # basis @ coef (the grid lies inside the bounds, see fit's start grid, so only the
         # linear coefficients can have been clipped, and coef is read back from theta).
@@ -247,3 +255,61 @@ def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float)
     thetas, obj = jax.vmap(one)(grid)
     obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
     return thetas, obj
+
+
+@partial(jax.jit, static_argnames=("law", "top_m"))
+def varpro_search_many(
+    law: Law, grid, inputs: Inputs, target, weights, delta: float, top_m: int = 16
+):
+    """The best exponent-grid start for each of many weight vectors over one dataset.
+
+    ``weights`` is ``(K, n)`` (e.g. bootstrap resample counts). The result for each row is
+    what :func:`varpro_search` followed by an argmin would give, computed without
+    re-evaluating the basis per weight vector: the basis depends on the grid point only,
+    so every weighted Gram matrix and right-hand side of all ``K x G`` least-squares
+    problems comes from two matrix products over the runs. The ``top_m`` grid points of
+    lowest weighted squared error per row are then scored by the true (Huber) objective
+    and the lowest kept; with ``top_m >= G`` the choice equals :func:`varpro_search`'s.
+    Only laws whose linear coefficients are unconstrained (``nonnegative=False``).
+
+    Returns ``(theta (K, P), objective (K,))``.
+    """
+    lf = law.linear_form
+    if lf.nonnegative:
+        raise ValueError("varpro_search_many needs a law with unconstrained linear coefficients")
+    m = len(lf.linear)
+    basis = jax.vmap(lambda g: lf.basis({n: g[j] for j, n in enumerate(lf.nonlinear)}, inputs))(
+        grid
+    )  # (G, n, m)
+    # Column scaling per grid point from the runs present in any row (resample weights
+    # average one per run, so this matches the per-row scaling of varpro_search closely).
+    present = (jnp.sum(weights, axis=0) > 0).astype(basis.dtype)
+    colscale = jnp.sqrt(jnp.sum(present[None, :, None] * basis**2, axis=1)) + 1e-300
+    xs = basis / colscale[:, None, :]
+    w_ls = weights / target**2 if law.residual == "log" else weights
+    pairs = [(i, j) for i in range(m) for j in range(i, m)]
+    prods = jnp.stack([xs[:, :, i] * xs[:, :, j] for i, j in pairs], axis=-1)  # (G, n, u)
+    gram_u = jnp.einsum("kn,gnu->kgu", w_ls, prods)
+    rhs = jnp.einsum("kn,gni->kgi", w_ls * target, xs)
+    yy = jnp.sum(w_ls * target**2, axis=1)
+
+    def solve(gu, b):
+        g = jnp.zeros((m, m), gu.dtype)
+        for q, (i, j) in enumerate(pairs):
+            g = g.at[i, j].set(gu[q]).at[j, i].set(gu[q])
+        c = _spd_solve(g + 1e-12 * jnp.eye(m), b)
+        return c, c @ (g @ c)
+
+    coef, cgc = jax.vmap(jax.vmap(solve))(gram_u, rhs)  # (K, G, m), (K, G)
+    sse = yy[:, None] - 2.0 * jnp.sum(coef * rhs, axis=-1) + cgc
+    sse = jnp.where(jnp.isfinite(sse), sse, jnp.inf)
+    _, top = jax.lax.top_k(-sse, min(top_m, grid.shape[0]))  # (K, M)
+    coef_top = jnp.take_along_axis(coef, top[:, :, None], axis=1) / colscale[top]
+    thetas = _assemble_theta(law, grid[top], coef_top, target)  # (K, M, P)
+    obj = jax.vmap(
+        lambda tk, wk: jax.vmap(lambda t: objective(law, t, inputs, target, wk, delta))(tk)
+    )(thetas, weights)
+    obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
+    best = jnp.argmin(obj, axis=1)
+    rows = jnp.arange(weights.shape[0])
+    return thetas[rows, best], obj[rows, best]

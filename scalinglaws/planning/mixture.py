@@ -21,12 +21,13 @@ from scalinglaws.errors import PlanError, ScalingLawsWarning
 from scalinglaws.mixture.pipeline import CMRFit
 
 #: What the CMR intervals are worth, per uncertainty method, measured by
-#: ``bench/mixture_coverage.py`` (results in ``bench/results/mixture_coverage_*.txt``).
+#: ``bench/mixture_coverage.py`` and ``bench/mixture_variants.py`` (results in
+#: ``bench/results/mixture_coverage_*.txt`` and ``mixture_variants.txt``).
 INTERVAL_CALIBRATION = {
     "bootstrap": (
         "bootstrap percentile intervals (checkpoints resampled, each draw refitted with an "
         "exponent-grid search): on simulated curves a nominal 90% interval covered the true "
-        "CMR in 90.3% of 800 cases (100 datasets, s.e. 1.0 points; T0 intervals 89%); they "
+        "CMR in 90.6% of 800 cases (100 datasets, s.e. 1.0 points; T0 intervals 90%); they "
         "reflect the "
         "curves' noise only, not a misspecified law"
     ),

@@ -4,7 +4,9 @@ A draw warm-started from the point fit stays in the point fit's basin of the gen
 law (several local optima along a flat ridge); the search refit polishes both the point
 fit and the best exponent-grid start under the draw's weights and keeps the lower
 objective, so it is never worse than the warm start and finds other basins when the
-point fit is in a poor one.
+point fit is in a poor one. The default polishes only the one of the two with the lower
+objective before polishing (same coverage on 50 simulated datasets, 1.7x faster), so it
+is never worse than the point fit itself under the draw's weights.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ def test_search_refits_are_never_worse_than_warm_starts_and_move_basins():
     res = fit_curves(law, x, y, m)
     kw = dict(samples=DRAWS, max_iter=40)
     th_s, _ = bootstrap_curves(
+        law,
+        x,
+        y,
+        m,
+        res["theta"],
+        res["delta"],
+        rng=np.random.default_rng(0),
+        search=True,
+        polish_both=True,
+        **kw,
+    )
+    th_1, _ = bootstrap_curves(
         law, x, y, m, res["theta"], res["delta"], rng=np.random.default_rng(0), search=True, **kw
     )
     th_w, _ = bootstrap_curves(
@@ -61,8 +75,15 @@ def test_search_refits_are_never_worse_than_warm_starts_and_move_basins():
             )
             fs = np.asarray(obj(jnp.asarray(th_s[i]), *args))
             fw = np.asarray(obj(jnp.asarray(th_w[i]), *args))
+            f1 = np.asarray(obj(jnp.asarray(th_1[i]), *args))
+            f0 = np.asarray(
+                obj(jnp.broadcast_to(jnp.asarray(res["theta"][i]), th_1[i].shape), *args)
+            )
             # Both candidates of the search include the warm start itself: never worse
             # (relative 1e-9 for rounding in the compiled comparison).
             assert np.all(fs <= fw * (1 + 1e-9) + 1e-300)
+            # One polished start: never worse than the point fit it could have started from.
+            assert np.all(f1 <= f0 * (1 + 1e-9) + 1e-300)
     # And the search does change some draws (otherwise it would be a no-op).
     assert np.max(np.abs(th_s - th_w)) > 1e-3
+    assert np.max(np.abs(th_1 - th_w)) > 1e-3
