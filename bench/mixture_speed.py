@@ -1,12 +1,14 @@
 """Speed of the CMR pipeline: point fit and bootstrap, warm (after compilation).
 
 Usage: ``python bench/mixture_speed.py [samples]``. 4 sizes x 6 ratios x 100 checkpoints.
-Targets (issue 5): point pipeline <= 2 s warm; with 1,000 draws <= 20 s.
+Targets (issue 5): point pipeline <= 2 s warm; with 1,000 draws <= 20 s. Also times the
+Bayesian path (``uncertainty="bayes"``, the exact grid posterior of every curve).
 Warm times are medians of ``repeats`` runs after a first (compiling) call.
 
 Recorded on an idle 2-core CPU (``bench/results/mixture_speed.txt``): point pipeline
-0.83 s warm; 1,000 draws 8.6 s warm (each draw refitted by the shared-basis exponent-grid
-search and one polished start, 50 Newton steps). History: 19 s warm-started (which
+0.85-0.90 s warm; 1,000 bootstrap draws 8.4-9.2 s warm (each draw refitted by the
+shared-basis exponent-grid search and one polished start, 50 Newton steps); the grid
+posterior with 1,000 draws per curve 3.9 s warm. Bootstrap history: 19 s warm-started (which
 under-covered), 71 s with one vmapped grid search per draw and both starts polished for
 100 steps, 26 s with the shared-basis search (``bench/mixture_variants.py``).
 """
@@ -47,6 +49,11 @@ def main() -> None:
         print(
             f"with {samples} bootstrap draws: first call {first:.2f} s, warm {warm:.2f} s "
             "(target <= 20 s for 1,000)"
+        )
+        first, warm = _time(lambda: fit_cmr(runs, uncertainty="bayes", samples=samples))
+        print(
+            f"with the exact grid posterior, {samples} draws per curve: first call "
+            f"{first:.2f} s, warm {warm:.2f} s"
         )
     print(f"devices: {jax.devices()}")
 

@@ -32,7 +32,13 @@ def _lam_json(lam: float) -> float | str:
 
 
 def register(sub, fit_sub, plan_sub) -> None:
-    from scalinglaws.mixture.pipeline import DEFAULT_EPSILON, DEFAULT_LAMBDA, DEFAULT_SAMPLES
+    from scalinglaws.mixture.pipeline import (
+        DEFAULT_EPSILON,
+        DEFAULT_GRID_DRAWS,
+        DEFAULT_LAMBDA,
+        DEFAULT_SAMPLES,
+        SAMPLERS,
+    )
     from scalinglaws.mixture.posterior import (
         DEFAULT_CHAINS,
         DEFAULT_SAMPLES_PER_CHAIN,
@@ -64,8 +70,16 @@ def register(sub, fit_sub, plan_sub) -> None:
         "--samples",
         type=int,
         default=None,
-        help=f"bootstrap draws (default {DEFAULT_SAMPLES}) or NUTS draws per chain for bayes "
-        f"(default {DEFAULT_SAMPLES_PER_CHAIN})",
+        help=f"bootstrap draws (default {DEFAULT_SAMPLES}); for bayes, draws per curve of the "
+        f"grid posterior (default {DEFAULT_GRID_DRAWS}) or NUTS draws per chain (default "
+        f"{DEFAULT_SAMPLES_PER_CHAIN})",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="grid",
+        help="bayes: the exact grid posterior of each curve (default) or NUTS (the "
+        "general-loss posteriors are multimodal and mostly do not mix)",
     )
     p.add_argument(
         "--chains", type=int, default=DEFAULT_CHAINS, help="bayes: NUTS chains per curve"
@@ -163,13 +177,19 @@ def _fit_cmr(args) -> int:
 
     if args.uncertainty == "bootstrap":
         common.progress(args, "fitting CMR pipeline with bootstrap draws ...")
+    elif args.uncertainty == "bayes" and args.sampler == "grid":
+        common.progress(args, "fitting CMR pipeline with exact grid posteriors per curve ...")
     elif args.uncertainty == "bayes":
         common.progress(
             args,
             f"fitting CMR pipeline with NUTS posteriors per curve ({args.chains} chains, "
             f"{args.warmup} warm-up) ...",
         )
-    bayes = {"chains": args.chains, "warmup": args.warmup} if args.uncertainty == "bayes" else {}
+    bayes = {}
+    if args.uncertainty == "bayes":
+        bayes = {"sampler": args.sampler}
+        if args.sampler == "nuts":
+            bayes.update(chains=args.chains, warmup=args.warmup)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         fit = fit_cmr(

@@ -49,6 +49,7 @@ from scalinglaws.laws.cmr import (
 )
 from scalinglaws.mixture.batch import PILOT_DELTA, bootstrap_curves, fit_curves, pad_curves
 from scalinglaws.mixture.critical import stationarity_coefficients, turning_points
+from scalinglaws.mixture.gridpost import grid_posterior_curves
 from scalinglaws.mixture.posterior import (
     DEFAULT_CHAINS,
     DEFAULT_MAX_TREE_DEPTH,
@@ -67,6 +68,10 @@ DEFAULT_EPSILON = 0.05
 #: Default number of bootstrap draws.
 DEFAULT_SAMPLES = 500
 UNCERTAINTY_METHODS = ("none", "bootstrap", "bayes")
+#: Samplers of the ``"bayes"`` path: the exact grid posterior (default) or NUTS.
+SAMPLERS = ("grid", "nuts")
+#: Default draws per curve of the grid posterior.
+DEFAULT_GRID_DRAWS = 1000
 #: Kinds of turning point (see :func:`scalinglaws.mixture.critical.turning_points`).
 T0_KINDS = {0: "root", 1: "zero", 2: "never"}
 
@@ -263,6 +268,7 @@ def fit_cmr(
     chains: int = DEFAULT_CHAINS,
     warmup: int | None = None,
     max_tree_depth: int = DEFAULT_MAX_TREE_DEPTH,
+    sampler: str = "grid",
 ) -> CMRFit:
     """Fit the critical-mixture-ratio pipeline to continual-pre-training curves.
 
@@ -284,10 +290,11 @@ def fit_cmr(
             baseline rows), or the output of :func:`load_cpt_runs`.
         lam: Lagrange multiplier, > 0; ``inf`` gives the turning point of dL_gen.
         epsilon: Allowed rise of the general loss over its baseline at T_max.
-        uncertainty: ``"bootstrap"`` (default), ``"bayes"`` (NUTS posterior of every
-            curve fit, :mod:`scalinglaws.mixture.posterior`) or ``"none"``.
-        samples: Bootstrap draws (default 500), or NUTS draws per chain for ``"bayes"``
-            (default 250, so 4 chains give 1,000 draws).
+        uncertainty: ``"bootstrap"`` (default), ``"bayes"`` (posterior of every curve
+            fit, see ``sampler``) or ``"none"``.
+        samples: Bootstrap draws (default 500); for ``"bayes"`` draws per curve of the
+            grid posterior (default 1,000) or NUTS draws per chain (default 250, so 4
+            chains give 1,000 draws).
         seed: Seed of the resampling or of the chains.
         token_unit: Raw tokens per unit of T in the coefficients (``2e8`` reproduces the
             paper's 0.2B-token unit).
@@ -298,6 +305,12 @@ def fit_cmr(
         chains: NUTS chains per curve (``"bayes"`` only).
         warmup: NUTS warm-up iterations per chain (default 500; ``"bayes"`` only).
         max_tree_depth: NUTS maximum tree depth (default 6; ``"bayes"`` only).
+        sampler: ``"bayes"`` only: ``"grid"`` (default), the exact posterior of each curve
+            by quadrature over its exponents with the coefficients and noise integrated
+            out in closed form (:mod:`scalinglaws.mixture.gridpost`); or ``"nuts"``
+            (:mod:`scalinglaws.mixture.posterior`; the general-loss posteriors are
+            multimodal and mostly do not mix). ``chains``, ``warmup`` and
+            ``max_tree_depth`` apply to NUTS only.
 
     Returns:
         A :class:`CMRFit`.
@@ -311,13 +324,20 @@ def fit_cmr(
         raise FitError(
             f"uncertainty must be one of {', '.join(UNCERTAINTY_METHODS)}, not {uncertainty!r}"
         )
+    if sampler not in SAMPLERS:
+        raise FitError(f"sampler must be one of {', '.join(SAMPLERS)}, not {sampler!r}")
+    grid_bayes = uncertainty == "bayes" and sampler == "grid"
     if samples is None:
-        samples = DEFAULT_SAMPLES_PER_CHAIN if uncertainty == "bayes" else DEFAULT_SAMPLES
-    if uncertainty == "bootstrap" and (
+        if uncertainty == "bayes":
+            samples = DEFAULT_GRID_DRAWS if grid_bayes else DEFAULT_SAMPLES_PER_CHAIN
+        else:
+            samples = DEFAULT_SAMPLES
+    if (uncertainty == "bootstrap" or grid_bayes) and (
         isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 2
     ):
-        raise FitError(f"samples must be an integer >= 2 for the bootstrap, not {samples!r}")
-    if uncertainty == "bayes":
+        what = "the bootstrap" if uncertainty == "bootstrap" else "the grid posterior"
+        raise FitError(f"samples must be an integer >= 2 for {what}, not {samples!r}")
+    if uncertainty == "bayes" and not grid_bayes:
         if warmup is None:
             warmup = DEFAULT_WARMUP
         for name, v, least in (
@@ -396,6 +416,24 @@ def fit_cmr(
                         f"{n_bad} of {samples} bootstrap refits of model {model}, ratio "
                         f"{float(r):g}, {split} failed (left out)"
                     )
+        elif grid_bayes:
+            with jax.enable_x64(True):
+                resid = np.asarray(
+                    jax.vmap(lambda t_, xi, yi, law=law: law.residuals(t_, {"T": xi}, yi))(
+                        jnp.asarray(res["theta"]), jnp.asarray(x), jnp.asarray(y)
+                    )
+                )
+            srefs = [
+                float(np.sqrt(np.sum(m[i] * resid[i] ** 2) / max(m[i].sum(), 1.0)))
+                for i in range(len(groups))
+            ]
+            seeds = rng.integers(0, 2**31 - 1, size=len(groups))
+            draws, diags = grid_posterior_curves(
+                split, xs, ys, srefs, draws=int(samples), seeds=seeds
+            )
+            for ((model, r), _), d, dg in zip(groups, draws, diags, strict=True):
+                curve_draws[(model, float(r), split)] = {k: d[k] for k in keys}
+                posterior_diags.append({"model": model, "ratio": float(r), "split": split, **dg})
         elif uncertainty == "bayes":
             points = [{k: float(nat[k][i]) for k in keys} for i in range(len(groups))]
             seeds = rng.integers(0, 2**31 - 1, size=len(groups))
@@ -435,7 +473,7 @@ def fit_cmr(
     if uncertainty == "bootstrap":
         n_draws = int(samples)
     elif uncertainty == "bayes":
-        n_draws = int(chains) * int(samples)
+        n_draws = int(samples) if grid_bayes else int(chains) * int(samples)
     options = {
         "lam": lam,
         "epsilon": epsilon,
@@ -455,12 +493,20 @@ def fit_cmr(
         if uncertainty == "bootstrap"
         else "",
     }
-    if uncertainty == "bayes":
-        options.update(chains=int(chains), warmup=int(warmup), max_tree_depth=int(max_tree_depth))
+    if grid_bayes:
+        options.update(sampler="grid")
+        unc.update(_grid_summary(posterior_diags, samples))
+    elif uncertainty == "bayes":
+        options.update(
+            sampler="nuts",
+            chains=int(chains),
+            warmup=int(warmup),
+            max_tree_depth=int(max_tree_depth),
+        )
         unc.update(_posterior_summary(posterior_diags, chains, warmup, samples, max_tree_depth))
-        if not unc["converged"]:
-            msgs.insert(0, unc["diagnostics"]["message"])
-            warnings.warn(unc["diagnostics"]["message"], ScalingLawsWarning, stacklevel=2)
+    if uncertainty == "bayes" and not unc["converged"]:
+        msgs.insert(0, unc["diagnostics"]["message"])
+        warnings.warn(unc["diagnostics"]["message"], ScalingLawsWarning, stacklevel=2)
     return CMRFit(
         models=models,
         token_unit=float(token_unit),
@@ -478,6 +524,45 @@ def fit_cmr(
         warnings=tuple(_dedupe(msgs)),
         data=data,
     )
+
+
+def _grid_summary(diags: list[dict], draws) -> dict:
+    """The ``uncertainty`` entries of a grid-posterior CMR fit: settings, diagnostics.
+
+    The quadrature counts as converged when, for every curve, no grid cell holds more than
+    :data:`scalinglaws.mixture.gridpost.MAX_CELL_MASS` of the posterior after refinement.
+    """
+    bad = [d for d in diags if not d["converged"]]
+    diagnostics: dict[str, Any] = {
+        "max_cell_mass": max((d["max_cell_mass"] for d in diags), default=math.nan),
+        "max_edge_mass": max((d["edge_mass"] for d in diags), default=math.nan),
+        "min_effective_cells": min((d["effective_cells"] for d in diags), default=math.nan),
+        "n_curves": len(diags),
+        "n_not_converged": len(bad),
+        "curves": diags,
+    }
+    if bad:
+        worst = max(
+            bad, key=lambda d: d["max_cell_mass"] if math.isfinite(d["max_cell_mass"]) else 9
+        )
+        diagnostics["message"] = (
+            f"posterior NOT CONVERGED: the grid quadrature failed for {len(bad)} of "
+            f"{len(diags)} curves (e.g. model {worst['model']}, ratio {worst['ratio']:g}, "
+            f"{worst['split']}: {'; '.join(worst['problems'])}). Do not use the CMR "
+            "intervals; use the bootstrap"
+        )
+    else:
+        diagnostics["message"] = ""
+    return {
+        "converged": not bad,
+        "draws_per_curve": int(draws),
+        "sampler": "exact grid posterior per curve (scalinglaws.mixture.gridpost): normal "
+        "likelihood on loss-change residuals, coefficients and noise integrated out in "
+        "closed form (normal prior on the curve's values at its first, middle and last "
+        "checkpoint, Jeffreys prior on the noise), exponents by quadrature on a refined "
+        "grid under the laws' priors",
+        "diagnostics": diagnostics,
+    }
 
 
 def _posterior_summary(diags: list[dict], chains, warmup, samples, max_tree_depth) -> dict:

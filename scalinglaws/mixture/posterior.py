@@ -1,4 +1,10 @@
-"""Posterior draws of the loss-change curve fits by NUTS (the pipeline's ``"bayes"`` path).
+"""Posterior draws of the loss-change curve fits by NUTS (``fit_cmr(..., uncertainty="bayes",
+sampler="nuts")``).
+
+The default Bayesian path is the exact grid posterior of :mod:`scalinglaws.mixture.gridpost`
+(same laws, coefficients and noise integrated out in closed form): the general-loss
+posterior is multimodal and NUTS mostly does not mix on it (below). This module stays for
+comparison and for laws or priors the grid does not cover.
 
 Each curve of a continual-pre-training log (one model, ratio and split) gets its own
 posterior from :func:`scalinglaws.uncertainty.sample_posterior` (NUTS, Student-t

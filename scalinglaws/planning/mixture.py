@@ -31,6 +31,13 @@ INTERVAL_CALIBRATION = {
         "reflect the "
         "curves' noise only, not a misspecified law"
     ),
+    "bayes-grid": (
+        "exact grid-posterior intervals of each curve fit (normal likelihood, coefficients "
+        "and noise integrated out, exponents by quadrature) pushed through the root finder "
+        "and the CMR-law fit: on simulated curves a nominal 90% interval covered the true "
+        "CMR in 88.1% of 800 cases (100 datasets, s.e. 1.1 points; T0 intervals 90%); they "
+        "reflect the curves' noise only, not a misspecified law"
+    ),
     "bayes": (
         "NUTS posterior intervals of each curve fit pushed through the root finder and the "
         "CMR-law fit; their coverage has not been measured, and they are meaningful only "
@@ -45,7 +52,9 @@ def interval_calibration(fit: CMRFit) -> str:
     if not fit.n_draws:
         return ""
     method = fit.uncertainty.get("method", "none")
-    text = INTERVAL_CALIBRATION.get(method, "")
+    # Records written before the grid sampler existed hold NUTS posteriors.
+    grid = method == "bayes" and fit.options.get("sampler", "nuts") == "grid"
+    text = INTERVAL_CALIBRATION.get("bayes-grid" if grid else method, "")
     if method == "bayes" and not fit.uncertainty.get("converged", True):
         text = "posterior NOT CONVERGED, do not use these intervals; " + text
     return text

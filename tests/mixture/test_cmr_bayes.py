@@ -1,4 +1,4 @@
-"""The CMR pipeline's NUTS ("bayes") path: anchored laws, diagnostics, records, CLI.
+"""The CMR pipeline's NUTS path (``sampler="nuts"``): anchored laws, diagnostics, records, CLI.
 
 One small simulated log (1 model x 4 ratios x 30 checkpoints) and deliberately short
 chains (2 chains x (30 warm-up + 20 draws), tree depth 4) keep the module fast; such
@@ -34,7 +34,7 @@ TOKENS = np.linspace(0.2e9, 20e9, 30)
 #: can be fitted through with one point to spare.
 RATIOS = (0.125, 0.25, 0.5, 0.75)
 N_CURVES = 2 * len(RATIOS)
-SHORT = {"chains": 2, "warmup": 30, "samples": 20, "max_tree_depth": 4}
+SHORT = {"chains": 2, "warmup": 30, "samples": 20, "max_tree_depth": 4, "sampler": "nuts"}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,8 @@ def test_cli_bayes_json_carries_diagnostics_and_plans(sim, tmp_path, capsys):
     runs.to_csv(csv, index=False)
     out = tmp_path / "fit.json"
     args = ["fit", "cmr", str(csv), "--uncertainty", "bayes", "--samples", "20"]
-    args += ["--warmup", "30", "--chains", "2", "--quiet", "--json", "--out", str(out)]
+    args += ["--sampler", "nuts", "--warmup", "30", "--chains", "2"]
+    args += ["--quiet", "--json", "--out", str(out)]
     # Tree depth is not a CLI option; the default (6) only bounds the work per step.
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
@@ -186,4 +187,4 @@ def test_bad_bayes_options_raise():
     )
     for bad in ({"samples": 0}, {"chains": 0}, {"warmup": -1}, {"samples": 1.5}):
         with pytest.raises(FitError):
-            fit_cmr(runs, uncertainty="bayes", **bad)
+            fit_cmr(runs, uncertainty="bayes", sampler="nuts", **bad)
