@@ -283,7 +283,8 @@ def fit_cmr(
     draws): see ``bench/results/mixture_coverage_bootstrap.txt``. Refitting each draw
     warm-started from the point fit left the 90% intervals at 0.84 coverage (the draws
     stayed in the point fit's basin of the general-loss law); with the per-draw search
-    they cover about 90% (:data:`scalinglaws.planning.mixture.INTERVAL_CALIBRATION`).
+    they cover 90.6% (800 cases), and the exact grid posterior (``"bayes"``) 88.1%
+    (:data:`scalinglaws.planning.mixture.INTERVAL_CALIBRATION`).
 
     Args:
         runs: A run log path or DataFrame (``model, ratio, tokens, split, loss`` with
