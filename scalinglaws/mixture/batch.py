@@ -214,7 +214,7 @@ def bootstrap_curves(
 
 
 @partial(jax.jit, static_argnames=("law", "max_iter", "polish_both"))
-def _search_refits(law, grid, theta, x, y, w, delta, max_iter, polish_both=True):
+def _search_refits(law, grid, theta, x, y, w, delta, max_iter, polish_both):
     """Per draw: variable-projection search on the exponent grid with the draw's weights,
     then polish the best grid start and the point fit (both, or the one with the lower
     objective before polishing); keep the lower objective."""
