@@ -4,6 +4,7 @@ The public surface is this module's ``__all__``; everything else may change.
 """
 
 from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
+from scalinglaws._version import __version__
 from scalinglaws.approaches.conformal import calibrate, predictive_interval
 from scalinglaws.errors import (
     FitError,
@@ -27,8 +28,6 @@ from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.planning.sparsity import plan_sparsity
 from scalinglaws.sparsity import load_sparse_runs
 from scalinglaws.uncertainty import bootstrap, laplace, sample_posterior, to_inference_data
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

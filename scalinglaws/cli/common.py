@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import numpy as np
+from scalinglaws.io.files import atomic_write, json_safe, to_json
 
-
-def _clean(obj: Any) -> Any:
-    """Make numpy/pandas values JSON-safe; non-finite floats become null."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    return obj
-
-
-def to_json(obj: Any) -> str:
-    return json.dumps(_clean(obj), indent=2, allow_nan=False)
+__all__ = ["atomic_write", "json_safe", "to_json", "emit", "progress"]
 
 
 def emit(args: Any, obj: dict, text: str) -> None:
@@ -48,21 +23,6 @@ def progress(args: Any, message: str) -> None:
     if not getattr(args, "quiet", False):
         sys.stderr.write(message.rstrip("\n") + "\n")
         sys.stderr.flush()
-
-
-def atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write via a temporary file renamed into place: never a half-written output."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def add_common(parser: Any) -> None:

@@ -178,7 +178,7 @@ def save_fit(result: FitResult, path: str | Path, **kwargs: Any) -> Path:
     Returns:
         The path written.
     """
-    from scalinglaws.cli.common import atomic_write, to_json
+    from scalinglaws.io.files import atomic_write, to_json
 
     record = record_from_fit(result, **kwargs)
     atomic_write(path, to_json(record) + "\n")

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalinglaws.cli.common import atomic_write
 from scalinglaws.errors import RecordError
+from scalinglaws.io.files import atomic_write
 from scalinglaws.laws.cmr import CMR_KEYS, DOMAIN_KEYS, GENERAL_KEYS, LOSS_RATIO_KEYS
 from scalinglaws.mixture.pipeline import CMRFit, file_sha256
 
