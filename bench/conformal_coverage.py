@@ -103,11 +103,11 @@ def epoch(method: str, args) -> dict:
     ``scalinglaws.uncertainty.bayes`` fails on a second posterior with a different number
     of runs in one process, so its cache is cleared in between (a workaround, bench only).
     """
-    from scalinglaws.approaches.backtest import _load
-    from scalinglaws.approaches.conformal import conformal_calibrate, widen
     from scalinglaws.uncertainty import bayes
+    from scalinglaws.uncertainty.conformal import conformal_calibrate, widen
+    from scalinglaws.uncertainty.intervals import load_law_runs
 
-    runs = _load(EPOCH, LAW, None)
+    runs = load_law_runs(EPOCH, LAW, None)
     train = runs[runs["C"] <= 1e21]
     bayes._sampler.cache_clear()
     cal = conformal_calibrate(train, uncertainty=method, samples=args.samples)

@@ -22,6 +22,10 @@ results file, and with the shared-basis search and one polished start (the curre
 default) in ``bench/results/mixture_variants.txt`` (0.906, T0 0.902). ``method`` bayes
 uses the exact grid posterior (``samples`` = draws per curve):
 ``bench/results/mixture_coverage_bayes_grid.txt`` (0.881, T0 0.897).
+
+Since December 2026 the CMR-law point weights come from the delta method (the curve
+fits' covariances, no draws), so the point estimate no longer depends on ``samples`` or
+the seed; the results file holds the run with those weights at the end.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Speed of the CMR pipeline: point fit and bootstrap, warm (after compilation).
 
 Usage: ``python bench/mixture_speed.py [samples]``. 4 sizes x 6 ratios x 100 checkpoints.
+Curve fits and the CMR law go through :func:`scalinglaws.fitting.many.fit_many`, the
+bootstrap through :func:`scalinglaws.uncertainty.curves.bootstrap_curves`.
 Targets (issue 5): point pipeline <= 2 s warm; with 1,000 draws <= 20 s. Also times the
 Bayesian path (``uncertainty="bayes"``, the exact grid posterior of every curve).
 Warm times are medians of ``repeats`` runs after a first (compiling) call.

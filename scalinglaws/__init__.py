@@ -1,11 +1,23 @@
 """scalinglaws: fit published scaling laws to your run logs and plan with uncertainty.
 
-The public surface is this module's ``__all__``; everything else may change.
+The public surface is this module's ``__all__``; everything else may change. In the order
+of the pipeline:
+
+* laws — :mod:`scalinglaws.laws` (``Law``, ``ParamSpec`` for a law of your own);
+* run logs — :func:`load_runs`, :func:`load_sparse_runs`, :func:`load_cpt_runs`;
+* fits — :func:`fit` (point fit, optionally with uncertainty), :class:`FitResult`;
+* uncertainty — :func:`attach`, :func:`bootstrap`, :func:`laplace`,
+  :func:`sample_posterior`, conformal :func:`calibrate` and :func:`predictive_interval`;
+* records — :func:`save_fit`, :func:`load_fit` (and the CMR pair);
+* plans — :func:`plan_compute`, :func:`plan_fixed_params`, :func:`plan_fixed_tokens`,
+  :func:`compute_for_loss`, :func:`plan_sparsity`, :func:`plan_mixture`;
+* checks — :func:`backtest`; figures and reports — :mod:`scalinglaws.plotting`,
+  :func:`write_report` (both imported on first use).
 """
 
 from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
 from scalinglaws._version import __version__
-from scalinglaws.approaches.conformal import calibrate, predictive_interval
+from scalinglaws.approaches.backtest import BacktestResult, backtest
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -14,9 +26,10 @@ from scalinglaws.errors import (
     ScalingLawsError,
     ScalingLawsWarning,
 )
-from scalinglaws.fitting import FitResult, Uncertainty, fit
+from scalinglaws.fitting import FitResult, Uncertainty
 from scalinglaws.io.records import load_fit, save_fit
 from scalinglaws.io.runs import load_runs
+from scalinglaws.laws import Law, ParamSpec
 from scalinglaws.mixture import CMRFit, fit_cmr, load_cmr_fit, load_cpt_runs, save_cmr_fit
 from scalinglaws.planning.compute import (
     compute_for_loss,
@@ -27,7 +40,17 @@ from scalinglaws.planning.compute import (
 from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.planning.sparsity import plan_sparsity
 from scalinglaws.sparsity import load_sparse_runs
-from scalinglaws.uncertainty import bootstrap, laplace, sample_posterior, to_inference_data
+from scalinglaws.uncertainty import (
+    Calibration,
+    attach,
+    bootstrap,
+    calibrate,
+    fit,
+    laplace,
+    predictive_interval,
+    sample_posterior,
+    to_inference_data,
+)
 
 
 def __getattr__(name: str):
@@ -45,42 +68,54 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    # subpackages
     "approaches",
-    "bootstrap",
-    "calibrate",
-    "CMRFit",
+    "laws",
+    "mixture",
+    "plotting",
+    "sparsity",
+    "uncertainty",
+    "__version__",
+    # errors and warnings
     "FitError",
-    "FitResult",
     "PlanError",
     "RecordError",
     "RunLogError",
     "ScalingLawsError",
     "ScalingLawsWarning",
+    # laws and run logs
+    "Law",
+    "ParamSpec",
+    "load_cpt_runs",
+    "load_runs",
+    "load_sparse_runs",
+    # fits and uncertainty
+    "BacktestResult",
+    "CMRFit",
+    "Calibration",
+    "FitResult",
     "Uncertainty",
-    "__version__",
-    "compute_for_loss",
+    "attach",
+    "backtest",
+    "bootstrap",
+    "calibrate",
     "fit",
     "fit_cmr",
     "laplace",
-    "laws",
-    "mixture",
+    "predictive_interval",
+    "sample_posterior",
+    "to_inference_data",
+    # records
     "load_cmr_fit",
-    "load_cpt_runs",
     "load_fit",
-    "load_runs",
-    "load_sparse_runs",
+    "save_cmr_fit",
+    "save_fit",
+    # plans and reports
+    "compute_for_loss",
     "plan_compute",
     "plan_fixed_params",
     "plan_fixed_tokens",
     "plan_mixture",
     "plan_sparsity",
-    "plotting",
-    "predictive_interval",
-    "sample_posterior",
-    "save_cmr_fit",
-    "save_fit",
-    "sparsity",
-    "to_inference_data",
-    "uncertainty",
     "write_report",
 ]

@@ -1,28 +1,74 @@
-"""Drift checks: refit a recorded law from its data and compare (DESIGN §7).
+"""Drift checks: refit a recorded fit from its data and compare (DESIGN §7).
 
-A registry lays records out as ``fits/<law>/<dataset>/v<N>.json``; records are never
-edited, a new fit is a new version, and the check compares the latest version (numeric
-order: v10 after v9). Data paths in a record are relative to the record's own folder, so
-a registry works from any checkout location.
+One checker for every kind of record (:mod:`scalinglaws.io.records`), dispatched on
+``kind``: a ``law`` record is refitted with :func:`scalinglaws.fit` and the recorded
+options; a ``pipeline`` record (``cmr``) is refitted from the data with
+:func:`scalinglaws.mixture.fit_cmr` and its recorded options and seed, and the point
+parameters of every part and the derived quantities at the anchors are compared.
+:func:`check_new_runs` answers the other CI question: do runs added after recording fall
+inside the recorded law's predictive intervals, and how far does the plan move?
+
+A registry lays records out as ``fits/<law>/<dataset>/v<N>.json``
+(:mod:`scalinglaws.io.registry`); the check compares the latest version.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
-from scalinglaws.errors import RecordError, ScalingLawsError, ScalingLawsWarning
-from scalinglaws.io.records import read_record, result_from_record, sha256_file
+from scalinglaws.errors import RecordError, RunLogError, ScalingLawsError, ScalingLawsWarning
+from scalinglaws.fitting.fit import fit
+from scalinglaws.fitting.result import FitResult
+from scalinglaws.io.columns import read_table
+from scalinglaws.io.records import (
+    DEFAULT_ANCHOR_RTOL,
+    DEFAULT_PARAM_RTOL,
+    LAW,
+    describe_record,
+    read_record,
+    record_name,
+    record_object,
+    result_from_record,
+    sha256_file,
+)
+from scalinglaws.io.registry import (
+    latest_records,
+    next_version_path,
+    resolve_data_path,
+    version_of,
+)
+from scalinglaws.io.runs import load_runs
+from scalinglaws.laws.base import Law
+from scalinglaws.mixture.pipeline import CMRFit, fit_cmr
+from scalinglaws.mixture.record import cmr_fit_from_record
+from scalinglaws.sparsity import load_sparse_runs
+from scalinglaws.uncertainty.conformal import predictive_interval
 
-_VERSION = re.compile(r"^v(\d+)\.json$")
+__all__ = [
+    "CheckResult",
+    "CheckRow",
+    "LOADERS",
+    "check_paths",
+    "check_record",
+    "exit_code",
+    "latest_records",
+    "load_law_data",
+    "next_version_path",
+    "resolve_data_path",
+    "summary",
+    "version_of",
+]
 
 PASS, DRIFT, SKIPPED, DIGEST, MISSING, UNUSABLE = (
     "ok",
@@ -36,6 +82,8 @@ PASS, DRIFT, SKIPPED, DIGEST, MISSING, UNUSABLE = (
 
 @dataclass(frozen=True)
 class CheckRow:
+    """One compared quantity: recorded and refitted values, tolerance, verdict."""
+
     item: str
     recorded: float | str
     now: float | str
@@ -48,101 +96,79 @@ class CheckResult:
     """Outcome of checking one record."""
 
     path: Path
-    status: str  # ok | DRIFT | skipped | DATA DIGEST MISMATCH | UNUSABLE
+    status: str  # ok | DRIFT | skipped | DATA DIGEST MISMATCH | DATA MISSING | UNUSABLE
     message: str = ""
     rows: tuple[CheckRow, ...] = field(default_factory=tuple)
 
     @property
     def failed(self) -> bool:
+        """Drift, a changed data file, or (with ``strict``) a missing one."""
         return self.status in (DRIFT, DIGEST, MISSING)
 
     def table(self) -> str:
+        """The comparison as a text table, headed by the record and its status."""
         head = f"{self.path}: {self.status}" + (f" — {self.message}" if self.message else "")
         if not self.rows:
             return head
+        width = max(34, *(len(r.item) for r in self.rows))
         lines = [
             head,
-            f"  {'parameter/anchor':<34} {'recorded':>14} {'now':>14} {'tolerance':>10}  verdict",
+            f"  {'parameter/anchor':<{width}} {'recorded':>14} {'now':>14} {'tolerance':>10}  "
+            "verdict",
         ]
         for r in self.rows:
             rec = f"{r.recorded:.8g}" if isinstance(r.recorded, float) else str(r.recorded)
             now = f"{r.now:.8g}" if isinstance(r.now, float) else str(r.now)
             tol = f"{r.tolerance:.1e}" if isinstance(r.tolerance, float) else str(r.tolerance)
-            lines.append(f"  {r.item:<34} {rec:>14} {now:>14} {tol:>10}  {r.verdict}")
+            lines.append(f"  {r.item:<{width}} {rec:>14} {now:>14} {tol:>10}  {r.verdict}")
         return "\n".join(lines)
 
 
-def version_of(path: Path) -> int:
-    m = _VERSION.match(path.name)
-    if not m:
-        raise RecordError(f"{path}: record files are named v<N>.json")
-    return int(m.group(1))
+# ------------------------------------------------------------------ data of a law
+#: law name -> loader(path, **load_options) for laws whose logs need their own reader.
+#: Laws with N and D inputs use :func:`scalinglaws.load_runs`; any other law is read as a
+#: plain table whose columns are its input names and its target name.
+LOADERS: dict[str, Callable[..., pd.DataFrame]] = {"avgparams": load_sparse_runs}
 
 
-def latest_records(paths: Iterable[str | Path]) -> list[Path]:
-    """The latest version in every record folder under the given files or folders."""
-    found: dict[Path, Path] = {}
-    for raw in paths:
-        p = Path(raw)
-        if p.is_file():  # a record named explicitly is checked as it is
-            found[p.resolve()] = p
-            continue
-        if not p.exists():
-            raise RecordError(f"{p} does not exist")
-        for f in p.rglob("v*.json"):
-            if not _VERSION.match(f.name):
-                continue
-            key = f.parent.resolve()
-            if key not in found or version_of(f) > version_of(found[key]):
-                found[key] = f
-    return sorted(found.values())
+def load_law_data(
+    law: Law, path: str | Path, load_options: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Load the data a law is fitted to, the way ``scalinglaws check`` refits it.
+
+    Args:
+        law: The law.
+        path: The data file.
+        load_options: Keywords of the loader (as recorded in ``data.load_options``).
+
+    Returns:
+        The runs: from the law's registered loader (:data:`LOADERS`), from
+        :func:`scalinglaws.load_runs` for a law of N and D, or else the file as a plain
+        table with the law's input and target columns.
+
+    Raises:
+        RunLogError: The file cannot be read or lacks a column the law needs.
+    """
+    opts = dict(load_options or {})
+    if law.name in LOADERS:
+        return LOADERS[law.name](path, **opts)
+    if set(law.inputs) == {"N", "D"} and law.target == "loss":
+        return load_runs(path, **opts)
+    table, _ = read_table(path)
+    needed = [*law.inputs, law.target]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise RunLogError(
+            f"{path}: law {law.name!r} is refitted from a table with columns {needed}; "
+            f"{missing} missing (found {list(table.columns)})"
+        )
+    return table
 
 
-def next_version_path(folder: str | Path) -> Path:
-    folder = Path(folder)
-    versions = [version_of(f) for f in folder.glob("v*.json") if _VERSION.match(f.name)]
-    return folder / f"v{max(versions, default=0) + 1}.json"
-
-
-def resolve_data_path(record_path: Path, data_path: str) -> Path:
-    p = Path(data_path)
-    return p if p.is_absolute() else (record_path.parent / p).resolve()
-
-
-def _loader_for(law_name: str) -> Callable[..., pd.DataFrame]:
-    """The run-log loader that matches a law (laws with their own log formats register here)."""
-    from scalinglaws.io.runs import load_runs
-    from scalinglaws.sparsity import load_sparse_runs
-
-    loaders: dict[str, Callable[..., pd.DataFrame]] = {"avgparams": load_sparse_runs}
-    loaders.update(LOADERS)
-    return loaders.get(law_name, load_runs)
-
-
-#: law name -> loader(path, **load_options) for user laws whose logs are not plain
-#: N/D/loss (the bundled laws are handled above).
-LOADERS: dict[str, Callable[..., pd.DataFrame]] = {}
-
-
-def _is_cmr_record(path: Path) -> dict | None:
-    """The record's JSON when it is a critical-mixture-ratio record, else ``None``."""
-    import json
-
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # read_record below reports it
-    if isinstance(raw, dict) and (
-        raw.get("kind") == "scalinglaws.cmr_fit" or raw.get("law") == "cmr"
-    ):
-        return raw
-    return None
-
-
-def _data_file(path: Path, record: dict, strict: bool) -> Path | CheckResult:
+def _data_file(path: Path, record: Mapping[str, Any], strict: bool) -> Path | CheckResult:
     """The record's data file, or the result to return when it is absent or changed."""
     data = record.get("data") or {}
-    if not isinstance(data, dict) or not data.get("path"):
+    if not data.get("path"):
         return CheckResult(path, UNUSABLE, "record names no data file, so it cannot be refitted")
     data_file = resolve_data_path(path, data["path"])
     if not data_file.is_file():
@@ -157,144 +183,225 @@ def _data_file(path: Path, record: dict, strict: bool) -> Path | CheckResult:
         return CheckResult(
             path,
             DIGEST,
-            f"data file {data_file} changed: sha256 {digest[:12]}… != recorded {data['sha256'][:12]}…",
+            f"data file {data_file} changed: sha256 {digest[:12]}… != recorded "
+            f"{data['sha256'][:12]}…",
             (CheckRow("data sha256", data["sha256"][:16], digest[:16], "exact", DIGEST),),
         )
     return data_file
 
 
-def check_cmr_record(path: str | Path, record: dict, *, strict: bool = False) -> CheckResult:
-    """Drift check of a critical-mixture-ratio record (Gu et al. 2024, arXiv 2407.17467).
+def _close(now: float, recorded: float, rtol: float) -> bool:
+    return math.isclose(now, recorded, rel_tol=rtol, abs_tol=1e-12)
 
-    Refits the curves and turning points with the recorded options (point values only,
-    no bootstrap), fits each model's CMR law R = alpha4 T^s4 + beta3 through the new
-    turning points with the recorded weights, and compares alpha4, s4, beta3 per model
-    (``tolerances.params_rtol``) and the anchor CMR values (``anchors``, each with its
-    ``rtol``). A ratio that enters or leaves the CMR-law fit is drift too.
-    """
-    from scalinglaws.mixture.record import (
-        DEFAULT_ANCHOR_RTOL,
-        DEFAULT_PARAM_RTOL,
-        cmr_fit_from_dict,
-        refit_cmr_law,
-    )
 
-    path = Path(path)
-    try:
-        cmr_fit_from_dict(record)  # validates every field
-    except ScalingLawsError as exc:
-        return CheckResult(path, UNUSABLE, str(exc))
-    data_file = _data_file(path, record, strict)
-    if isinstance(data_file, CheckResult):
-        return data_file
-    try:
-        now = refit_cmr_law(record, data_file)
-    except ScalingLawsError as exc:
-        return CheckResult(path, UNUSABLE, f"refit failed: {exc}")
-    rtols = (record.get("tolerances") or {}).get("params_rtol") or {}
-    rows = []
-    recorded_params = record.get("params") or {}
-    for model, p_now in now["params"].items():
-        rec_used, now_used = now["recorded_used"][model], now["used"][model]
-        if rec_used != now_used:
-            rows.append(
-                CheckRow(
-                    f"{model}: ratios in CMR fit",
-                    ",".join(f"{r:.4g}" for r in rec_used),
-                    ",".join(f"{r:.4g}" for r in now_used),
-                    "exact",
-                    DRIFT,
-                )
-            )
-        for name, value in p_now.items():
-            recorded = (recorded_params.get(model) or {}).get(name)
-            if recorded is None:
-                continue  # the law was not fitted when recorded (too few turning points)
-            tol = float(rtols.get(name, DEFAULT_PARAM_RTOL))
-            ok = math.isclose(value, float(recorded), rel_tol=tol, abs_tol=0.0)
-            rows.append(
-                CheckRow(f"{model}: {name}", float(recorded), value, tol, PASS if ok else DRIFT)
-            )
-    unit = now["token_unit"]
-    for anchor in record.get("anchors") or []:
-        model, tok = anchor.get("model"), float(anchor.get("tokens", math.nan))
-        p = now["params"].get(model)
-        value = math.nan if p is None else p["alpha4"] * (tok / unit) ** p["s4"] + p["beta3"]
-        tol = float(anchor.get("rtol", DEFAULT_ANCHOR_RTOL))
-        ok = math.isclose(value, float(anchor["cmr"]), rel_tol=tol)
-        rows.append(
-            CheckRow(
-                f"{model}: cmr@{tok:.3g} tokens",
-                float(anchor["cmr"]),
-                value,
-                tol,
-                PASS if ok else DRIFT,
-            )
-        )
+def _verdict(path: Path, rows: list[CheckRow]) -> CheckResult:
     drift = [r.item for r in rows if r.verdict != PASS]
     if drift:
         return CheckResult(path, DRIFT, "drift in " + ", ".join(drift), tuple(rows))
     return CheckResult(path, PASS, "", tuple(rows))
 
 
-def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
-    """Refit one record from its data and compare parameters and anchors with tolerances.
+# ------------------------------------------------------------------ law records
+def refit_law(result: FitResult, runs: pd.DataFrame, options: Mapping[str, Any]) -> FitResult:
+    """Refit a recorded law to runs with the recorded point-fit options."""
+    return fit(
+        result.law,
+        runs,
+        search=options.get("search", "auto"),
+        delta=float(options.get("delta", 1e-3)),
+        top_k=int(options.get("top_k", 4)),
+        max_iter=int(options.get("max_iter", 200)),
+    )
 
-    Critical-mixture-ratio records (``kind: scalinglaws.cmr_fit``) go to
-    :func:`check_cmr_record`.
-    """
-    from scalinglaws.fitting.fit import fit
 
-    path = Path(path)
-    raw = _is_cmr_record(path) if path.is_file() else None
-    if raw is not None:
-        return check_cmr_record(path, raw, strict=strict)
-    try:
-        record = read_record(path)
-        result = result_from_record(record, where=str(path))
-    except ScalingLawsError as exc:
-        return CheckResult(path, UNUSABLE, str(exc))
-    data_file = _data_file(path, record, strict)
-    if isinstance(data_file, CheckResult):
-        return data_file
-    data = record.get("data") or {}
-    opts = record.get("options") or {}
-    load_opts = dict(data.get("load_options") or {})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ScalingLawsWarning)
-            runs = _loader_for(result.law.name)(data_file, **load_opts)
-            now = fit(
-                result.law,
-                runs,
-                search=opts.get("search", "auto"),
-                delta=float(opts.get("delta", 1e-3)),
-                top_k=int(opts.get("top_k", 4)),
-                max_iter=int(opts.get("max_iter", 200)),
-            )
-    except ScalingLawsError as exc:
-        return CheckResult(path, UNUSABLE, f"refit failed: {exc}")
+def _check_law(path: Path, record: Mapping[str, Any], data_file: Path) -> CheckResult:
+    result = result_from_record(record, where=str(path))
+    load_opts = (record.get("data") or {}).get("load_options") or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        runs = load_law_data(result.law, data_file, load_opts)
+        now = refit_law(result, runs, record.get("options") or {})
     rows = []
     rtols = (record.get("tolerances") or {}).get("params_rtol") or {}
     for name, recorded in record["params"].items():
-        tol = float(rtols.get(name, 2e-3))
+        tol = float(rtols.get(name, DEFAULT_PARAM_RTOL))
         value = float(now.params[name])
-        ok = math.isclose(value, recorded, rel_tol=tol, abs_tol=0.0)
+        ok = _close(value, recorded, tol)
         rows.append(CheckRow(name, float(recorded), value, tol, PASS if ok else DRIFT))
     for anchor in record.get("anchors") or []:
         inputs = anchor["inputs"]
         value = float(np.asarray(now.predict(**inputs)).reshape(-1)[0])
-        tol = float(anchor.get("rtol", 1e-4))
+        tol = float(anchor.get("rtol", DEFAULT_ANCHOR_RTOL))
         label = "pred@" + ",".join(f"{k}={v:.3g}" for k, v in inputs.items())
         ok = math.isclose(value, float(anchor["prediction"]), rel_tol=tol)
         rows.append(CheckRow(label, float(anchor["prediction"]), value, tol, PASS if ok else DRIFT))
-    drift = [r.item for r in rows if r.verdict != PASS]
-    if drift:
-        return CheckResult(path, DRIFT, "drift in " + ", ".join(drift), tuple(rows))
-    return CheckResult(path, PASS, "", tuple(rows))
+    return _verdict(path, rows)
+
+
+# ------------------------------------------------------------------ the CMR pipeline
+#: The keywords of :func:`fit_cmr` a record's options may set (others are descriptive).
+_FIT_CMR_OPTIONS = frozenset(inspect.signature(fit_cmr).parameters) - {"runs"}
+
+
+def _option(value: Any) -> Any:
+    return float(value) if value in ("inf", "-inf") else value
+
+
+#: Options of the uncertainty draws: they cannot change the point estimate (its weights
+#: are the delta-method variances of the curve fits, DESIGN §5), so the check runs the
+#: point pipeline only and leaves them out.
+_DRAW_OPTIONS = frozenset({"uncertainty", "samples", "seed", "sampler", "chains", "warmup",
+                           "max_tree_depth"})
+
+
+def refit_cmr(record: Mapping[str, Any], data_file: str | Path) -> CMRFit:
+    """Refit a CMR pipeline record's point estimate from its data with its recorded options.
+
+    The point estimate depends on the data and the point options only, never on the draws'
+    method, count or seed, so the refit skips the draws (``uncertainty="none"``): the same
+    numbers, minutes faster on a CI machine.
+
+    Raises:
+        ScalingLawsError: The run log cannot be loaded or fitted.
+    """
+    settings = (record.get("parts") or {}).get("settings") or {}
+    kwargs: dict[str, Any] = {
+        "lam": settings.get("lambda"),
+        "epsilon": settings.get("epsilon"),
+        "token_unit": settings.get("token_unit"),
+    }
+    options = record.get("options") or {}
+    kwargs.update(
+        (k, v) for k, v in options.items() if k in _FIT_CMR_OPTIONS and k not in _DRAW_OPTIONS
+    )
+    kwargs["uncertainty"] = "none"
+    kwargs = {k: _option(v) for k, v in kwargs.items() if v is not None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        return fit_cmr(str(data_file), **kwargs)
+
+
+def _leaves(params: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(label, parameter name, value) for every number in a nested parameter dict."""
+    for key, value in params.items():
+        label = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            yield from _leaves(value, label)
+        else:
+            yield label, str(key), value
+
+
+def _cmr_param_rows(record: Mapping[str, Any], now: CMRFit) -> list[CheckRow]:
+    rtols = (record.get("tolerances") or {}).get("params_rtol") or {}
+    now_params = dict(_leaves_by_label(now.params))
+    rows = []
+    for model, parts in (record.get("params") or {}).items():
+        for label, name, recorded in _leaves(parts):
+            if recorded is None:
+                continue  # not fitted when recorded (too few turning points)
+            item = f"{model}: {label}"
+            value = now_params.get(f"{model}/{label}", math.nan)
+            value = math.nan if value is None else float(value)
+            tol = float(rtols.get(name, DEFAULT_PARAM_RTOL))
+            ok = _close(value, float(recorded), tol)
+            rows.append(CheckRow(item, float(recorded), value, tol, PASS if ok else DRIFT))
+    return rows
+
+
+def _leaves_by_label(params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for label, _, value in _leaves(params):
+        yield label, value
+
+
+def _used_ratios(critical: pd.DataFrame, model: str) -> list[float]:
+    sel = critical[(critical["model"] == model) & critical["used_in_cmr_fit"].astype(bool)]
+    return sorted(float(r) for r in sel["ratio"])
+
+
+def _cmr_anchor_rows(record: Mapping[str, Any], was: CMRFit, now: CMRFit) -> list[CheckRow]:
+    rows = []
+    for model in was.models:
+        rec_used, now_used = _used_ratios(was.critical, model), _used_ratios(now.critical, model)
+        if rec_used != now_used:
+            fmt = ",".join
+            rows.append(
+                CheckRow(
+                    f"{model}: ratios in CMR fit",
+                    fmt(f"{r:.4g}" for r in rec_used),
+                    fmt(f"{r:.4g}" for r in now_used),
+                    "exact",
+                    DRIFT,
+                )
+            )
+    cmr = now.cmr.set_index("model")
+    for anchor in record.get("anchors") or []:
+        model, tok = anchor.get("model"), float(anchor.get("tokens", math.nan))
+        value = math.nan
+        if model in cmr.index:
+            p = cmr.loc[model]
+            value = float(p["alpha4"] * (tok / now.token_unit) ** p["s4"] + p["beta3"])
+        recorded = float(anchor.get("cmr_unclipped", anchor["cmr"]))
+        tol = float(anchor.get("rtol", DEFAULT_ANCHOR_RTOL))
+        ok = math.isclose(value, recorded, rel_tol=tol)
+        rows.append(
+            CheckRow(f"{model}: cmr@{tok:.3g} tokens", recorded, value, tol, PASS if ok else DRIFT)
+        )
+    return rows
+
+
+def _check_cmr(path: Path, record: Mapping[str, Any], data_file: Path) -> CheckResult:
+    """Critical-mixture-ratio pipeline (Gu et al. 2024, arXiv 2407.17467): a refit from
+    the data with the recorded options and seed; every part's point parameters, the
+    ratios in each CMR-law fit and the CMR at the anchors are compared."""
+    was = cmr_fit_from_record(record, where=str(path))  # validates every field
+    now = refit_cmr(record, data_file)
+    return _verdict(path, _cmr_param_rows(record, now) + _cmr_anchor_rows(record, was, now))
+
+
+#: pipeline name -> checker(path, record, data file).
+PIPELINE_CHECKERS: dict[str, Callable[[Path, Mapping[str, Any], Path], CheckResult]] = {
+    "cmr": _check_cmr,
+}
+
+
+# ------------------------------------------------------------------ the one checker
+def _checker_for(record: Mapping[str, Any], path: Path) -> Callable[..., CheckResult]:
+    if record["kind"] == LAW:
+        return _check_law
+    if record_name(record) in PIPELINE_CHECKERS:
+        return PIPELINE_CHECKERS[record_name(record)]
+    raise RecordError(f"{path}: no drift check for {describe_record(record)}")
+
+
+def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
+    """Refit one record from its data and compare with its tolerances.
+
+    Dispatches on the record's ``kind``: a law record is refitted with
+    :func:`scalinglaws.fit`, a pipeline record with its pipeline's checker
+    (:data:`PIPELINE_CHECKERS`). A record that cannot be read, or refitted, is
+    ``UNUSABLE``; a changed data file is a digest mismatch; an absent one is skipped (a
+    failure with ``strict``).
+    """
+    path = Path(path)
+    try:
+        record = read_record(path)
+        check = _checker_for(record, path)
+        record_object(record, where=str(path))  # every field validated: unusable, not skipped
+    except ScalingLawsError as exc:
+        return CheckResult(path, UNUSABLE, str(exc))
+    data_file = _data_file(path, record, strict)
+    if isinstance(data_file, CheckResult):
+        return data_file
+    try:
+        return check(path, record, data_file)
+    except RecordError as exc:
+        return CheckResult(path, UNUSABLE, str(exc))
+    except ScalingLawsError as exc:
+        return CheckResult(path, UNUSABLE, f"refit failed: {exc}")
 
 
 def check_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[CheckResult]:
+    """:func:`check_record` on the latest record in every folder under ``paths``."""
     return [check_record(p, strict=strict) for p in latest_records(paths)]
 
 
@@ -308,7 +415,247 @@ def exit_code(results: list[CheckResult]) -> int:
 
 
 def summary(results: list[CheckResult]) -> dict[str, Any]:
+    """Number of records and the count of each status."""
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     return {"records": len(results), **counts}
+
+
+# ------------------------------------------------------------------ new runs
+#: Share of new runs allowed outside the recorded law's predictive intervals (90% by
+#: default) before the check fails: twice the nominal 10%. With 10 new runs that follow
+#: the recorded law, 3 or more fall outside by chance with probability 7% (binomial), so
+#: false alarms are rare, while a law that bends away at scale puts most large runs out.
+DEFAULT_MAX_OUTSIDE = 0.2
+#: Relative move of N_opt or D_opt at the budget that fails the check. The plan at 100x
+#: the largest compute is sensitive: adding 10 runs that follow the law (0.5% loss
+#: scatter, 3x-10x beyond 63 recorded runs) moved N_opt by 15% and D_opt by 17% in
+#: tests/io/test_check_new_runs.py, while runs from a law whose floor is 0.1 nats higher
+#: moved them by 32% and 24%. 25% flags moves beyond that scatter.
+DEFAULT_PLAN_RTOL = 0.25
+#: Default budget of the plan comparison, as a multiple of the largest compute among
+#: the old and new runs: the extrapolation a team plans for (as the records' anchors).
+PLAN_BUDGET_FACTOR = 100.0
+
+
+@dataclass(frozen=True)
+class NewRunsCheck:
+    """Outcome of checking new runs against a law record (:func:`check_new_runs`).
+
+    Attributes:
+        rows: One dict per new run: its name, inputs, observed and predicted value, the
+            predictive interval, whether it is inside, the residual and how far beyond
+            the interval (on the law's residual scale: log loss for loss laws), and the
+            residual in predictive standard deviations.
+        summary: Counts, the share outside, the plan at the budget before and after
+            adding the runs, the thresholds, ``failed`` and ``exit_code``.
+        warnings: Messages the user should read (e.g. a plan move not checked).
+    """
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    warnings: list[str]
+
+    @property
+    def failed(self) -> bool:
+        """Too many runs outside their intervals, or the plan moved too far."""
+        return bool(self.summary["failed"])
+
+    def table(self) -> str:
+        """A text report: the runs outside their intervals and the plan move."""
+        s = self.summary
+        lines = [
+            f"{s['record']}: {s['n_outside']} of {s['n_new_runs']} new runs outside the "
+            f"{s['level']:.0%} predictive intervals (share {s['share_outside']:.2f}, allowed "
+            f"{s['max_outside']:.2f})"
+        ]
+        resid = (
+            "log_residual" if "log_residual" in (self.rows[0] if self.rows else {}) else "residual"
+        )
+        for r in self.rows:
+            if not r["inside"]:
+                lines.append(
+                    f"  {r['run']}: observed {r['observed']:.6g}, interval "
+                    f"[{r['lo']:.6g}, {r['hi']:.6g}], {resid} {r[resid]:+.4g} "
+                    f"({r['beyond']:+.4g} beyond the interval, {r['sd']:+.2f} sd)"
+                )
+        if s.get("plan_checked"):
+            lines.append(
+                f"  plan at C={s['budget']:.3g}: N_opt {s['N_opt_recorded']:.4g} -> "
+                f"{s['N_opt_refit']:.4g} ({s['N_opt_rel_change']:+.2%}), D_opt "
+                f"{s['D_opt_recorded']:.4g} -> {s['D_opt_refit']:.4g} "
+                f"({s['D_opt_rel_change']:+.2%}); allowed {s['plan_rtol']:.2%}"
+            )
+        lines.append("FAIL" if self.failed else "ok")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _run_names(runs: pd.DataFrame) -> list[str]:
+    if "run" in runs.columns:
+        return [str(v) for v in runs["run"]]
+    return [f"row {i}" for i in range(len(runs))]
+
+
+def _interval_rows(result: FitResult, runs: pd.DataFrame, seed: int) -> tuple[list[dict], float]:
+    """Per run: the recorded law's predictive interval and where the observation fell."""
+    law = result.law
+    if result.uncertainty.n_draws == 0 and result.calibration is None:
+        raise RecordError(
+            f"the {law.name} record carries no uncertainty draws and no calibration, so it "
+            "has no predictive intervals; record it with --uncertainty laplace, bootstrap "
+            "or bayes"
+        )
+    inputs = {c: runs[c].to_numpy(dtype=float) for c in law.inputs}
+    interval = predictive_interval(result, inputs, seed=seed)
+    level = float(interval.attrs["level"])
+    z = NormalDist().inv_cdf(0.5 + 0.5 * level)
+    scale = np.log if law.residual == "log" else np.asarray
+    obs = runs[law.target].to_numpy(dtype=float)
+    pred, lo, hi = (interval[c].to_numpy(dtype=float) for c in ("predicted", "lo", "hi"))
+    resid = scale(obs) - scale(pred)
+    half = np.where(resid >= 0, scale(hi) - scale(pred), scale(pred) - scale(lo))
+    beyond = np.where(
+        obs > hi, scale(obs) - scale(hi), np.where(obs < lo, scale(obs) - scale(lo), 0.0)
+    )
+    key = "log_residual" if law.residual == "log" else "residual"
+    rows = []
+    for i, name in enumerate(_run_names(runs)):
+        rows.append(
+            {
+                "run": name,
+                **{c: float(inputs[c][i]) for c in law.inputs},
+                "observed": float(obs[i]),
+                "predicted": float(pred[i]),
+                "lo": float(lo[i]),
+                "hi": float(hi[i]),
+                "inside": bool(lo[i] <= obs[i] <= hi[i]),
+                key: float(resid[i]),
+                "beyond": float(beyond[i]),
+                "sd": float(resid[i] / (half[i] / z)) if half[i] > 0 else math.inf,
+            }
+        )
+    return rows, level
+
+
+def _compute_optimal(law: Law, params: Mapping[str, float], budget: float, k: float):
+    with jax.enable_x64(True):
+        size, tokens = law.derived_fn("compute_optimal")(dict(params), budget, k)
+    return float(np.asarray(size)), float(np.asarray(tokens))
+
+
+def _plan_move(
+    path: Path,
+    record: Mapping[str, Any],
+    result: FitResult,
+    new: pd.DataFrame,
+    budget: float | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """Refit on old + new runs and compare the compute-optimal plan at the budget."""
+    law = result.law
+    if not law.has("compute_optimal"):
+        return {}, [f"law {law.name!r} has no compute-optimal frontier: plan move not checked"]
+    data = record.get("data") or {}
+    data_file = resolve_data_path(path, data["path"]) if data.get("path") else None
+    if data_file is None or not data_file.is_file():
+        return {}, [f"the record's data file ({data.get('path')}) is absent: plan move not checked"]
+    warns = []
+    if data.get("sha256") and sha256_file(data_file) != data["sha256"]:
+        warns.append(f"data file {data_file} changed since the record was made")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        old = load_law_data(law, data_file, data.get("load_options"))
+        combined = pd.concat([old, new], ignore_index=True)
+        refit = refit_law(result, combined, record.get("options") or {})
+    if budget is None:
+        if "C" not in combined.columns:
+            return {}, [*warns, "no compute column and no --budget: plan move not checked"]
+        budget = PLAN_BUDGET_FACTOR * float(combined["C"].max())
+    n0, d0 = _compute_optimal(law, result.params, budget, result.k)
+    n1, d1 = _compute_optimal(law, refit.params, budget, result.k)
+    return {
+        "budget": budget,
+        "N_opt_recorded": n0,
+        "N_opt_refit": n1,
+        "N_opt_rel_change": n1 / n0 - 1.0,
+        "D_opt_recorded": d0,
+        "D_opt_refit": d1,
+        "D_opt_rel_change": d1 / d0 - 1.0,
+        "refit_params": dict(refit.params),
+    }, warns
+
+
+def check_new_runs(
+    record_path: str | Path,
+    new_runs: str | Path,
+    *,
+    budget: float | None = None,
+    max_outside: float = DEFAULT_MAX_OUTSIDE,
+    plan_rtol: float = DEFAULT_PLAN_RTOL,
+    seed: int = 0,
+) -> NewRunsCheck:
+    """Check runs added after a law was recorded: intervals, and how far the plan moves.
+
+    The new runs are loaded with the record's load options. Each gets the recorded law's
+    predictive interval (its draws and calibration, as ``scalinglaws predict`` uses);
+    runs outside are listed with how far (on the law's residual scale and in predictive
+    standard deviations). The law is then refitted on the old and new runs together, and
+    the compute-optimal N_opt and D_opt at ``budget`` (default 100x the largest compute)
+    compared with the record's, for laws with a compute-optimal frontier.
+
+    Args:
+        record_path: A ``kind: "law"`` record.
+        new_runs: The new runs (same format as the record's data).
+        budget: Compute budget (FLOPs) of the plan comparison.
+        max_outside: Largest share of new runs outside their intervals that passes.
+        plan_rtol: Largest relative move of N_opt or D_opt that passes.
+        seed: Seed of the predictive draws.
+
+    Returns:
+        A :class:`NewRunsCheck`; ``failed`` when the share outside exceeds
+        ``max_outside`` or the plan moves beyond ``plan_rtol``.
+
+    Raises:
+        RecordError: Not a law record, or a record without predictive intervals.
+        RunLogError: The new runs cannot be loaded.
+    """
+    if not 0.0 <= max_outside <= 1.0 or not plan_rtol > 0:
+        raise ScalingLawsError("max_outside must be in [0, 1] and plan_rtol positive")
+    path = Path(record_path)
+    record = read_record(path)
+    if record["kind"] != LAW:
+        raise RecordError(
+            f"{path} is {describe_record(record)}; checking new runs is supported for law "
+            "records only (not yet for pipeline records)"
+        )
+    result = result_from_record(record, where=str(path))
+    load_opts = (record.get("data") or {}).get("load_options")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        new = load_law_data(result.law, new_runs, load_opts)
+    rows, level = _interval_rows(result, new, seed)
+    outside = [r["run"] for r in rows if not r["inside"]]
+    share = len(outside) / len(rows)
+    plan, warns = _plan_move(path, record, result, new, budget)
+    moved = (
+        bool(plan) and max(abs(plan["N_opt_rel_change"]), abs(plan["D_opt_rel_change"])) > plan_rtol
+    )
+    failed = share > max_outside or moved
+    summary = {
+        "record": str(path),
+        "new_runs": str(new_runs),
+        "n_new_runs": len(rows),
+        "n_outside": len(outside),
+        "outside_runs": outside,
+        "share_outside": share,
+        "max_outside": max_outside,
+        "level": level,
+        "plan_checked": bool(plan),
+        **plan,
+        "plan_rtol": plan_rtol,
+        "plan_moved": moved,
+        "failed": failed,
+        "exit_code": 1 if failed else 0,
+    }
+    return NewRunsCheck(rows=rows, summary=summary, warnings=warns)

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scalinglaws._version import __version__
 from scalinglaws.errors import ScalingLawsError
 from scalinglaws.fitting.result import FitResult
+from scalinglaws.planning.compute import plan_compute
 from scalinglaws.plotting.chinchilla import (
-    optimal_allocation,
     plot_isoflop_profiles,
     plot_loss_contours,
     plot_parity,
@@ -35,7 +36,6 @@ from scalinglaws.plotting.chinchilla import (
 #: Compute budgets (FLOPs) of the default plan table; 5.76e23 is Chinchilla's own budget.
 DEFAULT_BUDGETS = (1e20, 1e21, 1e22, 1e23, 5.76e23, 1e24)
 _FORM_PARAMS = ("E", "A", "B", "alpha", "beta")
-_QUANTILES = (0.05, 0.5, 0.95)
 
 #: File name -> one-line caption, in the order the report shows them.
 FIGURES = {
@@ -109,48 +109,21 @@ def write_report(
 def plan_table(result: FitResult, budgets: Sequence[float]) -> pd.DataFrame:
     """Compute-optimal plan per budget, with quantile columns when draws are attached.
 
-    Uses :func:`scalinglaws.planning.plan_compute` when the package has it; otherwise the
-    same closed form evaluated here.
+    The table of :func:`scalinglaws.planning.plan_compute`: N_opt = G (C/k)^(beta/(alpha+beta)),
+    D_opt = (C/k)/N_opt (Hoffmann et al. 2022, arXiv 2203.15556).
 
     Returns:
         Columns ``C, N_opt, D_opt, tokens_per_param, loss`` and, with draws,
         ``<column>_q05, <column>_q50, <column>_q95``.
     """
-    planner = _planner()
-    if planner is not None:
-        return planner(result, budgets)
-    return _closed_form_plan(result, budgets)
-
-
-def _planner() -> Callable[..., pd.DataFrame] | None:
-    try:
-        from scalinglaws.planning import plan_compute
-    except ImportError:
-        try:
-            from scalinglaws.planning.compute import plan_compute
-        except ImportError:
-            return None
-    return plan_compute
-
-
-def _closed_form_plan(result: FitResult, budgets: Sequence[float]) -> pd.DataFrame:
-    c = np.asarray(budgets, dtype=float)
-    point = optimal_allocation({n: result.params[n] for n in _FORM_PARAMS}, c, result.k)
-    table = {"C": c, **{name: np.asarray(v) for name, v in point.items()}}
-    draws = result.uncertainty.draws
-    if draws and all(n in draws for n in _FORM_PARAMS):
-        per_draw = optimal_allocation({n: draws[n] for n in _FORM_PARAMS}, c, result.k)
-        with np.errstate(all="ignore"):
-            for name, values in per_draw.items():
-                for q in _QUANTILES:
-                    table[f"{name}_q{round(100 * q):02d}"] = np.nanquantile(values, q, axis=0)
-    return pd.DataFrame(table)
+    return plan_compute(result, budgets)
 
 
 # ---------------------------------------------------------------------- figures
 def _write_figures(result: FitResult, out: Path, dpi: int) -> list[str]:
     # Figures are built with the object API (no pyplot), so writing a report keeps no
-    # global figure state and needs no display.
+    # global figure state and needs no display. matplotlib is imported here, on first use,
+    # because it is slow to import and only the figures need it.
     from matplotlib.figure import Figure
 
     written = []
@@ -234,13 +207,20 @@ def _with_interval(plan: pd.DataFrame, i: int, name: str, fmt: Callable[[float],
 
 
 def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: str) -> str:
-    from scalinglaws import __version__
+    lines = [f"# {title}", "", f"Written by scalinglaws {__version__}.", ""]
+    lines += _fitted_section(result)
+    lines += _parameters_section(result)
+    lines += _warnings_section(result, plan)
+    lines += _plan_section(result, plan)
+    lines += _figures_section(figures)
+    return "\n".join(lines)
 
+
+def _fitted_section(result: FitResult) -> list[str]:
+    """What was fitted: the law, the runs, the objective and solver, the uncertainty."""
     law = result.law
     unc = result.uncertainty
-    lines = [f"# {title}", "", f"Written by scalinglaws {__version__}.", ""]
-
-    lines += ["## What was fitted", ""]
+    lines = ["## What was fitted", ""]
     lines.append(f"- Law: `{law.name}` (version {law.version}), {law.description}")
     if law.reference:
         lines.append(f"- Reference: {law.reference}")
@@ -277,17 +257,21 @@ def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: 
         state = "converged" if unc.converged else "**FAILED its diagnostics**"
         lines.append(f"- Uncertainty: {unc.method}, {unc.n_draws} draws, {state}")
     lines.append("")
+    return lines
 
-    lines += ["## Parameters", ""]
+
+def _parameters_section(result: FitResult) -> list[str]:
+    """One row per parameter: value, approximate s.e. and, with draws, its 5-95% range."""
+    lines = ["## Parameters", ""]
     se = result.standard_errors()
-    draws = unc.draws
+    draws = result.uncertainty.draws
     header = "| parameter | meaning | value | approx. s.e. |"
     rule = "|---|---|---:|---:|"
     if draws:
         header += " 5% | 95% |"
         rule += "---:|---:|"
     lines += [header, rule]
-    for spec in law.params:
+    for spec in result.law.params:
         row = f"| {spec.name} | {spec.doc} | {result.params[spec.name]:.6g} | {se[spec.name]:.3g} |"
         if draws:
             if spec.name in draws:
@@ -297,8 +281,12 @@ def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: 
                 row += " | |"
         lines.append(row)
     lines.append("")
+    return lines
 
-    lines += ["## Warnings", ""]
+
+def _warnings_section(result: FitResult, plan: pd.DataFrame) -> list[str]:
+    """The fit's flags and warnings and the plan's, each once, in order."""
+    lines = ["## Warnings", ""]
     messages = [*result.flags(), *result.warnings, *plan.attrs.get("warnings", [])]
     seen = []
     for msg in messages:
@@ -306,8 +294,13 @@ def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: 
             seen.append(msg)
     lines += [f"- {m}" for m in seen] if seen else ["None: nothing in this fit was flagged."]
     lines.append("")
+    return lines
 
-    lines += ["## Compute-optimal plan", ""]
+
+def _plan_section(result: FitResult, plan: pd.DataFrame) -> list[str]:
+    """The compute-optimal plan table; budgets beyond the largest run are flagged."""
+    unc = result.uncertainty
+    lines = ["## Compute-optimal plan", ""]
     lines.append(
         "N_opt = G (C/k)^(beta/(alpha+beta)) with G = (alpha A / (beta B))^(1/(alpha+beta)), "
         "D_opt = (C/k) / N_opt (Hoffmann et al. 2022, arXiv 2203.15556)."
@@ -316,6 +309,7 @@ def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: 
         lines.append(f"Brackets: 5-95% interval over the {unc.n_draws} {unc.method} draws.")
     lines.append("")
     largest = None
+    data = result.data
     if data is not None and {"N", "D"} <= set(data.columns):
         largest = float(
             data["C"].max() if "C" in data.columns else (result.k * data["N"] * data["D"]).max()
@@ -339,11 +333,14 @@ def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: 
             f"{_with_interval(plan, i, 'loss', lambda x: f'{x:.4g}')} | {note} |"
         )
     lines += ["", "The same table at full precision: [plan.csv](plan.csv).", ""]
+    return lines
 
-    lines += ["## Figures", ""]
+
+def _figures_section(figures: list[str]) -> list[str]:
+    lines = ["## Figures", ""]
     for name in figures:
         alt = name.removesuffix(".png").replace("_", " ")
         lines += [f"![{alt}]({name})", "", f"*{FIGURES[name]}*", ""]
     if "parity.png" not in figures:
         lines += ["The fit carries no runs, so the figures of the data are left out.", ""]
-    return "\n".join(lines)
+    return lines

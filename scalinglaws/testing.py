@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scalinglaws import checking
+
 
 def assert_fit_matches(record: str | Path, *, strict: bool = True) -> None:
     """Refit a recorded law from its data and fail if it drifted beyond its tolerances.
@@ -23,8 +25,6 @@ def assert_fit_matches(record: str | Path, *, strict: bool = True) -> None:
         AssertionError: With the comparison table, on drift, a changed data file, a
             missing data file (when strict) or an unusable record.
     """
-    from scalinglaws import checking
-
     paths = checking.latest_records([record])
     if not paths:
         raise AssertionError(f"no fit record found at {record}")

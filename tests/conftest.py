@@ -1,13 +1,30 @@
-"""Test setup: float64 on (as the command line does), seeded, real data located."""
+"""Test setup: float64 on (as the command line does), seeded, real data located.
+
+Warnings are errors (``filterwarnings`` in ``pyproject.toml``); tests marked ``slow`` run
+only when asked (``-m slow``, or ``-m "slow or not slow"`` for everything, as CI does).
+"""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+
+#: Seed of the global generators reset before every test. Library code takes explicit
+#: seeds; this keeps any test that reaches a global generator reproducible on its own
+#: and independent of the order tests run in.
+GLOBAL_SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_generators():
+    random.seed(GLOBAL_SEED)
+    np.random.seed(GLOBAL_SEED)  # noqa: NPY002 - resetting the legacy global generator
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EPOCH_CSV = SHARED_DATA / "chinchilla-epoch" / "svg_extracted_data.csv"

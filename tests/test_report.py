@@ -107,17 +107,18 @@ def test_report_with_draws_gives_intervals(fit_with_draws, tmp_path):
     assert "| 5% | 95% |" in text
 
 
-def test_private_closed_form_agrees_with_the_planner(fit_with_draws):
-    from scalinglaws import report
-
-    planning = pytest.importorskip("scalinglaws.planning")
+def test_plan_csv_is_the_planners_table_with_its_intervals(fit_with_draws, tmp_path):
     budgets = list(DEFAULT_BUDGETS)
-    ours = report._closed_form_plan(fit_with_draws, budgets)
-    theirs = planning.plan_compute(fit_with_draws, budgets)
-    for col in ours.columns:
-        # same closed form, evaluated with different but exact algebra: rounding only
-        np.testing.assert_allclose(ours[col], theirs[col], rtol=1e-9, err_msg=col)
-    assert plan_table(fit_with_draws, budgets).shape[0] == len(budgets)
+    write_report(fit_with_draws, tmp_path, budgets=budgets, dpi=50)
+    written = pd.read_csv(tmp_path / "plan.csv")
+    theirs = sl.plan_compute(fit_with_draws, budgets)
+    assert len(written) == len(budgets)
+    assert list(written.columns) == list(theirs.columns)
+    assert {"N_opt_q05", "N_opt_q50", "N_opt_q95"} <= set(written.columns)
+    for col in theirs.columns:
+        # the CSV keeps ~17 significant digits: 1e-12 allows its rounding and nothing else
+        np.testing.assert_allclose(written[col], theirs[col], rtol=1e-12, err_msg=col)
+    assert plan_table(fit_with_draws, budgets).equals(theirs)
 
 
 def test_report_without_runs_leaves_out_the_data_figures(sim_fit, tmp_path):
@@ -164,8 +165,7 @@ def test_report_on_the_bundled_run_log(tmp_path):
     from pathlib import Path
 
     bundled = Path(__file__).resolve().parents[1] / "data" / "chinchilla_sim" / "runs.csv"
-    if not bundled.exists():
-        pytest.skip(f"bundled run log {bundled} is not present")
+    assert bundled.exists(), f"bundled run log {bundled} ships with the repository"
     result = sl.fit(sl.laws.chinchilla(), bundled)
     path = write_report(result, tmp_path / "report", budgets=[1e22, 1e24], dpi=50)
     text = path.read_text()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import FitError
+from scalinglaws.uncertainty.intervals import check_level  # noqa: F401 - re-exported
 
 
 def fit_loglinear(
@@ -71,13 +72,6 @@ def percentile_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
     tail = 0.5 * (1.0 - level)
     lo, hi = np.quantile(d, [tail, 1.0 - tail])
     return float(lo), float(hi)
-
-
-def check_level(level: float) -> float:
-    """Validate an interval level in (0, 1)."""
-    if not (isinstance(level, int | float) and 0.0 < float(level) < 1.0):
-        raise FitError(f"level must be a probability between 0 and 1 (e.g. 0.95), not {level!r}")
-    return float(level)
 
 
 def jsonable(obj: Any) -> Any:

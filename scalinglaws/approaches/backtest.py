@@ -14,7 +14,7 @@ adds the run-to-run scatter of the fit's residuals to the parameter uncertainty:
 Parameter uncertainty alone under-covers when the law is slightly wrong (DESIGN §6):
 coverage is measured here, never assumed. ``calibrate="conformal"`` widens the intervals
 by split-conformal calibration on the largest-compute training runs
-(:mod:`scalinglaws.approaches.conformal`) and reports coverage with and without it. :func:`leave_one_budget_out` holds out each
+(:mod:`scalinglaws.uncertainty.conformal`) and reports coverage with and without it. :func:`leave_one_budget_out` holds out each
 isoFLOP slice in turn.
 
 Hold-out queries are comparisons over run columns joined by ``and``/``or`` with optional
@@ -34,13 +34,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalinglaws.approaches._powerlaw import check_level, jsonable
-from scalinglaws.errors import FitError, ScalingLawsError, ScalingLawsWarning
+from scalinglaws.approaches._powerlaw import jsonable
+from scalinglaws.approaches.isoflop import isoflop_slices
+from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.laws import Law, get
+from scalinglaws.uncertainty.conformal import (
+    DEFAULT_CALIBRATION_FRACTION,
+    conformal_calibrate,
+    widen,
+)
+from scalinglaws.uncertainty.intervals import (
+    DEFAULT_PREDICTIVE_DRAWS,  # noqa: F401 - re-exported: its public name here
+    INTERVAL_METHODS,
+    check_interval_options,
+    holdout_interval,
+    interval_columns,
+    load_law_runs,
+)
 
-UNCERTAINTY = ("none", "laplace", "bootstrap", "bayes")
+UNCERTAINTY = INTERVAL_METHODS
 CALIBRATE = ("none", "conformal")
-#: Predictive draws per held-out run for the draw-based methods.
-DEFAULT_PREDICTIVE_DRAWS = 4000
 
 
 # ------------------------------------------------------------------ hold-out queries
@@ -94,77 +107,82 @@ def holdout_mask(runs: pd.DataFrame, expr: str) -> np.ndarray:
     """
     if not isinstance(expr, str):
         raise ScalingLawsError(f"hold-out query must be a string, not {type(expr).__name__}")
-    tokens = _tokenize(expr)
-    numeric = [c for c in runs.columns if pd.api.types.is_numeric_dtype(runs[c])]
-    pos = 0
+    parser = _QueryParser(runs, expr)
+    mask = parser.disjunction()
+    if parser.pos != len(parser.tokens):
+        raise ScalingLawsError(
+            f"hold-out query {expr!r}: unexpected {parser.tokens[parser.pos][1]!r}; join "
+            "comparisons with 'and' / 'or'"
+        )
+    return np.asarray(mask, dtype=bool)
 
-    def peek() -> tuple[str, str] | None:
-        return tokens[pos] if pos < len(tokens) else None
 
-    def take() -> tuple[str, str]:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise ScalingLawsError(f"hold-out query {expr!r} ends too early")
-        pos += 1
-        return tokens[pos - 1]
+class _QueryParser:
+    """Recursive descent over the tokens of one hold-out query (see :func:`holdout_mask`)."""
 
-    def operand() -> np.ndarray:
-        kind, value = take()
+    def __init__(self, runs: pd.DataFrame, expr: str) -> None:
+        self.runs, self.expr = runs, expr
+        self.tokens = _tokenize(expr)
+        self.numeric = [c for c in runs.columns if pd.api.types.is_numeric_dtype(runs[c])]
+        self.pos = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        if self.pos >= len(self.tokens):
+            raise ScalingLawsError(f"hold-out query {self.expr!r} ends too early")
+        self.pos += 1
+        return self.tokens[self.pos - 1]
+
+    def operand(self) -> np.ndarray:
+        kind, value = self.take()
         if kind == "num":
-            return np.full(len(runs), float(value))
+            return np.full(len(self.runs), float(value))
         if kind == "name":
-            col = value if value in numeric else None
+            col = value if value in self.numeric else None
             if col is None:
-                hits = [c for c in numeric if str(c).lower() == value.lower()]
+                hits = [c for c in self.numeric if str(c).lower() == value.lower()]
                 col = hits[0] if len(hits) == 1 else None
             if col is None:
                 raise ScalingLawsError(
-                    f"hold-out query {expr!r}: unknown column {value!r}; numeric columns "
-                    f"are {', '.join(map(str, numeric))}"
+                    f"hold-out query {self.expr!r}: unknown column {value!r}; numeric columns "
+                    f"are {', '.join(map(str, self.numeric))}"
                 )
-            return runs[col].to_numpy(dtype=float)
+            return self.runs[col].to_numpy(dtype=float)
         raise ScalingLawsError(
-            f"hold-out query {expr!r}: expected a column or a number, got {value!r}"
+            f"hold-out query {self.expr!r}: expected a column or a number, got {value!r}"
         )
 
-    def factor() -> np.ndarray:
-        tok = peek()
-        if tok == ("paren", "("):
-            take()
-            out = disjunction()
-            if take() != ("paren", ")"):
-                raise ScalingLawsError(f"hold-out query {expr!r}: missing ')'")
+    def factor(self) -> np.ndarray:
+        if self.peek() == ("paren", "("):
+            self.take()
+            out = self.disjunction()
+            if self.take() != ("paren", ")"):
+                raise ScalingLawsError(f"hold-out query {self.expr!r}: missing ')'")
             return out
-        left = operand()
-        kind, op = take()
+        left = self.operand()
+        kind, op = self.take()
         if kind != "op":
             raise ScalingLawsError(
-                f"hold-out query {expr!r}: expected a comparison (< <= > >= == !=), got {op!r}"
+                f"hold-out query {self.expr!r}: expected a comparison (< <= > >= == !=), "
+                f"got {op!r}"
             )
-        right = operand()
-        return _OPS[op](left, right)
+        return _OPS[op](left, self.operand())
 
-    def conjunction() -> np.ndarray:
-        out = factor()
-        while peek() == ("bool", "and"):
-            take()
-            out = out & factor()
+    def conjunction(self) -> np.ndarray:
+        out = self.factor()
+        while self.peek() == ("bool", "and"):
+            self.take()
+            out = out & self.factor()
         return out
 
-    def disjunction() -> np.ndarray:
-        out = conjunction()
-        while peek() == ("bool", "or"):
-            take()
-            out = out | conjunction()
+    def disjunction(self) -> np.ndarray:
+        out = self.conjunction()
+        while self.peek() == ("bool", "or"):
+            self.take()
+            out = out | self.conjunction()
         return out
-
-    mask = disjunction()
-    if pos != len(tokens):
-        raise ScalingLawsError(
-            f"hold-out query {expr!r}: unexpected {tokens[pos][1]!r}; join comparisons "
-            "with 'and' / 'or'"
-        )
-    return np.asarray(mask, dtype=bool)
 
 
 # ----------------------------------------------------------------------- the result
@@ -210,6 +228,7 @@ class BacktestResult:
         Points inside their interval are drawn filled, misses hollow; the diagonal is
         perfect prediction. Returns the matplotlib Axes.
         """
+        # matplotlib is imported on first use: it is slow to import and plots are optional.
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -246,9 +265,7 @@ class BacktestResult:
 
 
 # ---------------------------------------------------------------------- helpers
-def _law_of(law: Any):
-    from scalinglaws.laws import Law, get
-
+def _law_of(law: Any) -> Law:
     if isinstance(law, Law):
         return law
     if isinstance(law, str):
@@ -256,72 +273,8 @@ def _law_of(law: Any):
     raise ScalingLawsError(f"law must be a registered name or a Law, not {type(law).__name__}")
 
 
-def _interval_columns(level: float) -> tuple[str, str]:
-    tail = 100.0 * (1.0 - level) / 2.0
-    lo, hi = tail, 100.0 - tail
-
-    def name(q: float) -> str:
-        return f"q{int(round(q)):02d}" if abs(q - round(q)) < 1e-9 else f"q{q:g}".replace(".", "_")
-
-    return name(lo), name(hi)
-
-
-def _fit_and_predict(
-    law,
-    df: pd.DataFrame,
-    train_mask: np.ndarray,
-    *,
-    uncertainty: str,
-    level: float,
-    samples: int | None,
-    seed: int,
-    fit_options: Mapping[str, Any],
-) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
-    """Fit on ``df[train_mask]``; point predictions and interval bounds for the rest."""
-    from scipy import stats
-
-    from scalinglaws.fitting import fit
-
-    p = len(law.params)
-    n_train = int(np.count_nonzero(train_mask))
-    if n_train <= p:
-        raise FitError(
-            f"the hold-out leaves {n_train} training runs for the {p} parameters of law "
-            f"{law.name!r}; at least {p + 1} are needed (move the cutoff up)"
-        )
-    held = df[~train_mask].reset_index(drop=True)
-    tail = 0.5 * (1.0 - level)
-    if uncertainty == "none":
-        # Zero weights instead of a subset: every fold of a log has the same shape, so
-        # the compiled solver is reused (a subset of another size would recompile).
-        result = fit(law, df, weights=train_mask.astype(float), **dict(fit_options))
-        predicted = np.asarray(result.predict(held), dtype=float)
-        r = np.asarray(result.residuals, dtype=float)[train_mask]
-        dof = max(r.size - p, 1)
-        s = math.sqrt(float(np.sum(r**2)) / dof)
-        t = float(stats.t.ppf(1.0 - tail, dof))
-        if law.residual == "log":
-            lo, hi = predicted * math.exp(-t * s), predicted * math.exp(t * s)
-        else:
-            lo, hi = predicted - t * s, predicted + t * s
-        return result, predicted, lo, hi
-    from scalinglaws.uncertainty import attach, predictive
-
-    result = fit(law, df[train_mask].reset_index(drop=True), **dict(fit_options))
-    predicted = np.asarray(result.predict(held), dtype=float)
-    with_unc = attach(result, uncertainty, samples=samples, seed=seed)
-    n_draws = max(DEFAULT_PREDICTIVE_DRAWS, with_unc.uncertainty.n_draws)
-    draws = predictive(with_unc, held, n=n_draws, seed=seed, allow_unconverged=True)
-    lo, hi = np.quantile(draws, [tail, 1.0 - tail], axis=0)
-    if with_unc.uncertainty.extra.get("discrepancy"):
-        # A posterior with a discrepancy term predicts law + discrepancy: its point
-        # prediction is the median of its predictive draws, not the law alone.
-        predicted = np.median(draws, axis=0)
-    return with_unc, predicted, lo, hi
-
-
 def _rows(held: pd.DataFrame, law, predicted, lo, hi, level) -> pd.DataFrame:
-    lo_name, hi_name = _interval_columns(level)
+    lo_name, hi_name = interval_columns(level)
     cols = [c for c in ("run", *law.inputs, "C") if c in held.columns]
     cols = list(dict.fromkeys(cols))
     out = held[cols].reset_index(drop=True).copy()
@@ -343,13 +296,13 @@ def _median_log_width(lo: pd.Series, hi: pd.Series) -> float:
 
 
 def _summary(rows: pd.DataFrame, level: float) -> dict[str, Any]:
-    lo, hi = _interval_columns(level)
+    lo, hi = interval_columns(level)
     rel = rows["rel_error"].to_numpy(dtype=float)
     log_err = np.log(rows["predicted"].to_numpy(dtype=float) / rows["observed"].to_numpy())
     return {
         "n_holdout": len(rows),
         "level": level,
-        "interval_columns": list(_interval_columns(level)),
+        "interval_columns": list(interval_columns(level)),
         "coverage": float(rows["inside"].mean()),
         "median_abs_rel_error": float(np.median(np.abs(rel))),
         "mean_abs_rel_error": float(np.mean(np.abs(rel))),
@@ -361,22 +314,66 @@ def _summary(rows: pd.DataFrame, level: float) -> dict[str, Any]:
     }
 
 
-def _load(runs: Any, law, k: float | None) -> pd.DataFrame:
-    from scalinglaws.io.runs import load_runs
 
-    kwargs: dict[str, Any] = {} if k is None else {"k": k}
-    require = tuple(c for c in law.inputs if c in ("N", "D")) or ("N",)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScalingLawsWarning)
-        return load_runs(runs, min_runs=1, require=require, **kwargs)
-
-
-def _check_common(uncertainty: str, level: float) -> float:
-    if uncertainty not in UNCERTAINTY:
+def _one_rule(rules: Mapping[str, Any]) -> tuple[str, Any]:
+    """The one hold-out rule given, as ``(name, value)``."""
+    given = [n for n, v in rules.items() if v is not None]
+    if len(given) != 1:
         raise ScalingLawsError(
-            f"uncertainty must be one of {', '.join(UNCERTAINTY)}, not {uncertainty!r}"
+            "give exactly one of holdout_above_compute, holdout_above_params, holdout_query"
+            f" (got {', '.join(given) if given else 'none'})"
         )
-    return check_level(level)
+    return given[0], rules[given[0]]
+
+
+def _check_calibrate(calibrate: str, fraction: float | None, cutoff: float | None) -> None:
+    if calibrate not in CALIBRATE:
+        raise ScalingLawsError(
+            f"calibrate must be one of {', '.join(CALIBRATE)}, not {calibrate!r}"
+        )
+    if calibrate == "none" and (fraction is not None or cutoff is not None):
+        raise ScalingLawsError(
+            "calibration_fraction / calibration_cutoff need calibrate='conformal'"
+        )
+
+
+def _or_default(fraction: float | None) -> float | None:
+    return DEFAULT_CALIBRATION_FRACTION if fraction is None else fraction
+
+
+def _holdout(df: pd.DataFrame, rule: str, value: Any) -> tuple[np.ndarray, str]:
+    """The held-out mask of a rule and its description; refuses a rule selecting none."""
+    if rule == "holdout_query":
+        mask = holdout_mask(df, value)
+        described = f"query: {value}"
+    else:
+        col = "C" if rule == "holdout_above_compute" else "N"
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ScalingLawsError(f"{rule} must be a positive number, not {value!r}")
+        mask = df[col].to_numpy(dtype=float) > float(value)
+        described = f"{col} > {value:g}"
+    if not mask.any():
+        raise ScalingLawsError(f"hold-out rule ({described}) selects no run; nothing to test")
+    return mask, described
+
+
+def _scored(held, law, predicted, lo, hi, level, calibration) -> tuple[pd.DataFrame, dict]:
+    """Rows and summary of the held-out runs; with a calibration, beside the plain ones."""
+    if calibration is None:
+        rows = _rows(held, law, predicted, lo, hi, level)
+        return rows, _summary(rows, level)
+    c_lo, c_hi = widen(predicted, lo, hi, calibration.factor, scale=calibration.scale)
+    rows = _rows(held, law, predicted, c_lo, c_hi, level)
+    plain = _rows(held, law, predicted, lo, hi, level)
+    lo_name, hi_name = interval_columns(level)
+    rows[f"{lo_name}_uncalibrated"] = lo
+    rows[f"{hi_name}_uncalibrated"] = hi
+    rows["inside_uncalibrated"] = plain["inside"]
+    summary = _summary(rows, level)
+    summary["coverage_uncalibrated"] = float(plain["inside"].mean())
+    summary["interval_width_log_uncalibrated"] = _summary(plain, level)["interval_width_log"]
+    summary["calibration"] = calibration.to_dict()
+    return rows, summary
 
 
 # ---------------------------------------------------------------------- workflows
@@ -418,7 +415,7 @@ def backtest(
         fit_options: Keyword options for :func:`scalinglaws.fit`.
         k: FLOPs per parameter per token, when C must be derived from N and D.
         calibrate: ``"none"`` or ``"conformal"``: widen the intervals by split-conformal
-            calibration (:func:`~scalinglaws.approaches.conformal_calibrate`) made on the
+            calibration (:func:`~scalinglaws.uncertainty.conformal.conformal_calibrate`) made on the
             largest-compute *training* runs only; the held-out runs are never seen. Rows
             then also carry the uncalibrated bounds (``q05_uncalibrated``, ...) and
             ``inside_uncalibrated``; the summary adds ``coverage_uncalibrated``, the
@@ -438,67 +435,36 @@ def backtest(
             runs for the level, bad options.
     """
     law = _law_of(law)
-    level = _check_common(uncertainty, level)
-    rules = {
-        "holdout_above_compute": holdout_above_compute,
-        "holdout_above_params": holdout_above_params,
-        "holdout_query": holdout_query,
-    }
-    given = [n for n, v in rules.items() if v is not None]
-    if len(given) != 1:
-        raise ScalingLawsError(
-            "give exactly one of holdout_above_compute, holdout_above_params, holdout_query"
-            f" (got {', '.join(given) if given else 'none'})"
-        )
-    if calibrate not in CALIBRATE:
-        raise ScalingLawsError(
-            f"calibrate must be one of {', '.join(CALIBRATE)}, not {calibrate!r}"
-        )
-    if calibrate == "none" and (calibration_fraction is not None or calibration_cutoff is not None):
-        raise ScalingLawsError(
-            "calibration_fraction / calibration_cutoff need calibrate='conformal'"
-        )
-    df = _load(runs, law, k)
-    if holdout_query is not None:
-        mask = holdout_mask(df, holdout_query)
-        described = f"query: {holdout_query}"
-    else:
-        col = "C" if holdout_above_compute is not None else "N"
-        value = holdout_above_compute if col == "C" else holdout_above_params
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ScalingLawsError(f"{given[0]} must be a positive number, not {value!r}")
-        mask = df[col].to_numpy(dtype=float) > float(value)
-        described = f"{col} > {value:g}"
-    if not mask.any():
-        raise ScalingLawsError(f"hold-out rule ({described}) selects no run; nothing to test")
+    level = check_interval_options(uncertainty, level)
+    rule = _one_rule(
+        {
+            "holdout_above_compute": holdout_above_compute,
+            "holdout_above_params": holdout_above_params,
+            "holdout_query": holdout_query,
+        }
+    )
+    _check_calibrate(calibrate, calibration_fraction, calibration_cutoff)
+    df = load_law_runs(runs, law, k)
+    mask, described = _holdout(df, *rule)
     train, held = df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
     calibration = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
         if calibrate == "conformal":
-            from scalinglaws.approaches.conformal import (
-                DEFAULT_CALIBRATION_FRACTION,
-                conformal_calibrate,
-            )
-
             # Only the training runs go in: the held-out runs cannot leak into the factor.
             calibration = conformal_calibrate(
                 train,
                 law=law,
                 uncertainty=uncertainty,
                 level=level,
-                calibration_fraction=(
-                    DEFAULT_CALIBRATION_FRACTION
-                    if calibration_fraction is None
-                    else calibration_fraction
-                ),
+                calibration_fraction=_or_default(calibration_fraction),
                 calibration_cutoff=calibration_cutoff,
                 samples=samples,
                 seed=seed,
                 fit_options=fit_options,
                 k=k,
             )
-        result, predicted, lo, hi = _fit_and_predict(
+        result, predicted, lo, hi = holdout_interval(
             law,
             df,
             ~mask,
@@ -509,33 +475,15 @@ def backtest(
             fit_options=fit_options or {},
         )
     messages = [str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)]
-    if calibration is None:
-        rows = _rows(held, law, predicted, lo, hi, level)
-        summary = _summary(rows, level)
-    else:
-        from scalinglaws.approaches.conformal import widen
-
-        c_lo, c_hi = widen(predicted, lo, hi, calibration.factor, scale=calibration.scale)
-        rows = _rows(held, law, predicted, c_lo, c_hi, level)
-        plain = _rows(held, law, predicted, lo, hi, level)
-        lo_name, hi_name = _interval_columns(level)
-        rows[f"{lo_name}_uncalibrated"] = lo
-        rows[f"{hi_name}_uncalibrated"] = hi
-        rows["inside_uncalibrated"] = plain["inside"]
-        summary = _summary(rows, level)
-        summary["coverage_uncalibrated"] = float(plain["inside"].mean())
-        summary["interval_width_log_uncalibrated"] = _summary(plain, level)["interval_width_log"]
-        summary["calibration"] = calibration.to_dict()
-    summary["calibrate"] = calibrate
+    rows, summary = _scored(held, law, predicted, lo, hi, level, calibration)
     summary.update(
-        {
-            "n_train": len(train),
-            "holdout": described,
-            "law": law.name,
-            "uncertainty": uncertainty,
-            "fit_status": result.status,
-            "fit_converged": bool(result.converged),
-        }
+        calibrate=calibrate,
+        n_train=len(train),
+        holdout=described,
+        law=law.name,
+        uncertainty=uncertainty,
+        fit_status=result.status,
+        fit_converged=bool(result.converged),
     )
     if "C" in train.columns and "C" in held.columns:
         summary["max_train_compute"] = float(train["C"].max())
@@ -543,6 +491,18 @@ def backtest(
     for m in messages:
         warnings.warn(m, ScalingLawsWarning, stacklevel=2)
     return BacktestResult(rows=rows, summary=summary, fit=result, warnings=tuple(messages))
+
+
+def _fold_summary(rows: pd.DataFrame, level: float, budget: float, status: str) -> dict:
+    s = _summary(rows, level)
+    return {
+        "budget": budget,
+        "n": len(rows),
+        "coverage": s["coverage"],
+        "median_abs_rel_error": s["median_abs_rel_error"],
+        "bias": s["bias"],
+        "fit_status": status,
+    }
 
 
 def leave_one_budget_out(
@@ -572,11 +532,9 @@ def leave_one_budget_out(
         ScalingLawsError: Fewer than 2 slices, a fold leaving fewer runs than parameters,
             bad options.
     """
-    from scalinglaws.approaches.isoflop import isoflop_slices
-
     law = _law_of(law)
-    level = _check_common(uncertainty, level)
-    df = isoflop_slices(_load(runs, law, k), budget_rtol=budget_rtol)
+    level = check_interval_options(uncertainty, level)
+    df = isoflop_slices(load_law_runs(runs, law, k), budget_rtol=budget_rtol)
     budgets = sorted(df["budget"].unique())
     if len(budgets) < 2:
         raise ScalingLawsError("leave-one-budget-out needs at least 2 isoFLOP slices")
@@ -586,8 +544,7 @@ def leave_one_budget_out(
         warnings.simplefilter("always", ScalingLawsWarning)
         for b in budgets:
             mask = (df["budget"] == b).to_numpy()
-            held = df[mask].reset_index(drop=True)
-            result, predicted, lo, hi = _fit_and_predict(
+            result, predicted, lo, hi = holdout_interval(
                 law,
                 df,
                 ~mask,
@@ -597,20 +554,10 @@ def leave_one_budget_out(
                 seed=seed,
                 fit_options=fit_options or {},
             )
-            rows = _rows(held, law, predicted, lo, hi, level)
+            rows = _rows(df[mask].reset_index(drop=True), law, predicted, lo, hi, level)
             rows.insert(0, "budget", float(b))
             frames.append(rows)
-            s = _summary(rows, level)
-            by_budget.append(
-                {
-                    "budget": float(b),
-                    "n": len(rows),
-                    "coverage": s["coverage"],
-                    "median_abs_rel_error": s["median_abs_rel_error"],
-                    "bias": s["bias"],
-                    "fit_status": result.status,
-                }
-            )
+            by_budget.append(_fold_summary(rows, level, float(b), result.status))
     messages = sorted(
         {str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)}
     )

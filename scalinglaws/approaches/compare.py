@@ -7,6 +7,7 @@ B/D^beta; minimising it under C = k N D gives
     G = (alpha A / (beta B))^(1/(alpha+beta)),  a = beta/(alpha+beta),  b = alpha/(alpha+beta),
 
 so in the form N* = G_N C^a used for Approaches 1 and 2, G_N = G k^-a and G_D = k^-b / G.
+G, a and b come from the pure functions of :mod:`scalinglaws.laws.chinchilla`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -26,7 +29,12 @@ from scalinglaws.approaches._powerlaw import (
     jsonable,
     percentile_interval,
 )
+from scalinglaws.approaches.envelope import approach1
+from scalinglaws.approaches.isoflop import approach2
 from scalinglaws.errors import FitError, ScalingLawsError, ScalingLawsWarning
+from scalinglaws.fitting import FitResult, fit
+from scalinglaws.io.runs import load_runs
+from scalinglaws.laws.chinchilla import chinchilla, frontier_coefficient, frontier_exponents
 
 #: Row labels of :func:`compare_approaches`.
 APPROACH_NAMES = {1: "1: envelope", 2: "2: isoFLOP", 3: "3: parametric"}
@@ -62,13 +70,17 @@ class Approach3Result(PowerLawAllocation):
         }
 
 
-def _allocation(alpha, beta, A, B, k):  # noqa: N803 - the paper's symbols
-    """(a, log G_N, b, log G_D) of a Chinchilla-form law; arrays broadcast."""
-    s = alpha + beta
-    a = beta / s
-    b = alpha / s
-    log_g = (np.log(alpha) + np.log(A) - np.log(beta) - np.log(B)) / s
-    return a, log_g - a * math.log(k), b, -log_g - b * math.log(k)
+_ALLOCATION_PARAMS = ("A", "B", "alpha", "beta")
+
+
+def _allocation(params: Mapping[str, Any], k: float) -> tuple[np.ndarray, ...]:
+    """(a, log G_N, b, log G_D) of a Chinchilla-form law; parameter arrays broadcast."""
+    p = {n: np.asarray(params[n], dtype=float) for n in _ALLOCATION_PARAMS}
+    with jax.enable_x64(True):
+        a, b = frontier_exponents(p)
+        log_g = jnp.log(frontier_coefficient(p))
+        out = (a, log_g - a * math.log(k), b, -log_g - b * math.log(k))
+        return tuple(np.asarray(v, dtype=float) for v in out)
 
 
 def approach3(
@@ -100,69 +112,33 @@ def approach3(
     Raises:
         FitError: The law lacks ``A, B, alpha, beta``.
     """
-    from scalinglaws.fitting import FitResult, fit
-    from scalinglaws.laws import chinchilla
-
     level = check_level(level)
     if isinstance(fit_or_runs, FitResult):
         result = fit_or_runs
     else:
-        from scalinglaws.io.runs import load_runs
-
         # Final losses: a log with checkpoints is reduced to each run's last one.
         result = fit(chinchilla(), load_runs(fit_or_runs))
-    names = ("A", "B", "alpha", "beta")
+    names = _ALLOCATION_PARAMS
     if any(n not in result.params for n in names):
         raise FitError(
             f"Approach 3 needs a Chinchilla-form law with {', '.join(names)}; law "
             f"{result.law.name!r} has {', '.join(result.params)}"
         )
     k = result.k
-    p = result.params
-    a, lgn, b, lgd = _allocation(p["alpha"], p["beta"], p["A"], p["B"], k)
-    messages = []
+    a, lgn, b, lgd = _allocation(result.params, k)
+    d, source, messages = _parameter_draws(result, n_draws, seed)
     draws: dict[str, np.ndarray] = {}
-    source = "none"
-    unc = result.uncertainty
-    if unc.draws and all(n in unc.draws for n in names):
-        d = {n: np.asarray(unc.draws[n], dtype=float) for n in names}
-        source = f"draws:{unc.method}"
-        if not unc.converged:
-            messages.append(f"the fit's {unc.method} uncertainty did not pass its diagnostics")
-    elif result.covariance is not None:
-        rng = np.random.default_rng(seed)
-        theta0 = np.asarray(result.law.to_internal(dict(p)), dtype=float)
-        cov = np.asarray(result.covariance, dtype=float)
-        cov = 0.5 * (cov + cov.T)
-        thetas = rng.multivariate_normal(theta0, cov, size=n_draws, method="eigh")
-        nat = result.law.to_natural(thetas)
-        d = {n: np.asarray(nat[n], dtype=float) for n in names}
-        source = "laplace"
-    else:
-        d = {}
-        messages.append("the fit has no uncertainty draws and a singular covariance: no intervals")
     if d:
         ok = (d["alpha"] > 0) & (d["beta"] > 0) & (d["A"] > 0) & (d["B"] > 0)
-        ad, gnd, bd, gdd = _allocation(d["alpha"][ok], d["beta"][ok], d["A"][ok], d["B"][ok], k)
+        ad, gnd, bd, gdd = _allocation({n: v[ok] for n, v in d.items()}, k)
         draws = {"a": ad, "log_G_N": gnd, "b": bd, "log_G_D": gdd}
     if not result.converged:
         messages.append(f"the Chinchilla fit did not converge (status {result.status})")
-    rows = {}
-    for q, e, g, ek, gk in (("N", a, lgn, "a", "log_G_N"), ("D", b, lgd, "b", "log_G_D")):
-        e_lo, e_hi = percentile_interval(draws.get(ek, np.array([])), level)
-        g_lo, g_hi = percentile_interval(draws.get(gk, np.array([])), level)
-        rows[q] = {
-            "exponent": float(e),
-            "exponent_lo": e_lo,
-            "exponent_hi": e_hi,
-            "coefficient": float(np.exp(g)),
-            "coefficient_lo": math.exp(g_lo) if math.isfinite(g_lo) else math.nan,
-            "coefficient_hi": math.exp(g_hi) if math.isfinite(g_hi) else math.nan,
-            "r2": math.nan,
-            "n_points": int(result.n_runs),
-            "n_draws": int(np.size(draws.get(ek, ()))),
-            "weighted": False,
-        }
+    rows = {
+        q: _powerlaw_row(e, g, draws.get(ek, np.array([])), draws.get(gk, np.array([])), level)
+        | {"n_points": int(result.n_runs)}
+        for q, e, g, ek, gk in (("N", a, lgn, "a", "log_G_N"), ("D", b, lgd, "b", "log_G_D"))
+    }
     powerlaws = pd.DataFrame.from_dict(rows, orient="index")
     powerlaws.index.name = "quantity"
     for m in messages:
@@ -174,6 +150,49 @@ def approach3(
         fit=result,
         warnings=tuple(messages),
     )
+
+
+def _parameter_draws(
+    result: FitResult, n_draws: int, seed: int
+) -> tuple[dict[str, np.ndarray], str, list[str]]:
+    """Draws of ``A, B, alpha, beta``: the fit's own, else Laplace; with their source."""
+    names = _ALLOCATION_PARAMS
+    unc = result.uncertainty
+    if unc.draws and all(n in unc.draws for n in names):
+        d = {n: np.asarray(unc.draws[n], dtype=float) for n in names}
+        messages = []
+        if not unc.converged:
+            messages.append(f"the fit's {unc.method} uncertainty did not pass its diagnostics")
+        return d, f"draws:{unc.method}", messages
+    if result.covariance is not None:
+        rng = np.random.default_rng(seed)
+        theta0 = np.asarray(result.law.to_internal(dict(result.params)), dtype=float)
+        cov = np.asarray(result.covariance, dtype=float)
+        cov = 0.5 * (cov + cov.T)
+        thetas = rng.multivariate_normal(theta0, cov, size=n_draws, method="eigh")
+        nat = result.law.to_natural(thetas)
+        return {n: np.asarray(nat[n], dtype=float) for n in names}, "laplace", []
+    return {}, "none", ["the fit has no uncertainty draws and a singular covariance: no intervals"]
+
+
+def _powerlaw_row(
+    exponent: Any, log_coef: Any, exp_draws: np.ndarray, coef_draws: np.ndarray, level: float
+) -> dict[str, Any]:
+    """One row of the power-law table: exponent and coefficient with their intervals."""
+    e_lo, e_hi = percentile_interval(exp_draws, level)
+    g_lo, g_hi = percentile_interval(coef_draws, level)
+    return {
+        "exponent": float(exponent),
+        "exponent_lo": e_lo,
+        "exponent_hi": e_hi,
+        "coefficient": float(np.exp(log_coef)),
+        "coefficient_lo": math.exp(g_lo) if math.isfinite(g_lo) else math.nan,
+        "coefficient_hi": math.exp(g_hi) if math.isfinite(g_hi) else math.nan,
+        "r2": math.nan,
+        "n_points": 0,
+        "n_draws": int(np.size(exp_draws)),
+        "weighted": False,
+    }
 
 
 def compare_approaches(
@@ -213,10 +232,6 @@ def compare_approaches(
     Raises:
         FitError: Unknown approach numbers, or no approach could run.
     """
-    from scalinglaws.approaches.envelope import approach1
-    from scalinglaws.approaches.isoflop import approach2
-    from scalinglaws.io.runs import load_runs
-
     bad = [x for x in approaches if x not in APPROACH_NAMES]
     if bad or not approaches:
         raise FitError(f"approaches must be a non-empty subset of (1, 2, 3), not {approaches!r}")
@@ -248,25 +263,8 @@ def compare_approaches(
             "no approach could run on this log: "
             + "; ".join(f"approach {x}: {m}" for x, m in skipped.items())
         )
-    frames = []
-    for x, res in results.items():
-        pred = res.predict(budgets)
-        a_lo, a_hi = res.interval("a")
-        b_lo, b_hi = res.interval("b")
-        head = pd.DataFrame(
-            {
-                "approach": APPROACH_NAMES[x],
-                "a": res.a,
-                "a_lo": a_lo,
-                "a_hi": a_hi,
-                "b": res.b,
-                "b_lo": b_lo,
-                "b_hi": b_hi,
-            },
-            index=pred.index,
-        )
-        frames.append(pd.concat([head, pred], axis=1))
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat([_approach_rows(x, res, budgets) for x, res in results.items()])
+    table = table.reset_index(drop=True)
     cols = ["approach", "C", "a", "a_lo", "a_hi", "b", "b_lo", "b_hi"]
     table = table[cols + [c for c in table.columns if c not in cols]]
     table.attrs["results"] = results
@@ -274,3 +272,23 @@ def compare_approaches(
     table.attrs["warnings"] = messages
     table.attrs["level"] = level
     return table
+
+
+def _approach_rows(x: int, res: Any, budgets: float | Sequence[float]) -> pd.DataFrame:
+    """One approach's exponents with intervals beside its allocation at each budget."""
+    pred = res.predict(budgets)
+    a_lo, a_hi = res.interval("a")
+    b_lo, b_hi = res.interval("b")
+    head = pd.DataFrame(
+        {
+            "approach": APPROACH_NAMES[x],
+            "a": res.a,
+            "a_lo": a_lo,
+            "a_hi": a_hi,
+            "b": res.b,
+            "b_lo": b_lo,
+            "b_hi": b_hi,
+        },
+        index=pred.index,
+    )
+    return pd.concat([head, pred], axis=1)

@@ -34,6 +34,7 @@ from scalinglaws.approaches._powerlaw import (
     powerlaw_rows,
 )
 from scalinglaws.errors import FitError, ScalingLawsWarning
+from scalinglaws.io.runs import load_runs
 
 #: Log-spaced FLOP counts at which the envelope is read (Hoffmann et al. used 1,500).
 DEFAULT_GRID = 250
@@ -117,6 +118,67 @@ def _envelope(log_n: np.ndarray, loss_m: np.ndarray, d_m: np.ndarray, min_runs: 
     return win, env, n_cov, edge, ok, d_m[win, cols]
 
 
+def _load_curves(runs: Any, k: float | None, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """Every checkpoint of the runs; refuses a log with one row per run."""
+    kwargs: dict[str, Any] = {} if k is None else {"k": k}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        df = load_runs(
+            runs, columns=columns, checkpoints="all", min_runs=2, require=("N",), **kwargs
+        )
+    if "run" not in df.columns or not df["run"].duplicated().any():
+        raise FitError(
+            "Approach 1 needs loss curves: a run column with several checkpoints per run "
+            "(and a step column to order them); this log has one row per run"
+        )
+    return df
+
+
+def _envelope_table(grid, env, names, sizes, win, log_d, n_cov, edge, used, ok) -> pd.DataFrame:
+    envelope = pd.DataFrame(
+        {
+            "C": np.exp(grid),
+            "loss": np.where(np.isfinite(env), np.exp(env), np.nan),
+            "run": [names[i] for i in win],
+            "N": sizes[win],
+            "D": np.exp(log_d),
+            "n_covering": n_cov,
+            "edge": edge,
+            "used": used,
+        }
+    )
+    envelope.loc[~ok, ["loss", "N", "D"]] = math.nan
+    return envelope
+
+
+def _run_bootstrap(grid, curves, min_runs: int, exclude_edges: bool, n_boot: int, seed: int):
+    """Envelope power laws refitted to resamples of whole runs: ``(draws, n_kept)``.
+
+    A resample whose envelope has fewer than two distinct winners is skipped; the draws
+    are empty unless at least two resamples were kept.
+    """
+    log_n, loss_m, d_m = curves
+    rng = np.random.default_rng(seed)
+    a, gn, b, gd = [], [], [], []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(log_n), len(log_n))
+        w_b, _, _, e_b, ok_b, d_b = _envelope(log_n[idx], loss_m[idx], d_m[idx], min_runs)
+        u_b = ok_b & (~e_b if exclude_edges else True)
+        if np.unique(w_b[u_b]).size < 2:
+            continue
+        s, i = fit_loglinear(grid[u_b], log_n[idx][w_b[u_b]])
+        a.append(s)
+        gn.append(i)
+        s, i = fit_loglinear(grid[u_b], d_b[u_b])
+        b.append(s)
+        gd.append(i)
+    if len(a) < 2:
+        return {}, len(a)
+    draws = {"a": np.asarray(a), "log_G_N": np.asarray(gn), "b": np.asarray(b)}
+    draws["log_G_D"] = np.asarray(gd)
+    return draws, len(a)
+
+
 def approach1(
     runs: Any,
     *,
@@ -157,8 +219,6 @@ def approach1(
         FitError: No checkpoints, a run whose N changes, or fewer than two distinct
             envelope points to fit.
     """
-    from scalinglaws.io.runs import load_runs
-
     if not (isinstance(n_grid, int) and n_grid >= 10):
         raise FitError(f"n_grid must be an integer of at least 10, not {n_grid!r}")
     if not (isinstance(min_runs, int) and min_runs >= 1):
@@ -166,17 +226,7 @@ def approach1(
     if not (isinstance(n_boot, int) and n_boot >= 0):
         raise FitError(f"n_boot must be a non-negative integer, not {n_boot!r}")
     level = check_level(level)
-    kwargs: dict[str, Any] = {} if k is None else {"k": k}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScalingLawsWarning)
-        df = load_runs(
-            runs, columns=columns, checkpoints="all", min_runs=2, require=("N",), **kwargs
-        )
-    if "run" not in df.columns or not df["run"].duplicated().any():
-        raise FitError(
-            "Approach 1 needs loss curves: a run column with several checkpoints per run "
-            "(and a step column to order them); this log has one row per run"
-        )
+    df = _load_curves(runs, k, columns)
     logc_all = np.log(df["C"].to_numpy(dtype=float))
     grid = np.linspace(logc_all.min(), logc_all.max(), n_grid)
     names, sizes, loss_m, d_m, single = _curves(df, grid)
@@ -203,51 +253,20 @@ def approach1(
 
     draws: dict[str, np.ndarray] = {}
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        a, gn, b, gd = [], [], [], []
-        for _ in range(n_boot):
-            idx = rng.integers(0, len(names), len(names))
-            w_b, _, _, e_b, ok_b, d_b = _envelope(log_n[idx], loss_m[idx], d_m[idx], min_runs)
-            u_b = ok_b & (~e_b if exclude_edges else True)
-            if np.unique(w_b[u_b]).size < 2:
-                continue
-            s, i = fit_loglinear(grid[u_b], log_n[idx][w_b[u_b]])
-            a.append(s)
-            gn.append(i)
-            s, i = fit_loglinear(grid[u_b], d_b[u_b])
-            b.append(s)
-            gd.append(i)
-        if len(a) < n_boot:
+        curves = (log_n, loss_m, d_m)
+        draws, n_ok = _run_bootstrap(grid, curves, min_runs, exclude_edges, n_boot, seed)
+        if n_ok < n_boot:
             messages.append(
-                f"{n_boot - len(a)} of {n_boot} run resamples had too few envelope points "
+                f"{n_boot - n_ok} of {n_boot} run resamples had too few envelope points "
                 "and were skipped"
             )
-        if len(a) >= 2:
-            draws = {
-                "a": np.asarray(a),
-                "log_G_N": np.asarray(gn),
-                "b": np.asarray(b),
-                "log_G_D": np.asarray(gd),
-            }
     powerlaws = powerlaw_rows(log_c, obs, {"N": None, "D": None}, draws, level)
     if np.unique(win[used]).size < 4:
         messages.append(
             f"only {np.unique(win[used]).size} distinct runs form the envelope; the "
             "exponents rest on very few sizes"
         )
-    envelope = pd.DataFrame(
-        {
-            "C": np.exp(grid),
-            "loss": np.where(np.isfinite(env), np.exp(env), np.nan),
-            "run": [names[i] for i in win],
-            "N": sizes[win],
-            "D": np.exp(log_d),
-            "n_covering": n_cov,
-            "edge": edge,
-            "used": used,
-        }
-    )
-    envelope.loc[~ok, ["loss", "N", "D"]] = math.nan
+    envelope = _envelope_table(grid, env, names, sizes, win, log_d, n_cov, edge, used, ok)
     for m in messages:
         warnings.warn(m, ScalingLawsWarning, stacklevel=2)
     options = {

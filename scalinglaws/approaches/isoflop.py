@@ -34,6 +34,7 @@ every slice's optimum.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -52,6 +53,7 @@ from scalinglaws.approaches._powerlaw import (
     powerlaw_rows,
 )
 from scalinglaws.errors import FitError, ScalingLawsWarning
+from scalinglaws.io.runs import load_runs
 
 METHODS = ("parabola", "local", "akima")
 BOOTSTRAPS = ("residual", "noise")
@@ -72,8 +74,6 @@ _OK, _CONCAVE, _OUTSIDE = 0, 1, 2
 
 # ----------------------------------------------------------------------------- slices
 def _load(runs: Any, k: float | None, columns: Mapping[str, str] | None) -> pd.DataFrame:
-    from scalinglaws.io.runs import load_runs
-
     kwargs: dict[str, Any] = {} if k is None else {"k": k}
     return load_runs(runs, columns=columns, min_runs=MIN_SIZES, require=("N",), **kwargs)
 
@@ -189,6 +189,7 @@ def _minimise(x: np.ndarray, Y: np.ndarray, w: np.ndarray, method: str, window: 
         lo, hi = xw[:, 0], xw[:, -1]
         curv = coef[:, 2]
     elif method == "akima":
+        # scipy.interpolate is imported on first use: only the akima method needs it.
         from scipy.interpolate import Akima1DInterpolator
 
         g = max((n - 1) * AKIMA_POINTS_PER_GAP, 3)
@@ -218,17 +219,11 @@ def _fit_slice(
     log_d: np.ndarray,
     loss: np.ndarray,
     w: np.ndarray,
-    *,
-    method: str,
-    window: int,
-    bootstrap: str,
-    loss_noise: float | None,
-    n_boot: int,
-    sd_floor: float,
-    level: float,
+    st: Approach2Settings,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    n = log_n.size
+    """The optimum of one slice, its bootstrap spread, flags and draws (one table row)."""
+    method, window = st.method, st.window
     d_order = np.argsort(log_d)
     x_d = log_d[d_order]
     xs, ys, curv, code, resid = _minimise(log_n, loss[None, :], w, method, window)
@@ -238,24 +233,7 @@ def _fit_slice(
         flags.append("concave")
     elif code[0] == _OUTSIDE:
         flags.append("outside")
-
-    if bootstrap == "residual":
-        r = resid[0]
-        used = np.isfinite(r)
-        e = r[used] * np.sqrt(w[used])
-        dof = e.size - 3
-        # Residuals at rounding level (noise-free data on an exact parabola) are no noise.
-        if dof <= 0 or np.max(np.abs(e), initial=0.0) <= 1e-12 * max(1.0, float(np.max(loss))):
-            flags.append("exact_fit")
-            e = np.zeros(1)
-        else:
-            # Centred and inflated by sqrt(m / (m - 3)): raw residuals of a 3-coefficient
-            # fit understate the noise.
-            e = (e - e.mean()) * math.sqrt(e.size / dof)
-        noise = rng.choice(e, size=(n_boot, n), replace=True) / np.sqrt(w)[None, :]
-    else:
-        noise = float(loss_noise) * rng.standard_normal((n_boot, n))
-    Y = loss[None, :] + noise
+    Y = loss[None, :] + _bootstrap_noise(resid[0], loss, w, st, rng, flags)
     bx, by, _, bcode, _ = _minimise(log_n, Y, w, method, window)
     bxd, _, _, bcode_d, _ = _minimise(x_d, Y[:, d_order], w[d_order], method, window)
     if method == "akima":
@@ -266,20 +244,15 @@ def _fit_slice(
         # judged on the point fit (flag "outside"), not draw by draw.
         valid = (bcode != _CONCAVE) & (bcode_d != _CONCAVE)
     frac = float(valid.mean())
-    spacing_n = float(np.mean(np.diff(log_n))) if n > 1 else 0.0
-    spacing_d = float(np.mean(np.diff(x_d))) if n > 1 else 0.0
-    if valid.sum() >= 2:
-        sd_n = max(float(np.std(bx[valid], ddof=1)), sd_floor * spacing_n) / frac
-        sd_d = max(float(np.std(bxd[valid], ddof=1)), sd_floor * spacing_d) / frac
-    else:
-        sd_n = sd_d = math.nan
+    sd_n, sd_d = _spreads(log_n, x_d, bx, bxd, valid, float(st.sd_floor))
     if frac < 0.5:
         flags.append("unstable")
+    n = log_n.size
     best = int(np.argmin(loss))
     bracket = (log_n[max(best - 1, 0)], log_n[min(best + 1, n - 1)])
     if code[0] == _OK and not (bracket[0] <= xs[0] <= bracket[1]):
         flags.append("far_from_best")
-    n_lo, n_hi = percentile_interval(bx[valid], level)
+    n_lo, n_hi = percentile_interval(bx[valid], st.level)
     return {
         "log_N_star": float(xs[0]) if code[0] != _CONCAVE else math.nan,
         "log_D_star": float(xd[0]) if code_d[0] != _CONCAVE else math.nan,
@@ -296,6 +269,38 @@ def _fit_slice(
         "_median_n": float(np.median(bx[valid])) if valid.any() else math.nan,
         "_median_d": float(np.median(bxd[valid])) if valid.any() else math.nan,
     }
+
+
+def _bootstrap_noise(r, loss, w, st: Approach2Settings, rng, flags: list[str]) -> np.ndarray:
+    """``(n_boot, n)`` perturbations of the losses: resampled residuals or seed noise."""
+    n = loss.size
+    if st.bootstrap != "residual":
+        return float(st.loss_noise) * rng.standard_normal((st.n_boot, n))
+    used = np.isfinite(r)
+    e = r[used] * np.sqrt(w[used])
+    dof = e.size - 3
+    # Residuals at rounding level (noise-free data on an exact parabola) are no noise.
+    if dof <= 0 or np.max(np.abs(e), initial=0.0) <= 1e-12 * max(1.0, float(np.max(loss))):
+        flags.append("exact_fit")
+        e = np.zeros(1)
+    else:
+        # Centred and inflated by sqrt(m / (m - 3)): raw residuals of a 3-coefficient
+        # fit understate the noise.
+        e = (e - e.mean()) * math.sqrt(e.size / dof)
+    return rng.choice(e, size=(st.n_boot, n), replace=True) / np.sqrt(w)[None, :]
+
+
+def _spreads(log_n, x_d, bx, bxd, valid, sd_floor: float) -> tuple[float, float]:
+    """sd of log N* and log D* over the valid draws, floored, inflated by 1 / frac_valid."""
+    n = log_n.size
+    frac = float(valid.mean())
+    spacing_n = float(np.mean(np.diff(log_n))) if n > 1 else 0.0
+    spacing_d = float(np.mean(np.diff(x_d))) if n > 1 else 0.0
+    if valid.sum() >= 2:
+        sd_n = max(float(np.std(bx[valid], ddof=1)), sd_floor * spacing_n) / frac
+        sd_d = max(float(np.std(bxd[valid], ddof=1)), sd_floor * spacing_d) / frac
+        return sd_n, sd_d
+    return math.nan, math.nan
 
 
 # ---------------------------------------------------------------------- the result
@@ -335,6 +340,96 @@ class Approach2Result(PowerLawAllocation):
             "options": jsonable(dict(self.options)),
             "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True)
+class Approach2Settings:
+    """The settings of :func:`approach2` (see its arguments), validated by :meth:`checked`."""
+
+    method: str = "parabola"
+    window: int = DEFAULT_WINDOW
+    bootstrap: str | None = None
+    loss_noise: float | None = None
+    n_boot: int = 1000
+    weighted: bool = True
+    level: float = 0.95
+    on_invalid: str = "flag"
+    budget_rtol: float = 0.0
+    budget_column: str | None = None
+    drop_small: bool = False
+    sizes: str = "min"
+    sd_floor: float = DEFAULT_SD_FLOOR
+    observation: str = "point"
+    weight_column: str | None = None
+    seed: int = 0
+
+    def checked(self) -> Approach2Settings:
+        """These settings with the bootstrap default resolved, refused when invalid.
+
+        Raises:
+            FitError: An unknown choice or an out-of-range number.
+        """
+        if self.method not in METHODS:
+            raise FitError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        bootstrap = self.bootstrap
+        if bootstrap is None:
+            bootstrap = "noise" if self.method == "akima" else "residual"
+        if bootstrap not in BOOTSTRAPS:
+            raise FitError(
+                f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}"
+            )
+        if self.method == "akima" and bootstrap == "residual":
+            raise FitError(
+                "method 'akima' interpolates every point exactly, so it has no residuals to "
+                "resample; use bootstrap='noise' with loss_noise=<seed-to-seed sd of the loss>"
+            )
+        noise = self.loss_noise
+        if bootstrap == "noise" and not (
+            isinstance(noise, int | float) and noise > 0 and math.isfinite(noise)
+        ):
+            raise FitError(
+                "bootstrap='noise' needs loss_noise, the seed-to-seed standard deviation of a "
+                f"loss (e.g. 0.002), not {noise!r}"
+            )
+        self._check_choices()
+        return dataclasses.replace(self, bootstrap=bootstrap, level=check_level(self.level))
+
+    def _check_choices(self) -> None:
+        if self.on_invalid not in ON_INVALID:
+            raise FitError(
+                f"on_invalid must be one of {', '.join(ON_INVALID)}, not {self.on_invalid!r}"
+            )
+        if self.observation not in OBSERVATIONS:
+            raise FitError(f"observation must be 'point' or 'median', not {self.observation!r}")
+        if self.sizes not in SIZE_AGGREGATES:
+            raise FitError(f"sizes must be 'min' or 'mean', not {self.sizes!r}")
+        if not (isinstance(self.window, int) and self.window >= MIN_SIZES):
+            raise FitError(
+                f"window must be an integer of at least {MIN_SIZES}, not {self.window!r}"
+            )
+        if not (isinstance(self.n_boot, int) and self.n_boot >= 2):
+            raise FitError(f"n_boot must be an integer of at least 2, not {self.n_boot!r}")
+        if not (isinstance(self.sd_floor, int | float) and self.sd_floor >= 0):
+            raise FitError(f"sd_floor must be a non-negative number, not {self.sd_floor!r}")
+
+    def options(self, k: float) -> dict[str, Any]:
+        """The settings as recorded in :attr:`Approach2Result.options`."""
+        out = {
+            name: getattr(self, name)
+            for name in (
+                "method", "window", "bootstrap", "loss_noise", "n_boot", "weighted", "level",
+                "on_invalid", "budget_rtol",
+            )
+        }  # fmt: skip
+        out["budget_column"] = self.budget_column or "C"
+        out.update(
+            sizes=self.sizes,
+            sd_floor=self.sd_floor,
+            observation=self.observation,
+            seed=self.seed,
+            k=k,
+        )
+        return out
 
 
 # ---------------------------------------------------------------------- workflow
@@ -416,99 +511,117 @@ def approach2(
             usable slices, or (with ``on_invalid="raise"``) a slice without a valid
             minimum.
     """
-    if method not in METHODS:
-        raise FitError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    if bootstrap is None:
-        bootstrap = "noise" if method == "akima" else "residual"
-    if bootstrap not in BOOTSTRAPS:
-        raise FitError(f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}")
-    if method == "akima" and bootstrap == "residual":
-        raise FitError(
-            "method 'akima' interpolates every point exactly, so it has no residuals to "
-            "resample; use bootstrap='noise' with loss_noise=<seed-to-seed sd of the loss>"
-        )
-    if bootstrap == "noise" and not (
-        isinstance(loss_noise, int | float) and loss_noise > 0 and math.isfinite(loss_noise)
-    ):
-        raise FitError(
-            "bootstrap='noise' needs loss_noise, the seed-to-seed standard deviation of a "
-            f"loss (e.g. 0.002), not {loss_noise!r}"
-        )
-    if on_invalid not in ON_INVALID:
-        raise FitError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not {on_invalid!r}")
-    if observation not in OBSERVATIONS:
-        raise FitError(f"observation must be 'point' or 'median', not {observation!r}")
-    if sizes not in SIZE_AGGREGATES:
-        raise FitError(f"sizes must be 'min' or 'mean', not {sizes!r}")
-    if not (isinstance(window, int) and window >= MIN_SIZES):
-        raise FitError(f"window must be an integer of at least {MIN_SIZES}, not {window!r}")
-    if not (isinstance(n_boot, int) and n_boot >= 2):
-        raise FitError(f"n_boot must be an integer of at least 2, not {n_boot!r}")
-    if not (isinstance(sd_floor, int | float) and sd_floor >= 0):
-        raise FitError(f"sd_floor must be a non-negative number, not {sd_floor!r}")
-    level = check_level(level)
-
-    df = isoflop_slices(
-        runs, budget_rtol=budget_rtol, budget_column=budget_column, k=k, columns=columns
+    settings = Approach2Settings(
+        method=method,
+        window=window,
+        bootstrap=bootstrap,
+        loss_noise=loss_noise,
+        n_boot=n_boot,
+        weighted=weighted,
+        level=level,
+        on_invalid=on_invalid,
+        budget_rtol=budget_rtol,
+        budget_column=budget_column,
+        drop_small=drop_small,
+        sizes=sizes,
+        sd_floor=sd_floor,
+        observation=observation,
+        weight_column=weight_column,
+        seed=seed,
     )
-    if weight_column is not None:
-        if weight_column not in df.columns:
-            raise FitError(
-                f"weight column {weight_column!r} not found; columns are {list(df.columns)}"
-            )
-        wcol = pd.to_numeric(df[weight_column], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~(np.isfinite(wcol) & (wcol > 0)))
-        if bad.size:
-            raise FitError(f"row {int(bad[0])}, column {weight_column!r}: weights must be > 0")
-        df["_w"] = wcol
-    else:
-        df["_w"] = 1.0
+    return approach2_with(runs, settings, k=k, columns=columns)
 
-    rng = np.random.default_rng(seed)
+
+def approach2_with(
+    runs: Any,
+    settings: Approach2Settings,
+    *,
+    k: float | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> Approach2Result:
+    """:func:`approach2` with its settings in one :class:`Approach2Settings`."""
+    st = settings.checked()
+    df = isoflop_slices(
+        runs, budget_rtol=st.budget_rtol, budget_column=st.budget_column, k=k, columns=columns
+    )
+    df["_w"] = _run_weights(df, st.weight_column)
+    rows, messages = _slice_rows(df, st)
+    messages += _mark_used(rows, st)
+    used = [r for r in rows if r["used"]]
+    if len(used) < 2:
+        raise FitError(
+            f"only {len(used)} isoFLOP slice(s) have a usable minimum; the power laws "
+            "N*(C), D*(C) need at least 2 budgets"
+        )
+    if len(used) == 2:
+        messages.append("only 2 isoFLOP slices: the exponents have no residual degrees of freedom")
+    powerlaws, draws = _powerlaws(used, st)
+    for msg in messages:
+        warnings.warn(msg, ScalingLawsWarning, stacklevel=3)
+    return Approach2Result(
+        slices=_slices_table(rows),
+        powerlaws=powerlaws,
+        draws=draws,
+        options=st.options(float(df.attrs.get("k", 6.0))),
+        warnings=tuple(messages),
+    )
+
+
+def _run_weights(df: pd.DataFrame, weight_column: str | None) -> np.ndarray | float:
+    """Per-run weights of the slice fits: the named column, checked, or all ones."""
+    if weight_column is None:
+        return 1.0
+    if weight_column not in df.columns:
+        raise FitError(
+            f"weight column {weight_column!r} not found; columns are {list(df.columns)}"
+        )
+    wcol = pd.to_numeric(df[weight_column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(wcol) & (wcol > 0)))
+    if bad.size:
+        raise FitError(f"row {int(bad[0])}, column {weight_column!r}: weights must be > 0")
+    return wcol
+
+
+def _by_size(g: pd.DataFrame, sizes: str):
+    """One slice reduced to distinct sizes: ``(N, loss, D, weight)`` per size."""
+    sizes_all, inverse = np.unique(g["N"].to_numpy(dtype=float), return_inverse=True)
+    n_sizes = sizes_all.size
+    loss_all = g["loss"].to_numpy(dtype=float)
+    counts = np.bincount(inverse, minlength=n_sizes)
+    if sizes == "min":
+        loss_by_size = np.full(n_sizes, np.inf)
+        np.minimum.at(loss_by_size, inverse, loss_all)
+    else:
+        loss_by_size = np.bincount(inverse, weights=loss_all, minlength=n_sizes) / counts
+    d_by_size = np.exp(
+        np.bincount(inverse, weights=np.log(g["D"].to_numpy(dtype=float)), minlength=n_sizes)
+        / counts
+    )
+    w_by_size = (
+        np.bincount(inverse, weights=g["_w"].to_numpy(dtype=float), minlength=n_sizes) / counts
+    )
+    return sizes_all, loss_by_size, d_by_size, w_by_size
+
+
+def _slice_rows(df: pd.DataFrame, st: Approach2Settings) -> tuple[list[dict], list[str]]:
+    """Fit every slice with enough sizes; ``(rows, messages)``."""
+    rng = np.random.default_rng(st.seed)
     rows, messages = [], []
     for s, g in df.groupby("slice", sort=True):
         budget = float(g["budget"].iloc[0])
-        sizes_all, inverse = np.unique(g["N"].to_numpy(dtype=float), return_inverse=True)
+        sizes_all, loss_by_size, d_by_size, w_by_size = _by_size(g, st.sizes)
         n_sizes = sizes_all.size
-        loss_all = g["loss"].to_numpy(dtype=float)
-        counts = np.bincount(inverse, minlength=n_sizes)
-        if sizes == "min":
-            loss_by_size = np.full(n_sizes, np.inf)
-            np.minimum.at(loss_by_size, inverse, loss_all)
-        else:
-            loss_by_size = np.bincount(inverse, weights=loss_all, minlength=n_sizes) / counts
-        d_by_size = np.exp(
-            np.bincount(inverse, weights=np.log(g["D"].to_numpy(dtype=float)), minlength=n_sizes)
-            / counts
-        )
-        w_by_size = (
-            np.bincount(inverse, weights=g["_w"].to_numpy(dtype=float), minlength=n_sizes) / counts
-        )
         if n_sizes < MIN_SIZES:
             msg = (
                 f"isoFLOP slice at C = {budget:.4g} has {n_sizes} distinct model size"
                 f"{'s' if n_sizes != 1 else ''}; fitting a minimum needs at least {MIN_SIZES}"
             )
-            if not drop_small:
+            if not st.drop_small:
                 raise FitError(msg + " (drop_small=True skips such slices)")
             messages.append(msg + "; slice skipped")
             continue
         log_n = np.log(sizes_all)
-        log_d = np.log(d_by_size)
-        res = _fit_slice(
-            log_n,
-            log_d,
-            loss_by_size,
-            w_by_size,
-            method=method,
-            window=window,
-            bootstrap=bootstrap,
-            loss_noise=loss_noise,
-            n_boot=n_boot,
-            sd_floor=float(sd_floor),
-            level=level,
-            rng=rng,
-        )
+        res = _fit_slice(log_n, np.log(d_by_size), loss_by_size, w_by_size, st, rng)
         res.update(
             {
                 "slice": int(s),
@@ -522,18 +635,23 @@ def approach2(
         rows.append(res)
     if not rows:
         raise FitError("no isoFLOP slice with at least 3 model sizes: Approach 2 cannot run")
+    return rows, messages
 
+
+def _mark_used(rows: list[dict], st: Approach2Settings) -> list[str]:
+    """Set each row's ``used``; the messages about slices the user should read."""
+    messages = []
     for r in rows:
         flags = set(filter(None, r["flag"].split(",")))
         unusable = bool(flags & {"concave", "unstable"}) or not math.isfinite(r["log_N_star_sd"])
-        if on_invalid == "raise" and flags & {"concave", "outside", "unstable"}:
+        if st.on_invalid == "raise" and flags & {"concave", "outside", "unstable"}:
             raise FitError(
                 f"isoFLOP slice at C = {r['budget']:.4g}: no usable minimum ({r['flag']}); "
                 "use on_invalid='flag' or 'exclude', or add model sizes around the optimum"
             )
         # A spline minimum on the edge of its grid locates nothing (Porian et al. drop
         # such budgets); a parabola's vertex beyond the sizes is an extrapolation.
-        if "outside" in flags and (on_invalid == "exclude" or method == "akima"):
+        if "outside" in flags and (st.on_invalid == "exclude" or st.method == "akima"):
             unusable = True
         r["used"] = not unusable
         if flags - {"far_from_best"}:
@@ -545,39 +663,36 @@ def approach2(
             messages.append(
                 f"isoFLOP slice at C = {r['budget']:.4g}: the fitted minimum lies more than "
                 "one size step from the best observed size (noise, or a slice that "
-                f"method={method!r} does not describe: compare method='local')"
+                f"method={st.method!r} does not describe: compare method='local')"
             )
+    return messages
 
-    used = [r for r in rows if r["used"]]
-    if len(used) < 2:
-        raise FitError(
-            f"only {len(used)} isoFLOP slice(s) have a usable minimum; the power laws "
-            "N*(C), D*(C) need at least 2 budgets"
-        )
-    if len(used) == 2:
-        messages.append("only 2 isoFLOP slices: the exponents have no residual degrees of freedom")
 
+def _powerlaws(used: list[dict], st: Approach2Settings):
+    """The power laws through the used slices' optima, and their bootstrap draws."""
     log_c = np.log([r["budget"] for r in used])
     n_key, d_key = (
-        ("_median_n", "_median_d") if observation == "median" else ("log_N_star", "log_D_star")
+        ("_median_n", "_median_d") if st.observation == "median" else ("log_N_star", "log_D_star")
     )
     obs_n = np.array([r[n_key] for r in used])
     obs_d = np.array([r[d_key] for r in used])
     sd_n = np.array([r["log_N_star_sd"] for r in used])
     sd_d = np.array([r["log_D_star_sd"] for r in used])
-    w_n = 1.0 / sd_n**2 if weighted else None
-    w_d = 1.0 / sd_d**2 if weighted else None
+    w_n = 1.0 / sd_n**2 if st.weighted else None
+    w_d = 1.0 / sd_d**2 if st.weighted else None
 
-    m = min(min(r["_draws_n"].size for r in used), n_boot)
+    m = min(min(r["_draws_n"].size for r in used), st.n_boot)
     draws: dict[str, np.ndarray] = {}
     if m >= 2:
         dn = np.stack([r["_draws_n"][:m] for r in used])
         dd = np.stack([r["_draws_d"][:m] for r in used])
         draws["a"], draws["log_G_N"] = fit_loglinear(log_c, dn, w_n)
         draws["b"], draws["log_G_D"] = fit_loglinear(log_c, dd, w_d)
+    obs, weights = {"N": obs_n, "D": obs_d}, {"N": w_n, "D": w_d}
+    return powerlaw_rows(log_c, obs, weights, draws, st.level), draws
 
-    powerlaws = powerlaw_rows(log_c, {"N": obs_n, "D": obs_d}, {"N": w_n, "D": w_d}, draws, level)
 
+def _slices_table(rows: list[dict]) -> pd.DataFrame:
     cols = [
         "slice", "budget", "n_runs", "n_sizes", "N_min", "N_max", "N_star", "D_star",
         "loss_star", "curvature", "log_N_star_sd", "log_D_star_sd", "N_star_lo",
@@ -586,31 +701,4 @@ def approach2(
     table = pd.DataFrame(rows)
     table["N_star"] = np.exp(table["log_N_star"])
     table["D_star"] = np.exp(table["log_D_star"])
-    table = table[cols]
-
-    for msg in messages:
-        warnings.warn(msg, ScalingLawsWarning, stacklevel=2)
-    options = {
-        "method": method,
-        "window": window,
-        "bootstrap": bootstrap,
-        "loss_noise": loss_noise,
-        "n_boot": n_boot,
-        "weighted": weighted,
-        "level": level,
-        "on_invalid": on_invalid,
-        "budget_rtol": budget_rtol,
-        "budget_column": budget_column or "C",
-        "sizes": sizes,
-        "sd_floor": sd_floor,
-        "observation": observation,
-        "seed": seed,
-        "k": float(df.attrs.get("k", 6.0)),
-    }
-    return Approach2Result(
-        slices=table,
-        powerlaws=powerlaws,
-        draws=draws,
-        options=options,
-        warnings=tuple(messages),
-    )
+    return table[cols]

@@ -30,6 +30,7 @@ import pandas as pd
 
 from scalinglaws.approaches.isoflop import approach2
 from scalinglaws.errors import RunLogError, ScalingLawsWarning
+from scalinglaws.io.runs import load_runs
 
 #: The five steps of the paper's main summary table, in order: (label, hparams, warmup,
 #: decay, param_count, loss_type). The Kaplan setup is read from the train loss; the
@@ -144,8 +145,6 @@ def porian_main_settings(source: Any, dataset: str = "rw") -> pd.DataFrame:
 
 def porian_runs(source: Any, source_file: str, config_index: int) -> pd.DataFrame:
     """One setting's isoFLOP points as a canonical run log (``N, D, C, loss``)."""
-    from scalinglaws.io.runs import load_runs
-
     df = _read(source)
     g = df[(df["source_file"] == source_file) & (df["config_index"] == config_index)]
     if g.empty:

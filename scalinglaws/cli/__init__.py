@@ -15,6 +15,7 @@ import os
 import sys
 import warnings
 
+from scalinglaws._version import __version__
 from scalinglaws.errors import ScalingLawsError
 
 # Feature modules, in help order.
@@ -32,8 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scalinglaws",
         description="Fit scaling laws to run logs and plan compute, sparsity and data mixtures.",
     )
-    from scalinglaws import __version__
-
     parser.add_argument("--version", action="version", version=f"scalinglaws {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from scalinglaws.errors import ScalingLawsError
 from scalinglaws.io.files import atomic_write, json_safe, to_json
 
 __all__ = ["atomic_write", "json_safe", "to_json", "emit", "progress"]
@@ -44,7 +45,5 @@ def add_discrepancy_option(parser: Any) -> None:
 
 def check_discrepancy(args: Any) -> None:
     """Refuse ``--discrepancy`` without ``--uncertainty bayes`` (exit 2, one line)."""
-    from scalinglaws.errors import ScalingLawsError
-
     if args.discrepancy != "none" and args.uncertainty != "bayes":
         raise ScalingLawsError("--discrepancy applies to the posterior: add --uncertainty bayes")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from scalinglaws.cli import common
-from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.errors import RecordError, ScalingLawsError, ScalingLawsWarning
 
 UNCERTAINTY_METHODS = ("none", "laplace", "bootstrap", "bayes")
 CALIBRATION_METHODS = ("none", "conformal")
@@ -103,7 +103,7 @@ def fit_and_report(
             progress=None if args.quiet else (lambda m: common.progress(args, m)),
         )
         if calibrating:
-            from scalinglaws.approaches.conformal import DEFAULT_CALIBRATION_FRACTION
+            from scalinglaws.uncertainty.conformal import DEFAULT_CALIBRATION_FRACTION
 
             common.progress(args, "conformal calibration on the largest-compute runs")
             result = sl.calibrate(
@@ -180,11 +180,34 @@ def plan_payload(df: Any, summary: dict[str, Any], extra: list[str] | None = Non
     }
 
 
+def load_law_record(path: str, command: str, need: str, hint: str) -> Any:
+    """A law record as a ``FitResult``, or one line naming what the record is instead.
+
+    Args:
+        path: The record.
+        command: The command, for the message (``"plan compute"``).
+        need: What the command needs (``"a law record with a compute-optimal frontier"``).
+        hint: The command a pipeline record needs instead (``"plan mixture"``).
+
+    Raises:
+        RecordError: Unreadable, or a record of another kind (from its ``kind``).
+    """
+    from scalinglaws.io.records import describe_record, read_record, result_from_record
+
+    record = read_record(path)
+    if record["kind"] != "law":
+        raise RecordError(
+            f"{path} is {describe_record(record)}; {command} needs {need} (use {hint})"
+        )
+    return result_from_record(record, where=path)
+
+
 def _plan_compute(args: argparse.Namespace) -> int:
-    from scalinglaws.io.records import load_fit
     from scalinglaws.planning.compute import compute_for_loss, plan_compute
 
-    result = load_fit(args.fit)
+    result = load_law_record(
+        args.fit, "plan compute", "a law record with a compute-optimal frontier", "plan mixture"
+    )
     if not args.budget and not args.target_loss:
         raise ScalingLawsError("give --budget C [C ...] and/or --target-loss L [L ...]")
     calibrated = result.calibration is not None and not args.no_calibration
@@ -235,10 +258,9 @@ def _calibration_summary(result: Any, calibrated: bool) -> dict[str, Any]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from scalinglaws.io.records import load_fit
-    from scalinglaws.planning.compute import _qname
+    from scalinglaws.planning.compute import quantile_column_name as _qname
 
-    result = load_fit(args.fit)
+    result = load_law_record(args.fit, "predict", "a law record", "plan mixture")
     calibrated = result.calibration is not None and not args.no_calibration
     given: dict[str, list[float]] = {}
     if args.N is not None:
@@ -282,7 +304,7 @@ def _predict(args: argparse.Namespace) -> int:
             for i, row in enumerate(rows):
                 row[f"{law.target}_{_qname(q)}"] = float(vals[i])
     if calibrated:
-        from scalinglaws.approaches.conformal import predictive_interval
+        from scalinglaws.uncertainty.conformal import predictive_interval
 
         # The same predictive draws as above (count and seed), so the uncalibrated
         # bounds are those printed with --no-calibration and the calibrated ones are

@@ -10,9 +10,10 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 from scalinglaws.cli import common
-from scalinglaws.errors import FitError, ScalingLawsWarning
+from scalinglaws.errors import FitError, RecordError, ScalingLawsWarning
 
 
 def _lam(text: str) -> float:
@@ -31,19 +32,20 @@ def _lam_json(lam: float) -> float | str:
     return "inf" if math.isinf(lam) else lam
 
 
-def register(sub, fit_sub, plan_sub) -> None:
+def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
+    """``scalinglaws fit cmr`` and ``scalinglaws plan mixture``."""
+    _add_fit_cmr(fit_sub)
+    _add_plan_mixture(plan_sub)
+
+
+def _add_fit_cmr(fit_sub: Any) -> None:
     from scalinglaws.mixture.pipeline import (
         DEFAULT_EPSILON,
         DEFAULT_GRID_DRAWS,
         DEFAULT_LAMBDA,
         DEFAULT_SAMPLES,
-        SAMPLERS,
     )
-    from scalinglaws.mixture.posterior import (
-        DEFAULT_CHAINS,
-        DEFAULT_SAMPLES_PER_CHAIN,
-        DEFAULT_WARMUP,
-    )
+    from scalinglaws.mixture.posterior import DEFAULT_SAMPLES_PER_CHAIN
 
     p = fit_sub.add_parser(
         "cmr",
@@ -74,22 +76,7 @@ def register(sub, fit_sub, plan_sub) -> None:
         f"grid posterior (default {DEFAULT_GRID_DRAWS}) or NUTS draws per chain (default "
         f"{DEFAULT_SAMPLES_PER_CHAIN})",
     )
-    p.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        default="grid",
-        help="bayes: the exact grid posterior of each curve (default) or NUTS (the "
-        "general-loss posteriors are multimodal and mostly do not mix)",
-    )
-    p.add_argument(
-        "--chains", type=int, default=DEFAULT_CHAINS, help="bayes: NUTS chains per curve"
-    )
-    p.add_argument(
-        "--warmup",
-        type=int,
-        default=DEFAULT_WARMUP,
-        help=f"bayes: NUTS warm-up iterations per chain (default {DEFAULT_WARMUP})",
-    )
+    _add_sampler_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--token-unit",
@@ -116,6 +103,31 @@ def register(sub, fit_sub, plan_sub) -> None:
     common.add_common(p)
     p.set_defaults(func=_fit_cmr)
 
+
+def _add_sampler_options(p: Any) -> None:
+    """``--sampler``, ``--chains``, ``--warmup``: the posterior of ``--uncertainty bayes``."""
+    from scalinglaws.mixture.pipeline import SAMPLERS
+    from scalinglaws.mixture.posterior import DEFAULT_CHAINS, DEFAULT_WARMUP
+
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="grid",
+        help="bayes: the exact grid posterior of each curve (default) or NUTS (the "
+        "general-loss posteriors are multimodal and mostly do not mix)",
+    )
+    p.add_argument(
+        "--chains", type=int, default=DEFAULT_CHAINS, help="bayes: NUTS chains per curve"
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"bayes: NUTS warm-up iterations per chain (default {DEFAULT_WARMUP})",
+    )
+
+
+def _add_plan_mixture(plan_sub: Any) -> None:
     q = plan_sub.add_parser(
         "mixture",
         help="recommended domain share per model size and token budget",
@@ -225,8 +237,8 @@ def _fit_cmr(args) -> int:
             "token_unit": fit.token_unit,
             "lambda": _lam_json(fit.lam),
             "epsilon": fit.epsilon,
-            "turning_points": rec["critical"],
-            "cmr_law": rec["cmr"],
+            "turning_points": rec["parts"]["critical"],
+            "cmr_law": rec["parts"]["cmr"],
             "curve_status": {
                 f"{r['model']}|{r['ratio']:g}|{r['split']}": r["status"]
                 for _, r in fit.curves.iterrows()
@@ -237,7 +249,7 @@ def _fit_cmr(args) -> int:
                 else {}
             ),
         },
-        "uncertainty": {**rec["uncertainty"]},
+        "uncertainty": {k: v for k, v in rec["uncertainty"].items() if k != "draws"},
         "warnings": list(fit.warnings),
     }
     common.emit(args, obj, fit.report())
@@ -245,12 +257,20 @@ def _fit_cmr(args) -> int:
 
 
 def _plan_mixture(args) -> int:
-    from scalinglaws.mixture.record import load_cmr_fit
+    from scalinglaws.io.records import PIPELINE, describe_record, read_record, record_name
+    from scalinglaws.mixture.record import PIPELINE as CMR
+    from scalinglaws.mixture.record import cmr_fit_from_record
     from scalinglaws.planning.mixture import plan_mixture
 
     if args.epsilon is not None and not (args.epsilon >= 0 and math.isfinite(args.epsilon)):
         raise FitError(f"--epsilon must be a non-negative number, not {args.epsilon!r}")
-    fit = load_cmr_fit(args.record)
+    record = read_record(args.record)
+    if record["kind"] != PIPELINE or record_name(record) != CMR:
+        raise RecordError(
+            f"{args.record} is {describe_record(record)}; plan mixture needs a pipeline "
+            f"record ({CMR}) (a law record plans with plan compute or plan sparsity)"
+        )
+    fit = cmr_fit_from_record(record, where=args.record)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         plan = plan_mixture(

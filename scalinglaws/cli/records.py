@@ -1,4 +1,5 @@
-"""``scalinglaws check`` (drift gate) and ``scalinglaws record`` (append to a registry)."""
+"""``scalinglaws check`` (drift gate, and new runs against a record) and ``scalinglaws
+record`` (append to a registry)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from scalinglaws import checking
 from scalinglaws.cli import common
-from scalinglaws.errors import RecordError, ScalingLawsWarning
+from scalinglaws.errors import RecordError, ScalingLawsError, ScalingLawsWarning
 
 
 def _check(args: argparse.Namespace) -> int:
-    from scalinglaws import checking
-
+    if args.new_runs is not None:
+        return _check_new_runs(args)
+    for opt in ("budget", "max_outside", "plan_rtol"):
+        if getattr(args, opt) is not None:
+            raise ScalingLawsError(f"--{opt.replace('_', '-')} applies with --new-runs")
     paths = args.paths or ["fits"]
     records = checking.latest_records(paths)
     if not records:
@@ -44,31 +49,43 @@ def _check(args: argparse.Namespace) -> int:
     return code
 
 
+def _check_new_runs(args: argparse.Namespace) -> int:
+    """``check FIT --new-runs RUNS``: exit 1 when too many runs fall outside or the plan moves."""
+    if len(args.paths) != 1 or not Path(args.paths[0]).is_file():
+        raise ScalingLawsError(
+            "--new-runs takes exactly one record file: check FIT --new-runs RUNS"
+        )
+    options = {
+        "budget": args.budget,
+        "max_outside": checking.DEFAULT_MAX_OUTSIDE
+        if args.max_outside is None
+        else args.max_outside,
+        "plan_rtol": checking.DEFAULT_PLAN_RTOL if args.plan_rtol is None else args.plan_rtol,
+    }
+    common.progress(args, f"checking {args.new_runs} against {args.paths[0]}")
+    result = checking.check_new_runs(args.paths[0], args.new_runs, **options)
+    payload = {"rows": result.rows, "summary": result.summary, "warnings": result.warnings}
+    common.emit(args, payload, result.table())
+    return int(result.summary["exit_code"])
+
+
 def _record(args: argparse.Namespace) -> int:
     import scalinglaws as sl
-    from scalinglaws import checking
     from scalinglaws.io.records import save_fit
+    from scalinglaws.io.registry import registry_target
 
-    if args.law == "cmr":  # a pipeline of four laws with its own record kind
+    if args.law == "cmr":  # a pipeline: the mixture command writes its record
         from scalinglaws.cli.mixture import record_command
 
         return record_command(args)
     law = sl.laws.get(args.law)
-    folder = Path(args.fits_dir) / law.name / args.dataset
-    existing = checking.latest_records([folder]) if folder.exists() else []
-    if existing and not args.bump:
-        raise RecordError(
-            f"{existing[0]} exists and records are append-only; pass --bump to write "
-            f"{checking.next_version_path(folder).name}"
-        )
-    target = checking.next_version_path(folder)
-    loader = checking._loader_for(law.name)
+    target = registry_target(args.fits_dir, law.name, args.dataset, bump=args.bump)
     load_options: dict[str, Any] = {"k": args.k} if args.k != 6.0 else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
-        runs = loader(args.runs, **load_options)
+        runs = checking.load_law_data(law, args.runs, load_options)
         result = sl.fit(law, runs)
-    rel = os.path.relpath(Path(args.runs).resolve(), folder.resolve())
+    rel = os.path.relpath(Path(args.runs).resolve(), target.parent.resolve())
     save_fit(
         result,
         target,
@@ -86,9 +103,43 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
-    p = sub.add_parser("check", help="refit recorded laws and fail on drift (CI gate)")
+    p = sub.add_parser(
+        "check",
+        help="refit recorded laws and fail on drift (CI gate); or check new runs against a record",
+    )
     p.add_argument("paths", nargs="*", help="record files or folders (default: fits/)")
     p.add_argument("--strict", action="store_true", help="a missing data file is a failure")
+    p.add_argument(
+        "--new-runs",
+        metavar="RUNS",
+        default=None,
+        help="check these runs against the record FIT: do they fall inside its predictive "
+        "intervals, and how far does the plan move when they are added (law records)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="C",
+        help="with --new-runs: compute budget of the plan comparison (default 100x the "
+        "largest compute among the runs)",
+    )
+    p.add_argument(
+        "--max-outside",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help=f"with --new-runs: largest share of runs outside their intervals that passes "
+        f"(default {checking.DEFAULT_MAX_OUTSIDE:g}, twice the nominal 10%%)",
+    )
+    p.add_argument(
+        "--plan-rtol",
+        type=float,
+        default=None,
+        metavar="TOL",
+        help=f"with --new-runs: largest relative move of N_opt or D_opt that passes "
+        f"(default {checking.DEFAULT_PLAN_RTOL:g})",
+    )
     common.add_common(p)
     p.set_defaults(func=_check)
 

@@ -10,8 +10,21 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.cli import common
-from scalinglaws.cli.core import add_fit_options
+from scalinglaws.cli.core import add_fit_options, fit_and_report
 from scalinglaws.errors import ScalingLawsError
+from scalinglaws.io.records import load_fit, read_record
+from scalinglaws.laws.avgparams import avgparams
+from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
+from scalinglaws.sparsity.runs import load_sparse_runs
+from scalinglaws.sparsity.schedules import (
+    DEFAULT_END_COMPUTE,
+    DEFAULT_INTERVAL,
+    DEFAULT_START_COMPUTE,
+    PruningSchedule,
+    compute_fractions,
+    schedule_from_compute,
+    summarize,
+)
 
 _SPARSE_COLUMNS = (
     "N", "D", "C", "loss", "run", "step", "N_avg", "sparsity", "start_step", "end_step",
@@ -35,13 +48,35 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
 
 # ------------------------------------------------------------------------ schedule
 def _schedule(args: argparse.Namespace) -> int:
-    from scalinglaws.sparsity.schedules import (
-        PruningSchedule,
-        compute_fractions,
-        schedule_from_compute,
-        summarize,
+    sched, by_step = _schedule_from_args(args)
+    if args.tokens_per_step is not None and not args.tokens_per_step > 0:
+        raise ScalingLawsError(f"--tokens-per-step must be > 0, not {args.tokens_per_step}")
+    if args.dense_params is not None and not args.dense_params > 0:
+        raise ScalingLawsError(f"--dense-params must be > 0, not {args.dense_params}")
+    info = summarize(
+        sched,
+        tokens_per_step=args.tokens_per_step,
+        dense_params=args.dense_params,
+        dense_remainder=args.dense_remainder,
     )
+    if args.csv:
+        _write_density_csv(args, sched)
+        info["csv"] = str(args.csv)
+    warn = []
+    if by_step:
+        fs, fe = compute_fractions(sched, args.tokens_per_step)
+        if not (0.1 <= fs and fe <= 0.9):
+            warn.append(
+                f"pruning spans {fs:.0%} to {fe:.0%} of compute; Jin et al. 2025 recommend "
+                "starting at 25% and ending at 75%"
+            )
+    info["warnings"] = warn
+    common.emit(args, info, _schedule_text(sched, info, warn))
+    return 0
 
+
+def _schedule_from_args(args: argparse.Namespace) -> tuple[PruningSchedule, bool]:
+    """The schedule asked for, and whether it was given by steps (not compute fractions)."""
     by_step = args.start_step is not None or args.end_step is not None
     by_compute = args.start_compute is not None or args.end_compute is not None
     if by_step and by_compute:
@@ -54,52 +89,39 @@ def _schedule(args: argparse.Namespace) -> int:
         sched = PruningSchedule(
             args.kind, args.sparsity, args.start_step, args.end_step, args.every, args.total_steps
         )
-    else:
-        sched = schedule_from_compute(
-            args.sparsity,
-            args.total_steps,
-            start_compute=0.25 if args.start_compute is None else args.start_compute,
-            end_compute=0.75 if args.end_compute is None else args.end_compute,
-            interval=args.every,
-            kind=args.kind,
-        )
-    if args.tokens_per_step is not None and not args.tokens_per_step > 0:
-        raise ScalingLawsError(f"--tokens-per-step must be > 0, not {args.tokens_per_step}")
-    if args.dense_params is not None and not args.dense_params > 0:
-        raise ScalingLawsError(f"--dense-params must be > 0, not {args.dense_params}")
-    info = summarize(
-        sched,
-        tokens_per_step=args.tokens_per_step,
-        dense_params=args.dense_params,
-        dense_remainder=args.dense_remainder,
+        return sched, True
+    sched = schedule_from_compute(
+        args.sparsity,
+        args.total_steps,
+        start_compute=DEFAULT_START_COMPUTE if args.start_compute is None else args.start_compute,
+        end_compute=DEFAULT_END_COMPUTE if args.end_compute is None else args.end_compute,
+        interval=args.every,
+        kind=args.kind,
     )
-    if args.csv:
-        density = sched.density()
-        b = np.full(sched.total_steps, args.tokens_per_step or 1.0)
-        spent = np.concatenate([[0.0], np.cumsum(density * b)])
-        table = pd.DataFrame(
-            {
-                "step": np.arange(sched.total_steps),
-                "density": density,
-                "compute_fraction_before": spent[:-1] / spent[-1],
-            }
-        )
-        if args.dense_params is not None:
-            table["nonzero_params"] = density * args.dense_params + args.dense_remainder
-        buf = io.StringIO()
-        table.to_csv(buf, index=False, float_format="%.10g")
-        common.atomic_write(args.csv, buf.getvalue())
-        common.progress(args, f"wrote per-step density to {args.csv}")
-        info["csv"] = str(args.csv)
-    warn = []
-    if by_step:
-        fs, fe = compute_fractions(sched, args.tokens_per_step)
-        if not (0.1 <= fs and fe <= 0.9):
-            warn.append(
-                f"pruning spans {fs:.0%} to {fe:.0%} of compute; Jin et al. 2025 recommend "
-                "starting at 25% and ending at 75%"
-            )
-    info["warnings"] = warn
+    return sched, False
+
+
+def _write_density_csv(args: argparse.Namespace, sched: PruningSchedule) -> None:
+    """Per-step density, compute fraction before each step and (with N0) non-zero count."""
+    density = sched.density()
+    b = np.full(sched.total_steps, args.tokens_per_step or 1.0)
+    spent = np.concatenate([[0.0], np.cumsum(density * b)])
+    table = pd.DataFrame(
+        {
+            "step": np.arange(sched.total_steps),
+            "density": density,
+            "compute_fraction_before": spent[:-1] / spent[-1],
+        }
+    )
+    if args.dense_params is not None:
+        table["nonzero_params"] = density * args.dense_params + args.dense_remainder
+    buf = io.StringIO()
+    table.to_csv(buf, index=False, float_format="%.10g")
+    common.atomic_write(args.csv, buf.getvalue())
+    common.progress(args, f"wrote per-step density to {args.csv}")
+
+
+def _schedule_text(sched: PruningSchedule, info: dict[str, Any], warn: list[str]) -> str:
     lines = [
         f"{sched.kind} pruning to sparsity {sched.sparsity:g} over {sched.total_steps} steps",
         f"  events: {sched.events} every {sched.interval} steps, steps {sched.start_step} to "
@@ -117,16 +139,11 @@ def _schedule(args: argparse.Namespace) -> int:
     if "C" in info:
         lines.append(f"  tokens D: {info['D']:.6g}   training FLOPs C = 6 N_avg D: {info['C']:.6g}")
     lines += [f"warning: {w}" for w in warn]
-    common.emit(args, info, "\n".join(lines))
-    return 0
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------ fit avgparams
 def _fit_avgparams(args: argparse.Namespace) -> int:
-    from scalinglaws.cli.core import fit_and_report
-    from scalinglaws.laws.avgparams import avgparams
-    from scalinglaws.sparsity.runs import load_sparse_runs
-
     # Keyword arguments of load_sparse_runs, recorded so a drift check can refit.
     options = {
         "k": args.k,
@@ -147,17 +164,12 @@ def _fit_avgparams(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------ plan sparsity
 def _load_result(path: str) -> Any:
-    from scalinglaws.io.records import load_fit, read_record
-    from scalinglaws.laws.avgparams import avgparams
-
     name = read_record(path)["law"]["name"]
     # The law is passed explicitly so records load whether or not it is registered.
     return load_fit(path, law=avgparams() if name == "avgparams" else None)
 
 
 def _plan_sparsity(args: argparse.Namespace) -> int:
-    from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
-
     result = _load_result(args.fit)
     if args.budget is None and args.target_loss is None:
         raise ScalingLawsError("give --budget C, --target-loss L, or both")
@@ -222,7 +234,9 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     )
     p.add_argument("--sparsity", type=float, required=True, help="final sparsity s in [0, 1)")
     p.add_argument("--total-steps", type=int, required=True, help="training steps")
-    p.add_argument("--every", type=int, default=100, help="steps between pruning events")
+    p.add_argument(
+        "--every", type=int, default=DEFAULT_INTERVAL, help="steps between pruning events"
+    )
     p.add_argument("--kind", choices=("geometric", "cubic"), default="geometric")
     p.add_argument("--start-step", type=int, help="first pruning event (0-indexed step)")
     p.add_argument("--end-step", type=int, help="last pruning event")
@@ -247,7 +261,9 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         "columns, or a counts_log path.",
     )
     f.add_argument("runs", help="run log (CSV, TSV, Parquet, JSON Lines)")
-    f.add_argument("--every", type=int, default=100, help="pruning interval when not in the log")
+    f.add_argument(
+        "--every", type=int, default=DEFAULT_INTERVAL, help="pruning interval when not in the log"
+    )
     f.add_argument("--dense-remainder", type=float, default=0.0, help="never-pruned parameters")
     add_fit_options(f)
     f.set_defaults(func=_fit_avgparams)
@@ -265,9 +281,11 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     q.add_argument("--target-loss", type=float, help="loss to reach")
     q.add_argument("--total-steps", type=int, help="training steps")
     q.add_argument("--tokens-per-step", type=float, help="tokens per step (default 2^22)")
-    q.add_argument("--every", type=int, default=100, help="steps between pruning events")
+    q.add_argument(
+        "--every", type=int, default=DEFAULT_INTERVAL, help="steps between pruning events"
+    )
     q.add_argument("--kind", choices=("geometric", "cubic"), default="geometric")
-    q.add_argument("--start-compute", type=_fraction, default=0.25)
-    q.add_argument("--end-compute", type=_fraction, default=0.75)
+    q.add_argument("--start-compute", type=_fraction, default=DEFAULT_START_COMPUTE)
+    q.add_argument("--end-compute", type=_fraction, default=DEFAULT_END_COMPUTE)
     common.add_common(q)
     q.set_defaults(func=_plan_sparsity)

@@ -13,18 +13,26 @@ Both print ``{rows, summary, warnings}`` with ``--json`` (DESIGN §8).
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from scalinglaws.approaches.backtest import (
+    CALIBRATE,
+    UNCERTAINTY,
+    backtest,
+    leave_one_budget_out,
+)
+from scalinglaws.approaches.compare import compare_approaches
+from scalinglaws.approaches.isoflop import METHODS
+from scalinglaws.cli import common
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
 
 
 def _positive(text: str) -> float:
-    import argparse
-
     try:
         value = float(text)
     except ValueError:
@@ -36,10 +44,6 @@ def _positive(text: str) -> float:
 
 def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
     """Add ``backtest`` and ``approaches`` to the top-level subcommands."""
-    from scalinglaws.approaches.backtest import CALIBRATE, UNCERTAINTY
-    from scalinglaws.approaches.isoflop import METHODS
-    from scalinglaws.cli import common
-
     p = sub.add_parser(
         "backtest",
         help="fit below a cutoff, predict the held-out runs, report errors and coverage",
@@ -120,22 +124,7 @@ def _write_png(path: str, fig: Any) -> None:
 
 
 def _backtest(args: Any) -> int:
-    from scalinglaws.approaches.backtest import backtest, leave_one_budget_out
-    from scalinglaws.cli import common
-
-    calibrating = args.calibrate != "none"
-    common.check_discrepancy(args)
-    if not calibrating and (
-        args.calibration_fraction is not None or args.calibration_cutoff is not None
-    ):
-        raise ScalingLawsError(
-            "--calibration-fraction / --calibration-cutoff need --calibrate conformal"
-        )
-    if calibrating and args.leave_one_budget_out:
-        raise ScalingLawsError(
-            "--calibrate conformal needs a hold-out cutoff (--holdout-above-compute, "
-            "--holdout-above-params or --holdout-query), not --leave-one-budget-out"
-        )
+    _check_backtest_args(args)
     common.progress(args, f"backtest: fitting {args.law} ({args.uncertainty} uncertainty)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
@@ -152,7 +141,7 @@ def _backtest(args: Any) -> int:
         if args.leave_one_budget_out:
             res = leave_one_budget_out(args.runs, **opts)
         else:
-            if calibrating:
+            if args.calibrate != "none":
                 common.progress(args, "backtest: conformal calibration on the training runs")
                 opts.update(
                     calibrate=args.calibrate,
@@ -167,6 +156,7 @@ def _backtest(args: Any) -> int:
                 **opts,
             )
     if args.plot:
+        # matplotlib is imported on first use: most backtests draw no plot.
         import matplotlib
 
         matplotlib.use("Agg")
@@ -176,6 +166,29 @@ def _backtest(args: Any) -> int:
         _write_png(args.plot, ax.figure)
         plt.close(ax.figure)
         common.progress(args, f"backtest: parity plot written to {args.plot}")
+    common.emit(args, res.to_dict(), _backtest_text(res))
+    return 0
+
+
+def _check_backtest_args(args: Any) -> None:
+    """Refuse option combinations the backtest cannot honour (exit 2, one line)."""
+    calibrating = args.calibrate != "none"
+    common.check_discrepancy(args)
+    if not calibrating and (
+        args.calibration_fraction is not None or args.calibration_cutoff is not None
+    ):
+        raise ScalingLawsError(
+            "--calibration-fraction / --calibration-cutoff need --calibrate conformal"
+        )
+    if calibrating and args.leave_one_budget_out:
+        raise ScalingLawsError(
+            "--calibrate conformal needs a hold-out cutoff (--holdout-above-compute, "
+            "--holdout-above-params or --holdout-query), not --leave-one-budget-out"
+        )
+
+
+def _backtest_text(res: Any) -> str:
+    """The human summary of a backtest: coverage, errors, the held-out rows, warnings."""
     s = res.summary
     lo, hi = s["interval_columns"]
     lines = [
@@ -191,28 +204,20 @@ def _backtest(args: Any) -> int:
             f"  median log interval width {s['interval_width_log']:.4f} (uncalibrated "
             f"{s['interval_width_log_uncalibrated']:.4f})",
         ]
+    columns = ("budget", "N", "D", "C", "observed", "predicted", lo, hi, "rel_error")
     lines += [
         f"  median |relative error| {s['median_abs_rel_error']:.2%}, max "
         f"{s['max_abs_rel_error']:.2%}, bias {s['bias']:+.2%}",
         "",
-        res.rows[
-            [
-                c
-                for c in ("budget", "N", "D", "C", "observed", "predicted", lo, hi, "rel_error")
-                if c in res.rows.columns
-            ]
-        ].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+        res.rows[[c for c in columns if c in res.rows.columns]].to_string(
+            index=False, float_format=lambda v: f"{v:.4g}"
+        ),
     ]
     lines += [f"warning: {w}" for w in res.warnings]
-    common.emit(args, res.to_dict(), "\n".join(lines))
-    return 0
+    return "\n".join(lines)
 
 
 def _approaches(args: Any) -> int:
-    from scalinglaws.approaches._powerlaw import jsonable
-    from scalinglaws.approaches.compare import compare_approaches
-    from scalinglaws.cli import common
-
     if args.method == "akima" and args.loss_noise is None:
         raise ScalingLawsError("--method akima needs --loss-noise (the seed sd of a loss)")
     a2: dict[str, Any] = {"method": args.method, "budget_rtol": args.budget_rtol}
@@ -234,11 +239,11 @@ def _approaches(args: Any) -> int:
     )
     summary = {
         "level": args.level,
-        "approaches": jsonable(per.to_dict(orient="records")),
+        "approaches": common.json_safe(per.to_dict(orient="records")),
         "skipped": {str(k): v for k, v in table.attrs["skipped"].items()},
     }
     obj = {
-        "rows": jsonable(table.to_dict(orient="records")),
+        "rows": common.json_safe(table.to_dict(orient="records")),
         "summary": summary,
         "warnings": list(table.attrs["warnings"]),
     }

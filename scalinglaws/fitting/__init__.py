@@ -1,6 +1,7 @@
 """Fitting: objectives, compiled multi-start solvers, results."""
 
 from scalinglaws.fitting.fit import fit, prepare
+from scalinglaws.fitting.many import ManyFitResult, fit_many, pad_curves
 from scalinglaws.fitting.objective import DEFAULT_DELTA, huber, objective
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.fitting.solver import (
@@ -11,6 +12,9 @@ from scalinglaws.fitting.solver import (
 )
 
 __all__ = [
+    "ManyFitResult",
+    "fit_many",
+    "pad_curves",
     "DEFAULT_DELTA",
     "FitResult",
     "Uncertainty",

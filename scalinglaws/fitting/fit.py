@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
@@ -22,6 +22,7 @@ from scalinglaws.fitting.solver import (
     polish_batch,
     varpro_search,
 )
+from scalinglaws.io.runs import load_runs
 from scalinglaws.laws.base import Law, grid_product
 
 SEARCHES = ("auto", "varpro", "grid", "hoffmann")
@@ -35,8 +36,6 @@ DEFAULT_MAX_ITER = 200
 
 def prepare(law: Law, runs: Any, weights: Sequence[float] | None = None):
     """Runs -> (inputs dict, target, weights) as float64 numpy arrays, validated."""
-    from scalinglaws.io.runs import load_runs
-
     if not isinstance(runs, pd.DataFrame):
         runs = load_runs(runs, min_runs=len(law.params))
     missing = [c for c in (*law.inputs, law.target) if c not in runs.columns]
@@ -121,13 +120,12 @@ def fit(
     grid: Mapping[str, Sequence[float]] | None = None,
     weights: Sequence[float] | None = None,
     k: float | None = None,
-    uncertainty: str = "none",
-    samples: int | None = None,
-    seed: int = 0,
     discrepancy: str = "none",
-    progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit a law to run logs by global search and compiled, vectorised polish.
+
+    The point fit only: :func:`scalinglaws.fit` (``scalinglaws.uncertainty.fit``) takes
+    the same options plus ``uncertainty=`` and attaches parameter uncertainty to it.
 
     Minimises the **sum** over runs of Huber_delta(residual) (Hoffmann et al. 2022,
     arXiv 2203.15556, Approach 3: log residuals, delta = 1e-3). Runs in float64 whatever
@@ -152,14 +150,9 @@ def fit(
         grid: Override start values per parameter (natural units).
         weights: Per-run multiplicities (all ones by default).
         k: FLOPs per parameter per token recorded with the fit (default: the run log's).
-        uncertainty: ``"none"``, ``"laplace"``, ``"bootstrap"`` or ``"bayes"``: attach
-            parameter uncertainty (see :mod:`scalinglaws.uncertainty`).
-        samples: Draws (bootstrap resamples or posterior draws per chain) for uncertainty.
-        seed: Random seed for the uncertainty method.
-        discrepancy: ``"none"`` or ``"quadratic"``: with ``uncertainty="bayes"`` (now or
-            attached later), add an orthogonalised model-discrepancy term to the posterior
-            (see :func:`scalinglaws.uncertainty.sample_posterior`). Kept in ``options``.
-        progress: Optional callable receiving progress messages for long uncertainty work.
+        discrepancy: ``"none"`` or ``"quadratic"``: with bayes uncertainty attached later,
+            add an orthogonalised model-discrepancy term to the posterior (see
+            :func:`scalinglaws.uncertainty.sample_posterior`). Kept in ``options``.
 
     Returns:
         A :class:`FitResult`; check ``.status`` and ``.report()``.
@@ -167,6 +160,64 @@ def fit(
     Raises:
         FitError: Too few runs, bad options, or no start gave a finite objective.
     """
+    search = _check_options(law, search, delta, top_k, max_iter, discrepancy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScalingLawsWarning)
+        runs, inputs_np, target_np, w_np = prepare(law, runs, weights)
+    load_msgs = [str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)]
+    for m in load_msgs:
+        warnings.warn(m, ScalingLawsWarning, stacklevel=2)
+
+    with jax.enable_x64(True):
+        n_searched, out = _solve(
+            law, search, grid, inputs_np, target_np, w_np, delta, top_k, max_iter
+        )
+        theta, fval, status, iters, natural, resid, jac = map(np.asarray, out)
+        finite = np.isfinite(fval)
+        if not finite.any():
+            raise FitError(
+                f"no start gave a finite objective for law {law.name!r}; check the run log "
+                "or give start values with grid=..."
+            )
+        best = int(np.argmin(np.where(finite, fval, np.inf)))
+        params = {name: float(natural[best, i]) for i, name in enumerate(law.param_names)}
+        cov = _covariance(jac, w_np, resid)
+
+    options = {
+        "search": search,
+        "delta": float(delta),
+        "top_k": int(top_k),
+        "max_iter": int(max_iter),
+        "n_starts_searched": int(n_searched),
+        "k": float(k if k is not None else runs.attrs.get("k", 6.0)),
+        **({"discrepancy": discrepancy} if discrepancy != "none" else {}),
+    }
+    result = FitResult(
+        law=law,
+        params=params,
+        objective=float(fval[best]),
+        status=STATUS_NAMES[int(status[best])],
+        starts=_starts_table(law, fval, status, iters, natural),
+        n_runs=int(np.count_nonzero(w_np)),
+        options=options,
+        covariance=cov,
+        residuals=resid,
+        warnings=tuple(runs.attrs.get("warnings", [])) or tuple(load_msgs),
+        data=runs,
+    )
+    if not result.converged:
+        warnings.warn(
+            f"{law.name} fit did not converge (status {result.status}); see .report()",
+            ScalingLawsWarning,
+            stacklevel=2,
+        )
+    return result
+
+
+def _check_options(
+    law: Law, search: str, delta: float, top_k: int, max_iter: int, discrepancy: str
+) -> str:
+    """Validate the solver options; returns the search strategy with ``"auto"`` resolved."""
     if search not in SEARCHES:
         raise FitError(f"search must be one of {', '.join(SEARCHES)}, not {search!r}")
     if not (isinstance(delta, int | float) and delta > 0 and math.isfinite(delta)):
@@ -179,51 +230,38 @@ def fit(
         search = "varpro" if law.linear_form is not None else "grid"
     if search == "varpro" and law.linear_form is None:
         raise FitError(f"law {law.name!r} declares no linear form; use search='grid'")
+    return search
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ScalingLawsWarning)
-        runs, inputs_np, target_np, w_np = prepare(law, runs, weights)
-    load_msgs = [str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)]
-    for m in load_msgs:
-        warnings.warn(m, ScalingLawsWarning, stacklevel=2)
-    msgs = list(runs.attrs.get("warnings", [])) or load_msgs
 
-    with jax.enable_x64(True):
-        # numpy arrays go straight into the compiled calls (their fast argument path).
-        inputs, target, w = inputs_np, target_np, w_np
-        if search == "varpro":
-            g = _start_grid(law, grid, varpro=True)
-            n_searched = g.shape[0]
-            out = _varpro_fit(law, g, inputs, target, w, delta, min(top_k, n_searched), max_iter)
-        else:
-            g = _start_grid(law, grid, varpro=False)
-            n_searched = g.shape[0]
-            thetas = jnp.asarray(
-                np.asarray(law.to_internal({n: g[:, i] for i, n in enumerate(law.param_names)}))
-            )
-            lo, hi = law.internal_bounds()
-            thetas = jnp.clip(thetas, lo, hi)
-            inputs = {c: jnp.asarray(v) for c, v in inputs.items()}
-            target, w = jnp.asarray(target), jnp.asarray(w)
-            if search == "hoffmann":
-                starts = thetas
-            else:
-                obj = objective_batch(law, thetas, inputs, target, w, delta)
-                obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
-                starts = thetas[jnp.argsort(obj)[: min(top_k, n_searched)]]
-            wb = jnp.broadcast_to(w, (starts.shape[0], w.shape[0]))
-            out = _polish_fit(law, starts, inputs, target, wb, delta, max_iter)
-        theta, fval, status, iters, natural, resid, jac = map(np.asarray, out)
-        finite = np.isfinite(fval)
-        if not finite.any():
-            raise FitError(
-                f"no start gave a finite objective for law {law.name!r}; check the run log "
-                "or give start values with grid=..."
-            )
-        best = int(np.argmin(np.where(finite, fval, np.inf)))
-        params = {name: float(natural[best, i]) for i, name in enumerate(law.param_names)}
-        cov = _covariance(jac, w_np, resid)
+def _solve(law: Law, search: str, grid, inputs, target, w, delta, top_k: int, max_iter: int):
+    """Search and polish (inside float64): ``(n_starts_searched, compiled outputs)``."""
+    # numpy arrays go straight into the compiled calls (their fast argument path).
+    if search == "varpro":
+        g = _start_grid(law, grid, varpro=True)
+        n_searched = g.shape[0]
+        out = _varpro_fit(law, g, inputs, target, w, delta, min(top_k, n_searched), max_iter)
+        return n_searched, out
+    g = _start_grid(law, grid, varpro=False)
+    n_searched = g.shape[0]
+    thetas = jnp.asarray(
+        np.asarray(law.to_internal({n: g[:, i] for i, n in enumerate(law.param_names)}))
+    )
+    lo, hi = law.internal_bounds()
+    thetas = jnp.clip(thetas, lo, hi)
+    inputs = {c: jnp.asarray(v) for c, v in inputs.items()}
+    target, w = jnp.asarray(target), jnp.asarray(w)
+    if search == "hoffmann":
+        starts = thetas
+    else:
+        obj = objective_batch(law, thetas, inputs, target, w, delta)
+        obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
+        starts = thetas[jnp.argsort(obj)[: min(top_k, n_searched)]]
+    wb = jnp.broadcast_to(w, (starts.shape[0], w.shape[0]))
+    return n_searched, _polish_fit(law, starts, inputs, target, wb, delta, max_iter)
 
+
+def _starts_table(law: Law, fval, status, iters, natural) -> pd.DataFrame:
+    """One row per polished start, best objective first."""
     # One DataFrame built from sorted columns (column-by-column insertion and a pandas
     # sort cost more than the rest of a warm fit's Python side).
     order = np.argsort(np.where(np.isnan(fval), np.inf, fval), kind="stable")
@@ -233,41 +271,7 @@ def fit(
         "iterations": iters[order],
     }
     columns.update({name: natural[order, i] for i, name in enumerate(law.param_names)})
-    starts_df = pd.DataFrame(columns)
-    options = {
-        "search": search,
-        "delta": float(delta),
-        "top_k": int(top_k),
-        "max_iter": int(max_iter),
-        "n_starts_searched": int(n_searched),
-        "k": float(k if k is not None else runs.attrs.get("k", 6.0)),
-    }
-    if discrepancy != "none":
-        options["discrepancy"] = discrepancy
-    result = FitResult(
-        law=law,
-        params=params,
-        objective=float(fval[best]),
-        status=STATUS_NAMES[int(status[best])],
-        starts=starts_df,
-        n_runs=int(np.count_nonzero(w_np)),
-        options=options,
-        covariance=cov,
-        residuals=resid,
-        warnings=tuple(msgs),
-        data=runs,
-    )
-    if not result.converged:
-        warnings.warn(
-            f"{law.name} fit did not converge (status {result.status}); see .report()",
-            ScalingLawsWarning,
-            stacklevel=2,
-        )
-    if uncertainty != "none":
-        from scalinglaws.uncertainty import attach
-
-        result = attach(result, uncertainty, samples=samples, seed=seed, progress=progress)
-    return result
+    return pd.DataFrame(columns)
 
 
 @partial(jax.jit, static_argnames=("law", "top_k", "max_iter"))

@@ -62,7 +62,7 @@ class FitResult:
         uncertainty: Attached parameter uncertainty (see :mod:`scalinglaws.uncertainty`).
         data: The runs fitted (canonical columns), for refits, bootstraps and plots.
         calibration: A split-conformal calibration of the predictive intervals
-            (:class:`~scalinglaws.approaches.conformal.Calibration`, attached by
+            (:class:`~scalinglaws.uncertainty.conformal.Calibration`, attached by
             :func:`scalinglaws.calibrate`), or ``None``; predictive intervals of
             ``predict`` and plans are then widened by its factor.
     """
@@ -97,7 +97,7 @@ class FitResult:
         Either a DataFrame with the law's input columns, or keyword arrays:
         ``result.predict(N=1e9, D=2e10)``.
         """
-        x = _inputs_from(self.law, runs, inputs)
+        x = inputs_from(self.law, runs, inputs)
         with jax.enable_x64(True):
             out = self.law.predict(
                 {k: jnp.asarray(v) for k, v in self.params.items()},
@@ -214,7 +214,22 @@ class FitResult:
         return f"FitResult({self.law.name}: {ps}; objective={self.objective:.6g}, {self.status})"
 
 
-def _inputs_from(law: Law, runs: Any, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def inputs_from(law: Law, runs: Any, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A law's inputs as broadcast float arrays, from a table of runs or keyword arrays.
+
+    Args:
+        law: The law whose ``inputs`` are wanted.
+        runs: A DataFrame (or anything ``pandas.DataFrame`` accepts) with the input
+            columns, or None.
+        inputs: Keyword arrays by input name (used when ``runs`` is None).
+
+    Returns:
+        ``{input name: array}``, broadcast to one shape.
+
+    Raises:
+        ScalingLawsError: Both or neither sources, missing or unknown inputs, or
+            non-finite values.
+    """
     if runs is not None and inputs:
         raise ScalingLawsError("give either a table of runs or keyword inputs, not both")
     if runs is not None:

@@ -26,6 +26,22 @@ _LAM0 = 1e-3
 _LAM_MAX = 1e12
 
 
+def _projected_step(theta, g_full, h_full, lam, lo, hi, eye):
+    """Damped projected Newton step: ``(candidate on the bounds, step, free gradient)``.
+
+    A parameter on a bound whose gradient pushes it outward is held there, and the step is
+    solved on the free parameters only. Clipping a full Newton step instead crawls along
+    the bound for thousands of iterations.
+    """
+    held = ((theta <= lo) & (g_full > 0)) | ((theta >= hi) & (g_full < 0))
+    free = (~held).astype(theta.dtype)
+    h = h_full * jnp.outer(free, free) + jnp.diag(1.0 - free)
+    g = g_full * free
+    scale = jnp.maximum(jnp.abs(jnp.diag(h)), 1e-12 * (1.0 + jnp.max(jnp.abs(jnp.diag(h)))))
+    step = -jnp.linalg.solve(h + lam * jnp.diag(scale) + 1e-300 * eye, g)
+    return jnp.clip(theta + step, lo, hi), step, g
+
+
 def _polish_one(
     law: Law,
     theta0: jnp.ndarray,
@@ -64,16 +80,7 @@ def _polish_one(
 
     def body(state):
         theta, fval, g_full, h_full, lam, it, _ = state
-        # Projected Newton: a parameter on a bound whose gradient pushes it outward is
-        # held there, and the step is solved on the free parameters only. Clipping a full
-        # Newton step instead crawls along the bound for thousands of iterations.
-        held = ((theta <= lo) & (g_full > 0)) | ((theta >= hi) & (g_full < 0))
-        free = (~held).astype(theta.dtype)
-        h = h_full * jnp.outer(free, free) + jnp.diag(1.0 - free)
-        g = g_full * free
-        scale = jnp.maximum(jnp.abs(jnp.diag(h)), 1e-12 * (1.0 + jnp.max(jnp.abs(jnp.diag(h)))))
-        step = -jnp.linalg.solve(h + lam * jnp.diag(scale) + 1e-300 * eye, g)
-        cand = jnp.clip(theta + step, lo, hi)
+        cand, step, g = _projected_step(theta, g_full, h_full, lam, lo, hi, eye)
         # The candidate's gradient and Hessian come with its value: an accepted step (the
         # usual case) needs them next, so each iteration costs one pass.
         fcand, gcand, hcand = fgh(cand)

@@ -1,6 +1,11 @@
-"""Input and output: run logs, fit records."""
+"""Input and output: run logs, fit records.
 
-from scalinglaws.io.records import load_fit, read_record, record_from_fit, save_fit
+The package init re-exports the run-log loader only: records sit a layer above fitting and
+uncertainty (they hold results), so importing them here would pull those layers into every
+``scalinglaws.io.*`` import. Use ``scalinglaws.io.records`` (or the root ``load_fit`` /
+``save_fit``) for records.
+"""
+
 from scalinglaws.io.runs import ALIASES, load_runs
 
-__all__ = ["ALIASES", "load_fit", "load_runs", "read_record", "record_from_fit", "save_fit"]
+__all__ = ["ALIASES", "load_runs"]

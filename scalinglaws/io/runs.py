@@ -1,7 +1,8 @@
 """Run logs in: read, map column aliases, derive N/D/C, validate.
 
 Every problem is reported as one line naming the row and column and what would be valid;
-nothing is dropped silently.
+nothing is dropped silently. Reading files, matching column aliases and naming rows are
+shared with the other run-log loaders through :mod:`scalinglaws.io.columns`.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import RunLogError, ScalingLawsWarning
+from scalinglaws.io.columns import map_columns, numeric_column, read_table, row_label
 
 #: Canonical column -> accepted aliases (matched case-insensitively, ignoring spaces,
 #: dashes and underscores).
@@ -30,123 +31,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 DEFAULT_K = 6.0
 DEFAULT_COMPUTE_RTOL = 0.05
-
-
-def _norm(name: str) -> str:
-    return "".join(ch for ch in str(name).lower() if ch not in " _-")
-
-
-def _read(source: Any) -> tuple[pd.DataFrame, str]:
-    """Read a source into a DataFrame; returns it and how to name its rows."""
-    if isinstance(source, pd.DataFrame):
-        return source.copy(), "row"
-    if isinstance(source, Mapping):
-        try:
-            return pd.DataFrame(dict(source)), "row"
-        except ValueError as exc:
-            raise RunLogError(f"cannot build a table from the mapping given: {exc}") from None
-    path = Path(source)
-    if not path.exists():
-        raise RunLogError(f"run log {str(path)!r} does not exist")
-    if path.is_dir():
-        raise RunLogError(f"run log {str(path)!r} is a directory, not a file")
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    try:
-        if suffix in (".csv", ".csv.gz", ".tsv", ".txt"):
-            sep = "\t" if suffix == ".tsv" else ","
-            df = pd.read_csv(path, sep=sep)
-        elif suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson", ".json", ".jsonl.gz"):
-            df = pd.read_json(path, lines=suffix != ".json")
-        else:
-            raise RunLogError(
-                f"run log {str(path)!r}: unknown format {path.suffix!r}; "
-                "use .csv, .tsv, .parquet or .jsonl"
-            )
-    except RunLogError:
-        raise
-    except Exception as exc:  # parser errors come in many types; report them in one line
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunLogError(f"cannot read run log {str(path)!r}: {msg}") from None
-    return df, "line"
-
-
-def _map_columns(
-    df: pd.DataFrame,
-    columns: Mapping[str, str] | None,
-    aliases: Mapping[str, tuple[str, ...]] = ALIASES,
-) -> dict[str, str]:
-    """Canonical name -> source column name, for the canonical columns present.
-
-    Explicit ``columns`` win; the rest are matched through ``aliases`` (case, spaces,
-    dashes and underscores ignored). Shared by every run-log format.
-    """
-    found: dict[str, str] = {}
-    if columns:
-        for canon, src in columns.items():
-            if canon not in aliases:
-                raise RunLogError(f"unknown column role {canon!r}; use one of {', '.join(aliases)}")
-            if src not in df.columns:
-                raise RunLogError(
-                    f"column {src!r} given for {canon!r} is not in the run log; "
-                    f"found columns: {', '.join(map(str, df.columns))}"
-                )
-            found[canon] = src
-    by_norm: dict[str, list[str]] = {}
-    for col in df.columns:
-        by_norm.setdefault(_norm(col), []).append(col)
-    for canon, names in aliases.items():
-        if canon in found:
-            continue
-        hits = []
-        for alias in (canon, *names):
-            for col in by_norm.get(_norm(alias), []):
-                if col not in hits and col not in found.values():
-                    hits.append(col)
-        if len(hits) > 1:
-            raise RunLogError(
-                f"columns {hits} all look like {canon!r}; say which with columns={{'{canon}': ...}}"
-                " (or --column on the command line)"
-            )
-        if hits:
-            found[canon] = hits[0]
-    return found
-
-
-def _row_label(df: pd.DataFrame, pos: int, kind: str) -> str:
-    if kind == "line":
-        return f"line {pos + 2}"  # the header is line 1
-    return f"row {df.index[pos]!r}"
-
-
-def _numeric(df: pd.DataFrame, col: str, canon: str, kind: str, positive: bool) -> np.ndarray:
-    raw = df[col]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise RunLogError(
-            f"{_row_label(df, i, kind)}, column {col!r}: {raw.iloc[i]!r} is not a number"
-            + (f" ({bad.size} such rows)" if bad.size > 1 else "")
-        )
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        i = int(bad[0])
-        raise RunLogError(
-            f"{_row_label(df, i, kind)}, column {col!r}: value is {raw.iloc[i]!r}; "
-            f"every {canon} must be a finite number"
-            + (f" ({bad.size} such rows)" if bad.size > 1 else "")
-        )
-    if positive:
-        bad = np.flatnonzero(values <= 0)
-        if bad.size:
-            i = int(bad[0])
-            raise RunLogError(
-                f"{_row_label(df, i, kind)}, column {col!r}: {values[i]:g} must be > 0"
-                + (f" ({bad.size} such rows)" if bad.size > 1 else "")
-            )
-    return values
 
 
 def load_runs(
@@ -188,113 +72,22 @@ def load_runs(
     Raises:
         RunLogError: One line naming the row and column of the first problem.
     """
-    if checkpoints not in ("last", "all"):
-        raise RunLogError(f"checkpoints must be 'last' or 'all', not {checkpoints!r}")
-    if duplicates not in ("keep", "mean", "error"):
-        raise RunLogError(f"duplicates must be 'keep', 'mean' or 'error', not {duplicates!r}")
-    if not (isinstance(k, int | float) and math.isfinite(k) and k > 0):
-        raise RunLogError(f"k (FLOPs per parameter per token) must be a positive number, not {k!r}")
-    df, kind = _read(source)
+    _check_options(checkpoints, duplicates, k)
+    df, kind = read_table(source)
     if df.shape[0] == 0:
         raise RunLogError("run log has no rows")
-    found = _map_columns(df, columns)
+    found = map_columns(df, columns, ALIASES)
+    _require_columns(df, found)
+    values = _derive_compute(df, found, kind, k, compute_rtol)
+    out = _assemble(df, found, kind, values)
     messages: list[str] = []
-
-    present = [c for c in ("N", "D", "C") if c in found]
-    if "loss" not in found or len(present) < 2:
-        missing = [c for c in ("N", "D", "C") if c not in found]
-        need = []
-        if len(present) < 2:
-            need.append(f"two of N, D, C (missing {', '.join(missing)})")
-        if "loss" not in found:
-            need.append("loss")
-        raise RunLogError(
-            f"run log needs {' and '.join(need)}; found columns: "
-            f"{', '.join(map(str, df.columns))} (aliases: N=params/'Model Size', "
-            "D=tokens, C=flops/'Training FLOP', loss=eval_loss/val_loss)"
-        )
-
-    out = pd.DataFrame(index=df.index)
-    values = {c: _numeric(df, found[c], c, kind, positive=True) for c in present}
-    values["loss"] = _numeric(df, found["loss"], "loss", kind, positive=True)
-    if "N" in values and "D" in values:
-        kcd = k * values["N"] * values["D"]
-        if "C" in values:
-            rel = np.abs(values["C"] / kcd - 1.0)
-            bad = np.flatnonzero(rel > compute_rtol)
-            if bad.size:
-                i = int(bad[0])
-                raise RunLogError(
-                    f"{_row_label(df, i, kind)}: C = {values['C'][i]:.4g} disagrees with "
-                    f"k*N*D = {kcd[i]:.4g} (k = {k:g}) by {rel[i]:.1%} > {compute_rtol:.0%} "
-                    f"in {bad.size} rows; set k, or drop one of N, D, C"
-                )
-        else:
-            values["C"] = kcd
-    elif "D" not in values:
-        values["D"] = values["C"] / (k * values["N"])
-    else:
-        values["N"] = values["C"] / (k * values["D"])
-    for c in ("N", "D", "C", "loss"):
-        out[c] = values[c]
-    for c in ("run", "step"):
-        if c in found:
-            out[c] = df[found[c]].to_numpy()
-    if "step" in out and out["step"].isna().any():
-        i = int(np.flatnonzero(out["step"].isna().to_numpy())[0])
-        raise RunLogError(f"{_row_label(df, i, kind)}, column {found['step']!r}: step is empty")
-    if "run" in out and out["run"].isna().any():
-        i = int(np.flatnonzero(out["run"].isna().to_numpy())[0])
-        raise RunLogError(f"{_row_label(df, i, kind)}, column {found['run']!r}: run id is empty")
-    used = set(found.values())
-    for col in df.columns:
-        if col not in used and col not in out.columns:
-            out[col] = df[col].to_numpy()
-
-    # Several rows per run: checkpoints. Final-loss fits take each run's last one.
     if "run" in out and out["run"].duplicated().any():
-        if "step" not in out:
-            dup = out[out["run"].duplicated(keep=False)]["run"].iloc[0]
-            raise RunLogError(
-                f"run {dup!r} has several rows but there is no step column to order its "
-                "checkpoints; add a step column or give each row its own run id"
-            )
-        if checkpoints == "last":
-            before = len(out)
-            out = out.sort_values(["run", "step"], kind="stable").groupby("run", sort=False).tail(1)
-            out = out.sort_index()
-            messages.append(
-                f"kept the last checkpoint of each of {len(out)} runs ({before - len(out)} "
-                "earlier checkpoints not used; checkpoints='all' keeps them)"
-            )
+        out = _take_checkpoints(out, checkpoints, messages)
     elif "run" not in out:
-        key = out[["N", "D"]]
-        dups = key.duplicated(keep=False).to_numpy()
-        if dups.any():
-            first = int(np.flatnonzero(dups)[0])
-            n_dup = int(key.duplicated().sum())
-            where = _row_label(df, first, kind)
-            if duplicates == "error":
-                raise RunLogError(
-                    f"{where}: {n_dup} rows repeat an earlier (N, D) pair; pass "
-                    "duplicates='keep' or 'mean' (or add a run column)"
-                )
-            if duplicates == "mean":
-                agg = {c: "first" for c in out.columns if c not in ("N", "D")}
-                agg["loss"] = "mean"
-                agg["C"] = "mean"
-                out = out.groupby(["N", "D"], sort=False, as_index=False).agg(agg)
-                messages.append(f"averaged {n_dup} duplicated (N, D) rows (first at {where})")
-            else:
-                messages.append(
-                    f"{n_dup} rows repeat an earlier (N, D) pair (first at {where}); kept "
-                    "as separate runs (duplicates='mean' averages them)"
-                )
-
-    n_runs = len(out)
-    if n_runs < min_runs:
+        out = _handle_duplicates(out, df, kind, duplicates, messages)
+    if len(out) < min_runs:
         raise RunLogError(
-            f"run log has {n_runs} runs; at least {min_runs} are needed to fit the law's "
+            f"run log has {len(out)} runs; at least {min_runs} are needed to fit the law's "
             f"{min_runs} parameters"
         )
     messages.extend(_design_warnings(out, require))
@@ -305,6 +98,134 @@ def load_runs(
     out.attrs["k"] = float(k)
     out.attrs["warnings"] = messages
     out.attrs["source"] = str(source) if not isinstance(source, pd.DataFrame | Mapping) else None
+    return out
+
+
+def _check_options(checkpoints: str, duplicates: str, k: float) -> None:
+    if checkpoints not in ("last", "all"):
+        raise RunLogError(f"checkpoints must be 'last' or 'all', not {checkpoints!r}")
+    if duplicates not in ("keep", "mean", "error"):
+        raise RunLogError(f"duplicates must be 'keep', 'mean' or 'error', not {duplicates!r}")
+    if not (isinstance(k, int | float) and math.isfinite(k) and k > 0):
+        raise RunLogError(f"k (FLOPs per parameter per token) must be a positive number, not {k!r}")
+
+
+def _require_columns(df: pd.DataFrame, found: Mapping[str, str]) -> None:
+    """A loss column and two of N, D, C, or one line listing what was found."""
+    present = [c for c in ("N", "D", "C") if c in found]
+    if "loss" in found and len(present) >= 2:
+        return
+    missing = [c for c in ("N", "D", "C") if c not in found]
+    need = []
+    if len(present) < 2:
+        need.append(f"two of N, D, C (missing {', '.join(missing)})")
+    if "loss" not in found:
+        need.append("loss")
+    raise RunLogError(
+        f"run log needs {' and '.join(need)}; found columns: "
+        f"{', '.join(map(str, df.columns))} (aliases: N=params/'Model Size', "
+        "D=tokens, C=flops/'Training FLOP', loss=eval_loss/val_loss)"
+    )
+
+
+def _derive_compute(
+    df: pd.DataFrame, found: Mapping[str, str], kind: str, k: float, compute_rtol: float
+) -> dict[str, np.ndarray]:
+    """N, D, C and loss as arrays: the missing one of N, D, C from C = k N D, checked."""
+    present = [c for c in ("N", "D", "C") if c in found]
+    values = {c: numeric_column(df, found[c], c, kind, positive=True) for c in present}
+    values["loss"] = numeric_column(df, found["loss"], "loss", kind, positive=True)
+    if "N" in values and "D" in values:
+        kcd = k * values["N"] * values["D"]
+        if "C" not in values:
+            values["C"] = kcd
+            return values
+        rel = np.abs(values["C"] / kcd - 1.0)
+        bad = np.flatnonzero(rel > compute_rtol)
+        if bad.size:
+            i = int(bad[0])
+            raise RunLogError(
+                f"{row_label(df, i, kind)}: C = {values['C'][i]:.4g} disagrees with "
+                f"k*N*D = {kcd[i]:.4g} (k = {k:g}) by {rel[i]:.1%} > {compute_rtol:.0%} "
+                f"in {bad.size} rows; set k, or drop one of N, D, C"
+            )
+    elif "D" not in values:
+        values["D"] = values["C"] / (k * values["N"])
+    else:
+        values["N"] = values["C"] / (k * values["D"])
+    return values
+
+
+def _assemble(
+    df: pd.DataFrame, found: Mapping[str, str], kind: str, values: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Canonical columns first (``run``, ``step`` checked non-empty), then the log's others."""
+    out = pd.DataFrame(index=df.index)
+    for c in ("N", "D", "C", "loss"):
+        out[c] = values[c]
+    for c in ("run", "step"):
+        if c in found:
+            out[c] = df[found[c]].to_numpy()
+    if "step" in out and out["step"].isna().any():
+        i = int(np.flatnonzero(out["step"].isna().to_numpy())[0])
+        raise RunLogError(f"{row_label(df, i, kind)}, column {found['step']!r}: step is empty")
+    if "run" in out and out["run"].isna().any():
+        i = int(np.flatnonzero(out["run"].isna().to_numpy())[0])
+        raise RunLogError(f"{row_label(df, i, kind)}, column {found['run']!r}: run id is empty")
+    used = set(found.values())
+    for col in df.columns:
+        if col not in used and col not in out.columns:
+            out[col] = df[col].to_numpy()
+    return out
+
+
+def _take_checkpoints(out: pd.DataFrame, checkpoints: str, messages: list[str]) -> pd.DataFrame:
+    """Several rows per run are checkpoints; final-loss fits take each run's last one."""
+    if "step" not in out:
+        dup = out[out["run"].duplicated(keep=False)]["run"].iloc[0]
+        raise RunLogError(
+            f"run {dup!r} has several rows but there is no step column to order its "
+            "checkpoints; add a step column or give each row its own run id"
+        )
+    if checkpoints != "last":
+        return out
+    before = len(out)
+    out = out.sort_values(["run", "step"], kind="stable").groupby("run", sort=False).tail(1)
+    out = out.sort_index()
+    messages.append(
+        f"kept the last checkpoint of each of {len(out)} runs ({before - len(out)} "
+        "earlier checkpoints not used; checkpoints='all' keeps them)"
+    )
+    return out
+
+
+def _handle_duplicates(
+    out: pd.DataFrame, df: pd.DataFrame, kind: str, duplicates: str, messages: list[str]
+) -> pd.DataFrame:
+    """Rows repeating an (N, D) pair without a run column: keep, average or refuse them."""
+    key = out[["N", "D"]]
+    dups = key.duplicated(keep=False).to_numpy()
+    if not dups.any():
+        return out
+    first = int(np.flatnonzero(dups)[0])
+    n_dup = int(key.duplicated().sum())
+    where = row_label(df, first, kind)
+    if duplicates == "error":
+        raise RunLogError(
+            f"{where}: {n_dup} rows repeat an earlier (N, D) pair; pass "
+            "duplicates='keep' or 'mean' (or add a run column)"
+        )
+    if duplicates == "mean":
+        agg = {c: "first" for c in out.columns if c not in ("N", "D")}
+        agg["loss"] = "mean"
+        agg["C"] = "mean"
+        out = out.groupby(["N", "D"], sort=False, as_index=False).agg(agg)
+        messages.append(f"averaged {n_dup} duplicated (N, D) rows (first at {where})")
+    else:
+        messages.append(
+            f"{n_dup} rows repeat an earlier (N, D) pair (first at {where}); kept "
+            "as separate runs (duplicates='mean' averages them)"
+        )
     return out
 
 

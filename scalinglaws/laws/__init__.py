@@ -37,6 +37,16 @@ def register(name: str, factory: Callable[[], Law]) -> None:
     _REGISTRY[name] = factory
 
 
+def unregister(name: str) -> None:
+    """Remove a registered law (for tests and notebooks that register one of their own).
+
+    Raises:
+        ScalingLawsError: When no law is registered under ``name``.
+    """
+    if _REGISTRY.pop(name, None) is None:
+        raise ScalingLawsError(f"no law registered as {name!r}; known: {', '.join(available())}")
+
+
 def get(name: str) -> Law:
     """The registered law called ``name``."""
     try:
@@ -71,4 +81,5 @@ __all__ = [
     "loss_ratio_law",
     "get",
     "register",
+    "unregister",
 ]

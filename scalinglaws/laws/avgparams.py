@@ -12,7 +12,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from scalinglaws.laws.base import Inputs, Law, LinearForm, Params
-from scalinglaws.laws.chinchilla import _VARPRO_GRID, chinchilla_params, logsumexp3
+from scalinglaws.laws.chinchilla import (
+    _VARPRO_GRID,
+    chinchilla_params,
+    frontier_capabilities,
+    logsumexp3,
+)
 
 # Jin et al. fit the Chinchilla form itself, so they publish no separate coefficient set
 # this package can quote to full precision; fit your own with ``scalinglaws.fit``.
@@ -78,4 +83,6 @@ def avgparams() -> Law:
         reference="Jin et al. 2025, arXiv 2501.12486",
         description="L(N_avg, D) = E + A/N_avg^alpha + B/D^beta, N_avg = average non-zero params",
         metadata={"form": "chinchilla", "size_input": "N_avg", "data_input": "D"},
+        # The frontier of the Chinchilla form with N_avg in place of N (C = k N_avg D).
+        derived=frontier_capabilities("N_avg", "D"),
     )

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import jax.numpy as jnp
 
+from scalinglaws.errors import ScalingLawsError
+
 Array = Any
 Params = Mapping[str, Array]
 Inputs = Mapping[str, Array]
@@ -102,6 +104,12 @@ class Law:
         linear_form: Optional :class:`LinearForm` enabling variable-projection search.
         reference: Where the law comes from (arXiv id).
         description: One line for reports.
+        metadata: Free-form facts for reports and records (e.g. ``size_input``).
+        derived: The derived quantities the law offers, name -> pure ``jax.numpy``
+            function taking the parameter dict first (the Chinchilla form declares its
+            compute-optimal frontier, :data:`scalinglaws.laws.chinchilla.FRONTIER`).
+            Planners ask :meth:`has` and :meth:`derived_fn` instead of guessing the
+            form from the name.
     """
 
     name: str
@@ -119,6 +127,11 @@ class Law:
     # Excluded from equality and hashing: a Law is a static argument of compiled solvers,
     # so two equal laws must share one compilation.
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # Out of equality and hashing for the same reason: functions, not part of the spec the
+    # compiled solvers depend on.
+    derived: Mapping[str, Callable[..., Any]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -133,6 +146,24 @@ class Law:
                     f"law {self.name!r}: linear_form names {sorted(declared)} "
                     f"must be exactly the parameters {sorted(names)}"
                 )
+
+    def has(self, *names: str) -> bool:
+        """Whether the law declares every derived quantity in ``names``."""
+        return all(name in self.derived for name in names)
+
+    def derived_fn(self, name: str) -> Callable[..., Any]:
+        """The pure function of the derived quantity ``name``.
+
+        Raises:
+            ScalingLawsError: The law does not declare it (the message lists what it does).
+        """
+        try:
+            return self.derived[name]
+        except KeyError:
+            offered = ", ".join(sorted(self.derived)) or "none"
+            raise ScalingLawsError(
+                f"law {self.name!r} does not provide {name!r} (derived quantities: {offered})"
+            ) from None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -183,8 +214,6 @@ class Law:
 
 def check_params(law: Law, params: Mapping[str, float]) -> dict[str, float]:
     """Validate a parameter dict against a law; returns it as plain floats."""
-    from scalinglaws.errors import ScalingLawsError
-
     missing = [n for n in law.param_names if n not in params]
     if missing:
         raise ScalingLawsError(f"law {law.name!r} needs parameters {missing}; got {sorted(params)}")

@@ -5,13 +5,17 @@ log with :func:`load_cpt_runs`, fit with :func:`fit_cmr`, plan with
 :func:`scalinglaws.planning.mixture.plan_mixture`, save with :func:`save_cmr_fit`.
 """
 
-from scalinglaws.mixture.critical import stationarity_coefficients, turning_points
+from scalinglaws.laws.cmr import stationarity_coefficients, turning_points
 from scalinglaws.mixture.pipeline import (
     DEFAULT_EPSILON,
     DEFAULT_LAMBDA,
     CMRFit,
+    CMRSettings,
+    cmr_settings,
     derive_critical,
     fit_cmr,
+    log_t0_variance,
+    point_weights,
 )
 from scalinglaws.mixture.record import load_cmr_fit, save_cmr_fit
 from scalinglaws.mixture.runs import load_cpt_runs
@@ -20,10 +24,14 @@ __all__ = [
     "DEFAULT_EPSILON",
     "DEFAULT_LAMBDA",
     "CMRFit",
+    "CMRSettings",
+    "cmr_settings",
     "derive_critical",
     "fit_cmr",
     "load_cmr_fit",
     "load_cpt_runs",
+    "log_t0_variance",
+    "point_weights",
     "save_cmr_fit",
     "stationarity_coefficients",
     "turning_points",

@@ -11,15 +11,16 @@ filled in) are accepted when the copies agree.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import RunLogError
-from scalinglaws.io.runs import _map_columns, _read, _row_label
+from scalinglaws.io.columns import map_columns, read_table, row_label
 
 SPLITS = ("general", "domain")
 #: Canonical column -> accepted aliases (case-insensitive; spaces, dashes, underscores
@@ -36,6 +37,8 @@ CPT_ALIASES: dict[str, tuple[str, ...]] = {
 MIN_CHECKPOINTS = {"domain": 4, "general": 6}
 #: Relative tolerance within which repeated baseline copies must agree.
 BASELINE_RTOL = 1e-6
+# Names a row by its position in the table read, for error messages.
+_RowLabel = Callable[[int], str]
 
 
 def load_cpt_runs(
@@ -67,12 +70,35 @@ def load_cpt_runs(
         raise RunLogError(f"token_unit_in must be a positive number, not {token_unit_in!r}")
     if token_unit_in <= 0:
         raise RunLogError(f"token_unit_in must be a positive number, not {token_unit_in!r}")
-    df, kind = _read(source)
+    df, kind = read_table(source)
     if df.shape[0] == 0:
         raise RunLogError("run log has no rows")
     found = _map(df, columns)
-    label = lambda i: _row_label(df, i, kind)  # noqa: E731
+    label = functools.partial(row_label, df, kind=kind)
+    rows = _parse_rows(df, found, label, float(token_unit_in))
+    is_base = rows["tokens"].to_numpy() == 0
+    baselines = _baselines(rows[is_base], found, label)
+    ckpt = rows[~is_base]
+    if ckpt.empty:
+        raise RunLogError("run log has only baseline rows (tokens = 0); add checkpoints")
+    _check_curves(ckpt, baselines, found, label)
+    ckpt = ckpt.copy()
+    ckpt["baseline"] = [
+        baselines[(m, s)] for m, s in zip(ckpt["model"], ckpt["split"], strict=True)
+    ]
+    ckpt["dloss"] = ckpt["loss"] - ckpt["baseline"]
+    ckpt = ckpt.sort_values(["model", "ratio", "split", "tokens"], kind="stable")
+    ckpt = ckpt.drop(columns="_row").reset_index(drop=True)
+    ckpt.attrs["baselines"] = baselines
+    ckpt.attrs["token_unit_in"] = float(token_unit_in)
+    ckpt.attrs["source"] = str(source) if not isinstance(source, pd.DataFrame | Mapping) else None
+    return ckpt
 
+
+def _parse_rows(
+    df: pd.DataFrame, found: Mapping[str, str], label: _RowLabel, token_unit_in: float
+) -> pd.DataFrame:
+    """Every row checked and in canonical form: ``model, ratio, tokens, split, loss, _row``."""
     models = df[found["model"]]
     bad = np.flatnonzero(models.isna().to_numpy())
     if bad.size:
@@ -89,7 +115,7 @@ def load_cpt_runs(
             "'general', 'domain'"
         )
 
-    tokens = _numbers(df, found["tokens"], label, allow_empty=False) * float(token_unit_in)
+    tokens = _numbers(df, found["tokens"], label, allow_empty=False) * token_unit_in
     bad = np.flatnonzero(tokens < 0)
     if bad.size:
         i = int(bad[0])
@@ -99,41 +125,8 @@ def load_cpt_runs(
     if bad.size:
         i = int(bad[0])
         raise RunLogError(f"{label(i)}, column {found['loss']!r}: {loss[i]:g} must be > 0")
-    ratio = _numbers(df, found["ratio"], label, allow_empty=True)
-    bad = np.flatnonzero(~np.isnan(ratio) & ((ratio < 0) | (ratio > 1)))
-    if bad.size:
-        i = int(bad[0])
-        raise RunLogError(
-            f"{label(i)}, column {found['ratio']!r}: ratio {ratio[i]:g} is outside [0, 1] "
-            "(the domain share of the mixture)"
-        )
-    is_base = tokens == 0
-    bad = np.flatnonzero(np.isnan(ratio) & ~is_base)
-    if bad.size:
-        i = int(bad[0])
-        raise RunLogError(
-            f"{label(i)}, column {found['ratio']!r}: ratio is empty but tokens = {tokens[i]:g}; "
-            "only baseline rows (tokens = 0) may leave the ratio empty"
-        )
-
-    # Baselines: one value per (model, split); repeated copies must agree.
-    baselines: dict[tuple[str, str], float] = {}
-    first_row: dict[tuple[str, str], int] = {}
-    for i in np.flatnonzero(is_base):
-        key = (models[i], split[i])
-        if key in baselines:
-            ref = baselines[key]
-            if abs(loss[i] - ref) > BASELINE_RTOL * abs(ref):
-                raise RunLogError(
-                    f"{label(int(i))}, column {found['loss']!r}: baseline {loss[i]:g} for model "
-                    f"{key[0]!r}, split {key[1]!r} disagrees with {ref:g} at "
-                    f"{label(first_row[key])}; repeated baselines must agree"
-                )
-        else:
-            baselines[key] = float(loss[i])
-            first_row[key] = int(i)
-
-    out = pd.DataFrame(
+    ratio = _ratios(df, found, label, tokens)
+    return pd.DataFrame(
         {
             "model": models,
             "ratio": ratio,
@@ -143,9 +136,60 @@ def load_cpt_runs(
             "_row": np.arange(len(df)),
         }
     )
-    ckpt = out[~is_base]
-    if ckpt.empty:
-        raise RunLogError("run log has only baseline rows (tokens = 0); add checkpoints")
+
+
+def _ratios(
+    df: pd.DataFrame, found: Mapping[str, str], label: _RowLabel, tokens: np.ndarray
+) -> np.ndarray:
+    """Domain shares in [0, 1]; empty (NaN) only on baseline rows (tokens = 0)."""
+    ratio = _numbers(df, found["ratio"], label, allow_empty=True)
+    bad = np.flatnonzero(~np.isnan(ratio) & ((ratio < 0) | (ratio > 1)))
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(
+            f"{label(i)}, column {found['ratio']!r}: ratio {ratio[i]:g} is outside [0, 1] "
+            "(the domain share of the mixture)"
+        )
+    bad = np.flatnonzero(np.isnan(ratio) & (tokens != 0))
+    if bad.size:
+        i = int(bad[0])
+        raise RunLogError(
+            f"{label(i)}, column {found['ratio']!r}: ratio is empty but tokens = {tokens[i]:g}; "
+            "only baseline rows (tokens = 0) may leave the ratio empty"
+        )
+    return ratio
+
+
+def _baselines(
+    base: pd.DataFrame, found: Mapping[str, str], label: _RowLabel
+) -> dict[tuple[str, str], float]:
+    """One baseline loss per (model, split); repeated copies must agree."""
+    baselines: dict[tuple[str, str], float] = {}
+    first_row: dict[tuple[str, str], int] = {}
+    columns = (base["model"], base["split"], base["loss"], base["_row"])
+    for model, sp, loss, i in zip(*columns, strict=True):
+        key = (model, sp)
+        if key in baselines:
+            ref = baselines[key]
+            if abs(loss - ref) > BASELINE_RTOL * abs(ref):
+                raise RunLogError(
+                    f"{label(int(i))}, column {found['loss']!r}: baseline {loss:g} for model "
+                    f"{key[0]!r}, split {key[1]!r} disagrees with {ref:g} at "
+                    f"{label(first_row[key])}; repeated baselines must agree"
+                )
+        else:
+            baselines[key] = float(loss)
+            first_row[key] = int(i)
+    return baselines
+
+
+def _check_curves(
+    ckpt: pd.DataFrame,
+    baselines: Mapping[tuple[str, str], float],
+    found: Mapping[str, str],
+    label: _RowLabel,
+) -> None:
+    """Baselines for every model; per run, increasing tokens and enough checkpoints."""
     for model in pd.unique(ckpt["model"]):
         for sp in SPLITS:
             if (model, sp) not in baselines:
@@ -179,21 +223,10 @@ def load_cpt_runs(
                     f"model {model!r}, ratio {r:g} has no {sp} checkpoints; each ratio needs "
                     "both the general and the domain loss"
                 )
-    ckpt = ckpt.copy()
-    ckpt["baseline"] = [
-        baselines[(m, s)] for m, s in zip(ckpt["model"], ckpt["split"], strict=True)
-    ]
-    ckpt["dloss"] = ckpt["loss"] - ckpt["baseline"]
-    ckpt = ckpt.sort_values(["model", "ratio", "split", "tokens"], kind="stable")
-    ckpt = ckpt.drop(columns="_row").reset_index(drop=True)
-    ckpt.attrs["baselines"] = baselines
-    ckpt.attrs["token_unit_in"] = float(token_unit_in)
-    ckpt.attrs["source"] = str(source) if not isinstance(source, pd.DataFrame | Mapping) else None
-    return ckpt
 
 
 def _map(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, str]:
-    found = _map_columns(df, columns, CPT_ALIASES)
+    found = map_columns(df, columns, CPT_ALIASES)
     missing = [c for c in CPT_ALIASES if c not in found]
     if missing:
         raise RunLogError(
@@ -203,7 +236,7 @@ def _map(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, str]:
     return found
 
 
-def _numbers(df: pd.DataFrame, col: str, label, allow_empty: bool) -> np.ndarray:
+def _numbers(df: pd.DataFrame, col: str, label: _RowLabel, allow_empty: bool) -> np.ndarray:
     raw = df[col]
     empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
     values = pd.to_numeric(raw.where(~empty), errors="coerce").to_numpy(dtype=float)

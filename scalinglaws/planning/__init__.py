@@ -8,6 +8,7 @@ from scalinglaws.planning.compute import (
     plan_compute,
     plan_fixed_params,
     plan_fixed_tokens,
+    quantile_column_name,
 )
 from scalinglaws.planning.mixture import plan_mixture
 from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
@@ -22,4 +23,5 @@ __all__ = [
     "plan_fixed_params",
     "plan_fixed_tokens",
     "plan_mixture",
+    "quantile_column_name",
 ]

@@ -6,10 +6,9 @@ arXiv 2203.15556, eq. 4):
     G = (alpha A / (beta B))^(1/(alpha+beta)),  p = beta/(alpha+beta),  q = alpha/(alpha+beta)
     N_opt(C) = G (C/k)^p,   D_opt(C) = G^-1 (C/k)^q.
 
-At the optimum alpha A N^-alpha = beta B D^-beta, so the loss above E splits as
-X = beta (L-E)/(alpha+beta) on the parameter term and Y = alpha (L-E)/(alpha+beta) on the
-data term, which inverts the frontier in closed form: N = (A/X)^(1/alpha),
-D = (B/Y)^(1/beta), C = k N D.
+The mathematics (the frontier, its inverse, the constrained optima) lives in
+:mod:`scalinglaws.laws.chinchilla`; a law offers it by declaring those functions in
+:attr:`Law.derived <scalinglaws.laws.base.Law.derived>`, and the plans here evaluate them.
 
 Every function here evaluates the point fit and, when the result carries parameter draws
 (``result.uncertainty.draws``), every draw at once, reporting quantile columns
@@ -18,7 +17,7 @@ Every function here evaluates the point fit and, when the result carries paramet
 When the fit carries a split-conformal calibration (:func:`scalinglaws.calibrate`, or a
 record saved from a calibrated fit), the plans that give a loss also give the calibrated
 predictive interval of an *observed* loss at the planned N and D (parameters plus run
-noise, each side scaled by the calibration factor; :mod:`scalinglaws.approaches.conformal`)
+noise, each side scaled by the calibration factor; :mod:`scalinglaws.uncertainty.conformal`)
 as ``loss_predictive_qNN``, with the method's own interval beside it as
 ``loss_predictive_qNN_uncalibrated``. ``calibrated=False`` leaves them out.
 """
@@ -29,19 +28,24 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import PlanError
 from scalinglaws.fitting.result import FitResult
+from scalinglaws.laws.chinchilla import frontier_exponents as _exponents
+from scalinglaws.uncertainty.conformal import predictive_interval
+from scalinglaws.uncertainty.intervals import interval_columns
 
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
 _FORM_PARAMS = ("E", "A", "B", "alpha", "beta")
 
 
-def _chinchilla_form(result: FitResult) -> None:
+def _require_frontier(result: FitResult, *needs: str) -> None:
+    """Refuse a law that does not declare the frontier functions a plan evaluates."""
     law = result.law
-    if law.metadata.get("form") != "chinchilla" or not set(_FORM_PARAMS) <= set(law.param_names):
+    if not law.has("inputs", *needs) or not set(_FORM_PARAMS) <= set(law.param_names):
         raise PlanError(
             f"compute-optimal plans need a Chinchilla-form law (E + A/N^alpha + B/D^beta); "
             f"{law.name!r} is not one"
@@ -57,8 +61,13 @@ def _param_sets(result: FitResult) -> tuple[dict[str, np.ndarray], dict[str, np.
     return point, None
 
 
-def _qname(q: float) -> str:
+def quantile_column_name(q: float) -> str:
+    """The suffix of the column holding quantile ``q`` of a plan value: 0.05 -> ``"q05"``."""
     return f"q{round(q * 100):02d}"
+
+
+#: Former private name of :func:`quantile_column_name`.
+_qname = quantile_column_name
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
@@ -68,31 +77,37 @@ def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
     return qs
 
 
+def _evaluate(
+    fn: Callable[[dict[str, np.ndarray]], dict[str, Any]], params: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``fn`` (built on the law's pure ``jax.numpy`` functions) in float64, as numpy."""
+    with jax.enable_x64(True):
+        values = fn(params)
+        return {name: np.asarray(v, dtype=float) for name, v in values.items()}
+
+
 def _tabulate(
     result: FitResult,
     inputs: Mapping[str, np.ndarray],
-    fn: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    fn: Callable[[dict[str, np.ndarray]], dict[str, Any]],
     quantiles: Sequence[float],
 ) -> pd.DataFrame:
     """Evaluate ``fn`` at the point fit (and every draw); point columns then quantiles."""
     qs = _check_quantiles(quantiles)
     point, draws = _param_sets(result)
-    with np.errstate(all="ignore"):
-        out = {k: np.asarray(v, dtype=float) for k, v in inputs.items()}
-        values = fn(point)
-        for name, v in values.items():
-            out[name] = np.asarray(v, dtype=float).reshape(-1)
-        if draws is not None:
-            per_draw = fn(draws)
-            for name, v in per_draw.items():
-                v = np.asarray(v, dtype=float)
+    out = {k: np.asarray(v, dtype=float) for k, v in inputs.items()}
+    for name, v in _evaluate(fn, point).items():
+        out[name] = v.reshape(-1)
+    if draws is not None:
+        for name, v in _evaluate(fn, draws).items():
+            with np.errstate(all="ignore"):
                 for q in qs:
                     # nanquantile: a draw where the request is impossible (e.g. a target
                     # loss below that draw's E) is left out, and counted below.
-                    out[f"{name}_{_qname(q)}"] = np.nanquantile(v, q, axis=0)
-                bad = np.mean(~np.isfinite(v), axis=0)
-                if np.any(bad > 0):
-                    out[f"{name}_draws_excluded"] = bad
+                    out[f"{name}_{quantile_column_name(q)}"] = np.nanquantile(v, q, axis=0)
+            bad = np.mean(~np.isfinite(v), axis=0)
+            if np.any(bad > 0):
+                out[f"{name}_draws_excluded"] = bad
     df = pd.DataFrame(out)
     df.attrs["uncertainty"] = result.uncertainty.method
     df.attrs["uncertainty_converged"] = result.uncertainty.converged
@@ -118,16 +133,10 @@ def _with_predictive(
     """Add the calibrated predictive-loss columns when the fit carries a calibration."""
     if not calibrated or result.calibration is None:
         return df
-    from scalinglaws.approaches.backtest import _interval_columns
-    from scalinglaws.approaches.conformal import predictive_interval
-
-    law = result.law
-    inputs = {
-        law.metadata.get("size_input", "N"): df[size].to_numpy(dtype=float),
-        law.metadata.get("data_input", "D"): df[tokens].to_numpy(dtype=float),
-    }
+    to_inputs = result.law.derived_fn("inputs")
+    inputs = to_inputs(df[size].to_numpy(dtype=float), df[tokens].to_numpy(dtype=float))
     interval = predictive_interval(result, inputs)
-    lo, hi = (f"loss_predictive_{c}" for c in _interval_columns(interval.attrs["level"]))
+    lo, hi = (f"loss_predictive_{c}" for c in interval_columns(interval.attrs["level"]))
     out = df.copy()
     out.attrs = dict(df.attrs)
     out[lo], out[hi] = interval["lo"].to_numpy(), interval["hi"].to_numpy()
@@ -135,15 +144,6 @@ def _with_predictive(
     out[f"{hi}_uncalibrated"] = interval["hi_uncalibrated"].to_numpy()
     out.attrs["calibration"] = result.calibration.to_dict()
     return out
-
-
-def _frontier(p: dict[str, np.ndarray], c: np.ndarray, k: float) -> dict[str, np.ndarray]:
-    e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
-    g = (al * a / (be * b)) ** (1.0 / (al + be))
-    n_opt = g * (c / k) ** (be / (al + be))
-    d_opt = (c / k) / n_opt
-    loss = e + a * n_opt ** (-al) + b * d_opt ** (-be)
-    return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss": loss}
 
 
 def _positive_array(values: Any, what: str) -> np.ndarray:
@@ -188,10 +188,22 @@ def plan_compute(
     Raises:
         PlanError: Not a Chinchilla-form law, or a budget that is not a positive number.
     """
-    _chinchilla_form(result)
+    _require_frontier(result, "compute_optimal", "loss_at")
     c = _positive_array(budgets, "budget")
     kk = float(k if k is not None else result.k)
-    df = _tabulate(result, {"C": c}, lambda p: _frontier(p, c[None, :], kk), quantiles)
+    compute_optimal = result.law.derived_fn("compute_optimal")
+    loss_at = result.law.derived_fn("loss_at")
+
+    def fn(p: dict[str, np.ndarray]) -> dict[str, Any]:
+        n_opt, d_opt = compute_optimal(p, c[None, :], kk)
+        return {
+            "N_opt": n_opt,
+            "D_opt": d_opt,
+            "tokens_per_param": d_opt / n_opt,
+            "loss": loss_at(p, n_opt, d_opt),
+        }
+
+    df = _tabulate(result, {"C": c}, fn, quantiles)
     return _with_predictive(result, df, "N_opt", "D_opt", calibrated)
 
 
@@ -211,7 +223,7 @@ def compute_for_loss(
     Returns:
         DataFrame with ``target_loss, C, N_opt, D_opt, tokens_per_param``.
     """
-    _chinchilla_form(result)
+    _require_frontier(result, "frontier_for_loss")
     target = _positive_array(target_loss, "target loss")
     e = float(result.params["E"])
     bad = np.flatnonzero(target <= e)
@@ -221,14 +233,10 @@ def compute_for_loss(
             f"E = {e:.4g}: no compute budget reaches it"
         )
     kk = float(k if k is not None else result.k)
+    frontier_for_loss = result.law.derived_fn("frontier_for_loss")
 
-    def fn(p):
-        e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
-        gap = np.where(target[None, :] > e, target[None, :] - e, np.nan)
-        x = be * gap / (al + be)
-        y = al * gap / (al + be)
-        n = (a / x) ** (1.0 / al)
-        d = (b / y) ** (1.0 / be)
+    def fn(p: dict[str, np.ndarray]) -> dict[str, Any]:
+        n, d = frontier_for_loss(p, target[None, :])
         return {"C": kk * n * d, "N_opt": n, "D_opt": d, "tokens_per_param": d / n}
 
     return _tabulate(result, {"target_loss": target}, fn, quantiles)
@@ -253,7 +261,8 @@ def plan_fixed_params(
         DataFrame with ``N, D_opt, C, tokens_per_param, loss`` (and ``D_for_target``);
         with a calibrated fit also the predictive-loss columns of :func:`plan_compute`.
     """
-    _chinchilla_form(result)
+    _require_frontier(result, "best_tokens_for_params", "tokens_for_loss", "loss_at")
+    law = result.law
     n = _positive_array(n_params, "model size N")
     kk = float(k if k is not None else result.k)
     if target_loss is not None:
@@ -265,21 +274,17 @@ def plan_fixed_params(
                 f"N = {n[bad[0]]:.3g} trained on unlimited data: choose a larger model"
             )
 
-    def fn(p):
-        e, a, b, al, be = (p[name] for name in _FORM_PARAMS)
-        g = (al * a / (be * b)) ** (1.0 / (al + be))
+    def fn(p: dict[str, np.ndarray]) -> dict[str, Any]:
         nn = n[None, :]
-        c_over_k = (nn / g) ** ((al + be) / be)
-        d = c_over_k / nn
+        d = law.derived_fn("best_tokens_for_params")(p, nn)
         out = {
             "D_opt": d,
-            "C": kk * c_over_k,
+            "C": kk * nn * d,
             "tokens_per_param": d / nn,
-            "loss": e + a * nn ** (-al) + b * d ** (-be),
+            "loss": law.derived_fn("loss_at")(p, nn, d),
         }
         if target_loss is not None:
-            rest = target_loss - e - a * nn ** (-al)
-            out["D_for_target"] = np.where(rest > 0, (b / rest) ** (1.0 / be), np.nan)
+            out["D_for_target"] = law.derived_fn("tokens_for_loss")(p, nn, target_loss)
         return out
 
     df = _tabulate(result, {"N": n}, fn, quantiles)
@@ -305,7 +310,8 @@ def plan_fixed_tokens(
         DataFrame with ``D, N_opt, C, tokens_per_param, loss`` (and ``N_for_target``);
         with a calibrated fit also the predictive-loss columns of :func:`plan_compute`.
     """
-    _chinchilla_form(result)
+    _require_frontier(result, "best_params_for_tokens", "params_for_loss", "loss_at")
+    law = result.law
     d = _positive_array(tokens, "token supply D")
     kk = float(k if k is not None else result.k)
     if target_loss is not None:
@@ -317,21 +323,17 @@ def plan_fixed_tokens(
                 f"D = {d[bad[0]]:.3g} tokens with an unlimited model: more data is needed"
             )
 
-    def fn(p):
-        e, a, b, al, be = (p[name] for name in _FORM_PARAMS)
-        g = (al * a / (be * b)) ** (1.0 / (al + be))
+    def fn(p: dict[str, np.ndarray]) -> dict[str, Any]:
         dd = d[None, :]
-        c_over_k = (dd * g) ** ((al + be) / al)
-        nn = c_over_k / dd
+        nn = law.derived_fn("best_params_for_tokens")(p, dd)
         out = {
             "N_opt": nn,
-            "C": kk * c_over_k,
+            "C": kk * nn * dd,
             "tokens_per_param": dd / nn,
-            "loss": e + a * nn ** (-al) + b * dd ** (-be),
+            "loss": law.derived_fn("loss_at")(p, nn, dd),
         }
         if target_loss is not None:
-            rest = target_loss - e - b * dd ** (-be)
-            out["N_for_target"] = np.where(rest > 0, (a / rest) ** (1.0 / al), np.nan)
+            out["N_for_target"] = law.derived_fn("params_for_loss")(p, dd, target_loss)
         return out
 
     df = _tabulate(result, {"D": d}, fn, quantiles)
@@ -343,4 +345,5 @@ def frontier_exponents(params: Mapping[str, float]) -> dict[str, float]:
     al, be = float(params["alpha"]), float(params["beta"])
     if not (al > 0 and be > 0 and math.isfinite(al + be)):
         raise PlanError("alpha and beta must be positive for a compute-optimal frontier")
-    return {"a": be / (al + be), "b": al / (al + be)}
+    a, b = _exponents({"alpha": al, "beta": be})
+    return {"a": float(a), "b": float(b)}

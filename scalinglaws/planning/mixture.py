@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import PlanError, ScalingLawsWarning
+from scalinglaws.laws.cmr import (
+    CMR_KEYS,
+    DOMAIN_KEYS,
+    GENERAL_KEYS,
+    cmr_law,
+    domain_change,
+    general_change,
+    general_fitted,
+)
 from scalinglaws.mixture.pipeline import CMRFit
 
 #: What the CMR intervals are worth, per uncertainty method, measured by
@@ -63,29 +75,85 @@ def interval_calibration(fit: CMRFit) -> str:
 #: Resolution of the search for the largest share whose general-loss rise stays within
 #: epsilon (shares are interpolated linearly between the fitted ratios).
 _SHARE_GRID = np.linspace(0.0, 1.0, 2001)
+_CMR_LAW = cmr_law()
+_CURVE_KEYS = frozenset(GENERAL_KEYS) | frozenset(DOMAIN_KEYS)
 
 
-def _law(p: dict, t: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return p["alpha4"] * np.power(t, p["s4"]) + p["beta3"]
+def _law(p: Mapping[str, Any], t: Any) -> np.ndarray:
+    """The (unclipped) CMR law at ``t`` in float64, for the point fit or every draw."""
+    params = {k: np.asarray(p[k], dtype=float) for k in CMR_KEYS}
+    with jax.enable_x64(True):
+        return np.asarray(_CMR_LAW.predict(params, {"T": np.asarray(t, dtype=float)}))
 
 
-def _inverse_law(p: dict, share: float) -> np.ndarray:
-    """T at which the (unclipped) CMR law reaches ``share``: ((share - beta3)/alpha4)^(1/s4)."""
-    with np.errstate(all="ignore"):
-        base = (share - np.asarray(p["beta3"])) / np.asarray(p["alpha4"])
-        t = np.where(
-            base > 0, np.power(np.where(base > 0, base, 1.0), 1.0 / np.asarray(p["s4"])), np.nan
+def _inverse_law(p: Mapping[str, Any], share: float) -> np.ndarray:
+    """T at which the (unclipped) CMR law reaches ``share`` (NaN where it never does)."""
+    params = {k: np.asarray(p[k], dtype=float) for k in CMR_KEYS}
+    with jax.enable_x64(True):
+        return np.asarray(_CMR_LAW.derived_fn("tokens_for_ratio")(params, share))
+
+
+def _loss_changes(curves: pd.DataFrame, fn: Any, t: float) -> np.ndarray:
+    """Each fitted curve's loss change at ``t`` (one value per row, in row order)."""
+    params = {k: curves[k].to_numpy(dtype=float) for k in curves.columns if k in _CURVE_KEYS}
+    if fn is general_change:
+        params = general_fitted(params)
+    with jax.enable_x64(True):
+        return np.asarray(fn(params, {"T": np.float64(t)}), dtype=float)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What every row of a plan is asked: quantiles, the share, epsilon and the unit."""
+
+    lo_q: float
+    hi_q: float
+    share: float | None
+    epsilon: float
+    unit: float
+
+    @property
+    def names(self) -> list[str]:
+        return [f"q{round(100 * self.lo_q):02d}", "q50", f"q{round(100 * self.hi_q):02d}"]
+
+
+@dataclass(frozen=True)
+class _Model:
+    """One model size's fitted pieces, as the plan's rows need them."""
+
+    name: str
+    point: dict[str, float]
+    law_missing: bool
+    draws: Mapping[str, np.ndarray]
+    critical: pd.DataFrame
+    general: pd.DataFrame
+    domain: pd.DataFrame
+    tokens_observed_max: float
+    baseline_general: float
+    baseline_domain: float
+    tokens_fit_min: float
+    tokens_fit_max: float
+
+    @classmethod
+    def of(cls, fit: CMRFit, model: str) -> _Model:
+        c = fit.cmr[fit.cmr["model"] == model].iloc[0]
+        point = {k: float(c[k]) for k in CMR_KEYS}
+        cv = fit.curves[fit.curves["model"] == model]
+        general = cv[cv["split"] == "general"].sort_values("ratio")
+        return cls(
+            name=model,
+            point=point,
+            law_missing=not all(math.isfinite(v) for v in point.values()),
+            draws=fit.cmr_draws.get(model, {}),
+            critical=fit.critical[fit.critical["model"] == model].sort_values("ratio"),
+            general=general,
+            domain=cv[cv["split"] == "domain"].sort_values("ratio"),
+            tokens_observed_max=float(general["tokens_max"].max()),
+            baseline_general=fit.baselines[(model, "general")],
+            baseline_domain=fit.baselines[(model, "domain")],
+            tokens_fit_min=float(c["tokens_fit_min"]),
+            tokens_fit_max=float(c["tokens_fit_max"]),
         )
-    return np.where(np.isfinite(t) & (t > 0), t, np.nan)
-
-
-def _dgen(g, t):
-    return g["alpha2"] * t ** g["s2"] + g["alpha3"] * t ** g["s3"] + g["beta2"]
-
-
-def _ddom(d, t):
-    return d["alpha1"] * t ** d["s1"] + d["beta1"]
 
 
 def plan_mixture(
@@ -127,124 +195,33 @@ def plan_mixture(
     Raises:
         PlanError: Bad budgets, share, model name or quantiles.
     """
-    t_raw = np.atleast_1d(np.asarray(tokens, dtype=float))
-    if t_raw.size == 0 or not np.all(np.isfinite(t_raw)) or np.any(t_raw <= 0):
-        raise PlanError(f"tokens must be positive finite token counts, not {list(t_raw)}")
-    if share is not None and not (0.0 <= float(share) <= 1.0):
-        raise PlanError(f"share must be a domain share in [0, 1], not {share!r}")
+    t_raw = _check_request(tokens, share, quantiles)
     lo_q, hi_q = quantiles
-    if not (0.0 < lo_q < hi_q < 1.0):
-        raise PlanError(f"quantiles must satisfy 0 < low < high < 1, not {quantiles!r}")
     fit = cmr_fit.with_settings(lam=lam, epsilon=epsilon)
     if models is None:
         models = list(fit.models)
     unknown = [m for m in models if m not in fit.models]
     if unknown:
         raise PlanError(f"unknown model {unknown[0]!r}; the fit has {', '.join(fit.models)}")
-    qn = [f"q{round(100 * lo_q):02d}", "q50", f"q{round(100 * hi_q):02d}"]
-    unit = fit.token_unit
-    msgs: list[str] = list(fit.warnings)
+    request = _Request(lo_q, hi_q, share, fit.epsilon, fit.token_unit)
     rows = []
     for model in models:
-        c = fit.cmr[fit.cmr["model"] == model].iloc[0]
-        point = {k: float(c[k]) for k in ("alpha4", "s4", "beta3")}
-        law_missing = not all(math.isfinite(v) for v in point.values())
-        draws = fit.cmr_draws.get(model, {})
-        crit = fit.critical[fit.critical["model"] == model].sort_values("ratio")
-        cv = fit.curves[fit.curves["model"] == model]
-        gen = cv[cv["split"] == "general"].sort_values("ratio")
-        dom = cv[cv["split"] == "domain"].sort_values("ratio")
-        ratios = gen["ratio"].to_numpy()
-        t_obs_max = float(gen["tokens_max"].max())
-        base_gen = fit.baselines[(model, "general")]
-        base_dom = fit.baselines[(model, "domain")]
-        for tr in t_raw:
-            tu = tr / unit
-            r_law = float(_law(point, tu)) if not law_missing else math.nan
-            dg = np.array([_dgen(row, tu) for _, row in gen.iterrows()])
-            dd = np.array([_ddom(row, tu) for _, row in dom.iterrows()])
-            dg_grid = np.interp(_SHARE_GRID, ratios, dg)
-            ok = dg_grid <= fit.epsilon
-            r_eps = float(_SHARE_GRID[ok].max()) if ok.any() else 0.0
-            interp = _interp_log_t(crit, tr)
-            value = r_law if not law_missing else interp
-            clipped = bool(math.isfinite(value) and (value < 0 or value > 1))
-            rec = float(np.clip(value, 0.0, 1.0)) if math.isfinite(value) else math.nan
-            binds = bool(math.isfinite(rec) and r_eps < rec)
-            if binds:
-                rec = r_eps
-            row = {"model": model, "tokens": float(tr), "cmr": rec}
-            if draws and not law_missing:
-                rd = np.clip(_law(draws, tu), 0.0, 1.0)
-                rd = np.minimum(rd, r_eps)
-                rd = rd[np.isfinite(rd)]
-                qs = np.quantile(rd, [lo_q, 0.5, hi_q]) if rd.size else [math.nan] * 3
-            else:
-                qs = [math.nan] * 3
-            row.update({f"cmr_{q}": float(v) for q, v in zip(qn, qs, strict=True)})
-            row["cmr_law"] = r_law
-            row["cmr_interp"] = interp
-            row["ratio_epsilon_limit"] = r_eps
-            share_eval = rec if math.isfinite(rec) else 0.0
-            row["loss_general"] = base_gen + float(np.interp(share_eval, ratios, dg))
-            row["loss_domain"] = base_dom + float(np.interp(share_eval, ratios, dd))
-            fit_lo, fit_hi = float(c["tokens_fit_min"]), float(c["tokens_fit_max"])
-            row["clipped"] = clipped
-            row["epsilon_binds"] = binds
-            row["outside_fit_range"] = bool(
-                law_missing or not (fit_lo <= tr <= fit_hi) if math.isfinite(fit_lo) else True
-            )
-            row["beyond_observed_tokens"] = bool(tr > t_obs_max)
-            row["law_missing"] = law_missing
-            if share is not None:
-                row["share"] = float(share)
-                row["tokens_critical"] = (
-                    float(_inverse_law(point, share) * unit) if not law_missing else math.nan
-                )
-                if draws and not law_missing:
-                    td = _inverse_law(draws, share) * unit
-                    finite = td[np.isfinite(td)]
-                    # Draws where the share is never reached count as +inf tokens.
-                    td = np.where(np.isnan(td), np.inf, td)
-                    tq = (
-                        np.quantile(td, [lo_q, 0.5, hi_q], method="inverted_cdf")
-                        if finite.size
-                        else [math.nan] * 3
-                    )
-                else:
-                    tq = [math.nan] * 3
-                row.update({f"tokens_critical_{q}": float(v) for q, v in zip(qn, tq, strict=True)})
-            row["notes"] = "; ".join(
-                n
-                for n, on in (
-                    ("CMR law value outside [0, 1], clipped", clipped),
-                    (f"general-loss rise exceeds epsilon above share {r_eps:.3g}", binds),
-                    (
-                        "budget outside the token range of the fitted turning points",
-                        row["outside_fit_range"],
-                    ),
-                    (
-                        "budget beyond the observed continual-training tokens",
-                        row["beyond_observed_tokens"],
-                    ),
-                    ("no CMR law (too few turning points): log-T interpolation used", law_missing),
-                )
-                if on
-            )
-            rows.append(row)
+        m = _Model.of(fit, model)
+        rows.extend(_plan_row(m, float(tr), request) for tr in t_raw)
     out = pd.DataFrame(rows)
+    msgs: list[str] = list(fit.warnings)
     if out["outside_fit_range"].any():
         msgs.append(
             "some budgets lie outside the token range of the fitted turning points: the CMR "
             "there is an extrapolation of the law"
         )
-    for m in msgs:
-        warnings.warn(m, ScalingLawsWarning, stacklevel=2)
+    for msg in msgs:
+        warnings.warn(msg, ScalingLawsWarning, stacklevel=2)
     out.attrs["summary"] = {
         "law": "cmr",
         "lambda": fit.lam,
         "epsilon": fit.epsilon,
-        "token_unit": unit,
+        "token_unit": fit.token_unit,
         "uncertainty": fit.uncertainty.get("method", "none"),
         "n_draws": fit.n_draws,
         "quantiles": [lo_q, 0.5, hi_q],
@@ -254,6 +231,111 @@ def plan_mixture(
     }
     out.attrs["warnings"] = msgs
     return out
+
+
+def _check_request(
+    tokens: Sequence[float], share: float | None, quantiles: tuple[float, float]
+) -> np.ndarray:
+    """The budgets as an array, after refusing bad budgets, share or quantiles."""
+    t_raw = np.atleast_1d(np.asarray(tokens, dtype=float))
+    if t_raw.size == 0 or not np.all(np.isfinite(t_raw)) or np.any(t_raw <= 0):
+        raise PlanError(f"tokens must be positive finite token counts, not {list(t_raw)}")
+    if share is not None and not (0.0 <= float(share) <= 1.0):
+        raise PlanError(f"share must be a domain share in [0, 1], not {share!r}")
+    lo_q, hi_q = quantiles
+    if not (0.0 < lo_q < hi_q < 1.0):
+        raise PlanError(f"quantiles must satisfy 0 < low < high < 1, not {quantiles!r}")
+    return t_raw
+
+
+def _plan_row(m: _Model, tr: float, request: _Request) -> dict[str, Any]:
+    """The plan for one model size at one budget ``tr`` (raw tokens)."""
+    tu = tr / request.unit
+    r_law = float(_law(m.point, tu)) if not m.law_missing else math.nan
+    ratios = m.general["ratio"].to_numpy()
+    dg = _loss_changes(m.general, general_change, tu)
+    dd = _loss_changes(m.domain, domain_change, tu)
+    ok = np.interp(_SHARE_GRID, ratios, dg) <= request.epsilon
+    r_eps = float(_SHARE_GRID[ok].max()) if ok.any() else 0.0
+    interp = _interp_log_t(m.critical, tr)
+    value = r_law if not m.law_missing else interp
+    clipped = bool(math.isfinite(value) and (value < 0 or value > 1))
+    rec = float(np.clip(value, 0.0, 1.0)) if math.isfinite(value) else math.nan
+    binds = bool(math.isfinite(rec) and r_eps < rec)
+    if binds:
+        rec = r_eps
+    row: dict[str, Any] = {"model": m.name, "tokens": tr, "cmr": rec}
+    qs = _cmr_quantiles(m, tu, r_eps, request)
+    row.update({f"cmr_{q}": float(v) for q, v in zip(request.names, qs, strict=True)})
+    row["cmr_law"] = r_law
+    row["cmr_interp"] = interp
+    row["ratio_epsilon_limit"] = r_eps
+    share_eval = rec if math.isfinite(rec) else 0.0
+    row["loss_general"] = m.baseline_general + float(np.interp(share_eval, ratios, dg))
+    row["loss_domain"] = m.baseline_domain + float(np.interp(share_eval, ratios, dd))
+    row["clipped"] = clipped
+    row["epsilon_binds"] = binds
+    fit_lo, fit_hi = m.tokens_fit_min, m.tokens_fit_max
+    row["outside_fit_range"] = bool(
+        m.law_missing or not (fit_lo <= tr <= fit_hi) if math.isfinite(fit_lo) else True
+    )
+    row["beyond_observed_tokens"] = bool(tr > m.tokens_observed_max)
+    row["law_missing"] = m.law_missing
+    if request.share is not None:
+        row.update(_critical_tokens(m, request))
+    row["notes"] = _notes(row, r_eps)
+    return row
+
+
+def _cmr_quantiles(m: _Model, tu: float, r_eps: float, request: _Request) -> Sequence[float]:
+    """Quantiles over the CMR-law draws of the recommended share (clipped, capped)."""
+    if not m.draws or m.law_missing:
+        return [math.nan] * 3
+    rd = np.clip(_law(m.draws, tu), 0.0, 1.0)
+    rd = np.minimum(rd, r_eps)
+    rd = rd[np.isfinite(rd)]
+    if not rd.size:
+        return [math.nan] * 3
+    return np.quantile(rd, [request.lo_q, 0.5, request.hi_q])
+
+
+def _critical_tokens(m: _Model, request: _Request) -> dict[str, float]:
+    """The budget at which ``request.share`` becomes critical, with its quantiles."""
+    share = float(request.share)
+    out = {
+        "share": share,
+        "tokens_critical": (
+            float(_inverse_law(m.point, share) * request.unit) if not m.law_missing else math.nan
+        ),
+    }
+    tq: Sequence[float] = [math.nan] * 3
+    if m.draws and not m.law_missing:
+        td = _inverse_law(m.draws, share) * request.unit
+        finite = td[np.isfinite(td)]
+        # Draws where the share is never reached count as +inf tokens.
+        td = np.where(np.isnan(td), np.inf, td)
+        if finite.size:
+            tq = np.quantile(td, [request.lo_q, 0.5, request.hi_q], method="inverted_cdf")
+    out.update({f"tokens_critical_{q}": float(v) for q, v in zip(request.names, tq, strict=True)})
+    return out
+
+
+def _notes(row: Mapping[str, Any], r_eps: float) -> str:
+    """The row's flags as one readable string."""
+    return "; ".join(
+        note
+        for note, on in (
+            ("CMR law value outside [0, 1], clipped", row["clipped"]),
+            (f"general-loss rise exceeds epsilon above share {r_eps:.3g}", row["epsilon_binds"]),
+            (
+                "budget outside the token range of the fitted turning points",
+                row["outside_fit_range"],
+            ),
+            ("budget beyond the observed continual-training tokens", row["beyond_observed_tokens"]),
+            ("no CMR law (too few turning points): log-T interpolation used", row["law_missing"]),
+        )
+        if on
+    )
 
 
 def _interp_log_t(crit: pd.DataFrame, tokens: float) -> float:

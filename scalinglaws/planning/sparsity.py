@@ -7,7 +7,8 @@ then, for each final sparsity s, the pruning schedule and the dense size that re
 
 * **Budget only**: the compute-optimal point of the fitted law,
   N_avg* = G (C/k)^(beta/(alpha+beta)), D* = (C/k)/N_avg*,
-  G = (alpha A/(beta B))^(1/(alpha+beta)) (Hoffmann et al. 2022, arXiv 2203.15556).
+  G = (alpha A/(beta B))^(1/(alpha+beta)) (Hoffmann et al. 2022, arXiv 2203.15556;
+  the law's declared frontier, :mod:`scalinglaws.laws.chinchilla`).
 * **Target loss only**: the least compute reaching the loss on that frontier.
 * **Budget and target loss**: the smallest N_avg on the budget line (more tokens) that
   reaches the loss, which gives the smallest deployed models; refused when even the
@@ -37,14 +38,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
 from scalinglaws.errors import PlanError, ScalingLawsError
 from scalinglaws.fitting.result import FitResult
+from scalinglaws.laws.base import Law
 from scalinglaws.sparsity.schedules import (
     DEFAULT_END_COMPUTE,
     DEFAULT_INTERVAL,
@@ -63,21 +67,57 @@ DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
 #: Inference FLOPs per non-zero parameter per token (one forward pass).
 INFERENCE_FLOPS_PER_PARAM = 2.0
 _FORM = ("E", "A", "B", "alpha", "beta")
+#: The derived quantities of the law a sparsity plan evaluates.
+_NEEDS = ("compute_optimal", "frontier_for_loss", "loss_at")
 
 
-def _law_value(p: Mapping[str, Any], n_avg: Any, d: Any) -> Any:
-    return p["E"] + p["A"] * n_avg ** (-p["alpha"]) + p["B"] * d ** (-p["beta"])
+@dataclass(frozen=True)
+class _Schedule:
+    """How every row of a plan prunes: steps, pruning interval, shape and compute split."""
+
+    steps: int
+    interval: int
+    kind: str
+    start_compute: float
+    end_compute: float
+
+    def at(self, sparsity: float) -> Any:
+        return schedule_from_compute(
+            sparsity,
+            self.steps,
+            start_compute=self.start_compute,
+            end_compute=self.end_compute,
+            interval=self.interval,
+            kind=self.kind,
+        )
 
 
-def _optimum(p: Mapping[str, float], c: float, k: float) -> tuple[float, float]:
-    al, be = p["alpha"], p["beta"]
-    g = (al * p["A"] / (be * p["B"])) ** (1.0 / (al + be))
-    n = g * (c / k) ** (be / (al + be))
-    return n, (c / k) / n
+def _law_value(law: Law, p: Mapping[str, Any], n_avg: Any, d: Any) -> Any:
+    """The law's loss at (N_avg, D) in float64 (array for parameter draws)."""
+    with jax.enable_x64(True):
+        return np.asarray(law.derived_fn("loss_at")(p, n_avg, d), dtype=float)
+
+
+def _optimum(law: Law, p: Mapping[str, float], c: float, k: float) -> tuple[float, float]:
+    with jax.enable_x64(True):
+        n, d = law.derived_fn("compute_optimal")(p, c, k)
+        return float(n), float(d)
+
+
+def _least_compute_point(
+    law: Law, p: Mapping[str, float], target_loss: float
+) -> tuple[float, float]:
+    with jax.enable_x64(True):
+        n, d = law.derived_fn("frontier_for_loss")(p, target_loss)
+        return float(n), float(d)
 
 
 def _choose_point(
-    p: Mapping[str, float], budget: float | None, target_loss: float | None, k: float
+    law: Law,
+    p: Mapping[str, float],
+    budget: float | None,
+    target_loss: float | None,
+    k: float,
 ) -> tuple[float, float, str]:
     """(N_avg, D, how) for the plan."""
     if target_loss is not None:
@@ -91,16 +131,14 @@ def _choose_point(
     if budget is None:
         if target_loss is None:
             raise PlanError("give a compute budget, a target loss, or both")
-        al, be, gap = p["alpha"], p["beta"], target_loss - p["E"]
-        n = (p["A"] / (be * gap / (al + be))) ** (1.0 / al)
-        d = (p["B"] / (al * gap / (al + be))) ** (1.0 / be)
+        n, d = _least_compute_point(law, p, target_loss)
         return n, d, "least compute reaching the target loss"
     if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
         raise PlanError(f"budget must be a positive number of FLOPs, not {budget!r}")
-    n_opt, d_opt = _optimum(p, budget, k)
+    n_opt, d_opt = _optimum(law, p, budget, k)
     if target_loss is None:
         return n_opt, d_opt, "compute-optimal N_avg and D for the budget"
-    best = _law_value(p, n_opt, d_opt)
+    best = float(_law_value(law, p, n_opt, d_opt))
     if best > target_loss:
         raise PlanError(
             f"target loss {target_loss:g} is below the best loss {best:.4f} reachable with "
@@ -109,7 +147,7 @@ def _choose_point(
 
     def gap(log_n: float) -> float:
         n = math.exp(log_n)
-        return _law_value(p, n, budget / (k * n)) - target_loss
+        return float(_law_value(law, p, n, budget / (k * n))) - target_loss
 
     hi = math.log(n_opt)
     if gap(hi) >= 0:  # the target equals the optimum's loss
@@ -142,10 +180,9 @@ def _steps(d: float, total_steps: int | None, tokens_per_step: float | None, int
     return steps
 
 
-def _sparsity_for_size(
-    target_size: float, n_avg: float, steps: int, interval: int, kind: str, fs: float, fe: float
-) -> float:
+def _sparsity_for_size(target_size: float, n_avg: float, schedule: _Schedule) -> float:
     """Final sparsity whose deployed count (1 - s) N_avg / rho(s) equals target_size."""
+    fs, fe = schedule.start_compute, schedule.end_compute
     floor = (1.0 - fe) * n_avg
     if not (isinstance(target_size, int | float) and floor < target_size <= n_avg):
         raise PlanError(
@@ -163,10 +200,7 @@ def _sparsity_for_size(
 
     # Secant steps on the discrete schedule (its rho differs from the limit by O(1/K)).
     def discrete(s_: float) -> float:
-        sched = schedule_from_compute(
-            s_, steps, start_compute=fs, end_compute=fe, interval=interval, kind=kind
-        )
-        return (1 - s_) * n_avg / average_density(sched) - target_size
+        return (1 - s_) * n_avg / average_density(schedule.at(s_)) - target_size
 
     s0, f0 = s, discrete(s)
     s1 = min(max(s0 - 1e-3, 0.0), 0.999999)
@@ -232,7 +266,66 @@ def plan_sparsity(
         PlanError: Not a Chinchilla-form law, or an impossible request (the message says why).
     """
     law = result.law
-    if law.metadata.get("form") != "chinchilla" or not set(_FORM) <= set(law.param_names):
+    qs = _check_request(law, quantiles, kind)
+    kk = float(k if k is not None else result.k)
+    p = {n: float(result.params[n]) for n in _FORM}
+    n_avg, d, how = _choose_point(law, p, budget, target_loss, kk)
+    schedule = _Schedule(
+        steps=_steps(d, total_steps, tokens_per_step, int(interval)),
+        interval=int(interval),
+        kind=kind,
+        start_compute=start_compute,
+        end_compute=end_compute,
+    )
+    try:
+        s_list = _sparsity_list(sparsities, target_size, n_avg, schedule)
+        rows = [_plan_row(s, schedule, n_avg, d, kk) for s in s_list]
+    except ScalingLawsError as exc:
+        if isinstance(exc, PlanError):
+            raise
+        raise PlanError(str(exc)) from None
+    table = pd.DataFrame(rows)
+    loss = float(_law_value(law, p, n_avg, d))
+    table["loss"] = loss
+    table = _with_loss_quantiles(table, result, n_avg, d, qs)
+    table = _with_inference_flops(table, n_avg)
+    table.attrs["warnings"] = _plan_warnings(result, budget, kk * n_avg * d)
+    table.attrs["summary"] = _summary(result, how, n_avg, d, loss, schedule, kk)
+    return table
+
+
+def _summary(
+    result: FitResult,
+    how: str,
+    n_avg: float,
+    d: float,
+    loss: float,
+    schedule: _Schedule,
+    k: float,
+) -> dict[str, Any]:
+    """The plan's one-line facts (``attrs["summary"]``)."""
+    return {
+        "law": result.law.name,
+        "how": how,
+        "C": k * n_avg * d,
+        "N_avg": n_avg,
+        "D": d,
+        "tokens_per_avg_param": d / n_avg,
+        "loss": loss,
+        "total_steps": schedule.steps,
+        "interval": schedule.interval,
+        "kind": schedule.kind,
+        "start_compute": schedule.start_compute,
+        "end_compute": schedule.end_compute,
+        "k": k,
+        "uncertainty": result.uncertainty.method,
+        "n_draws": result.uncertainty.n_draws,
+    }
+
+
+def _check_request(law: Law, quantiles: Sequence[float], kind: str) -> tuple[float, ...]:
+    """Refuse a law without the frontier, bad quantiles or an unknown schedule kind."""
+    if not law.has(*_NEEDS) or not set(_FORM) <= set(law.param_names):
         raise PlanError(
             f"sparsity plans need a Chinchilla-form law such as 'avgparams'; {law.name!r} is not one"
         )
@@ -241,76 +334,75 @@ def plan_sparsity(
         raise PlanError(f"quantiles must lie strictly between 0 and 1, got {list(quantiles)}")
     if kind not in ("geometric", "cubic"):
         raise PlanError(f"kind must be 'geometric' or 'cubic', not {kind!r}")
-    kk = float(k if k is not None else result.k)
-    p = {n: float(result.params[n]) for n in _FORM}
-    n_avg, d, how = _choose_point(p, budget, target_loss, kk)
-    steps = _steps(d, total_steps, tokens_per_step, int(interval))
-    try:
-        if target_size is not None:
-            s_list = [
-                _sparsity_for_size(
-                    target_size, n_avg, steps, int(interval), kind, start_compute, end_compute
-                )
-            ]
-        else:
-            s_list = [float(s) for s in np.atleast_1d(np.asarray(sparsities, dtype=float))]
-            if not s_list:
-                raise PlanError("give at least one sparsity")
-            bad = [s for s in s_list if not (0.0 <= s < 1.0)]
-            if bad:
-                raise PlanError(f"sparsity {bad[0]!r} must lie in [0, 1)")
-        rows = []
-        for s in s_list:
-            sched = schedule_from_compute(
-                s,
-                steps,
-                start_compute=start_compute,
-                end_compute=end_compute,
-                interval=int(interval),
-                kind=kind,
-            )
-            rho = average_density(sched)
-            f_start, f_end = compute_fractions(sched)
-            n0 = n_avg / rho
-            rows.append(
-                {
-                    "sparsity": s,
-                    "N0": n0,
-                    "D": d,
-                    "total_steps": steps,
-                    "tokens_per_step": d / steps,
-                    "start_step": sched.start_step,
-                    "end_step": sched.end_step,
-                    "events": sched.events,
-                    "prune_fraction_per_event": sched.prune_fraction_per_event,
-                    "compute_fraction_start": f_start,
-                    "compute_fraction_end": f_end,
-                    "average_density": rho,
-                    "N_avg": n_avg,
-                    "N_final": (1.0 - s) * n0,
-                    "C": kk * n_avg * d,
-                }
-            )
-    except ScalingLawsError as exc:
-        if isinstance(exc, PlanError):
-            raise
-        raise PlanError(str(exc)) from None
-    table = pd.DataFrame(rows)
-    loss = float(_law_value(p, n_avg, d))
-    table["loss"] = loss
+    return qs
+
+
+def _sparsity_list(
+    sparsities: Sequence[float], target_size: float | None, n_avg: float, schedule: _Schedule
+) -> list[float]:
+    """The final sparsities of the plan's rows: the given list, or the one for target_size."""
+    if target_size is not None:
+        return [_sparsity_for_size(target_size, n_avg, schedule)]
+    s_list = [float(s) for s in np.atleast_1d(np.asarray(sparsities, dtype=float))]
+    if not s_list:
+        raise PlanError("give at least one sparsity")
+    bad = [s for s in s_list if not (0.0 <= s < 1.0)]
+    if bad:
+        raise PlanError(f"sparsity {bad[0]!r} must lie in [0, 1)")
+    return s_list
+
+
+def _plan_row(s: float, schedule: _Schedule, n_avg: float, d: float, k: float) -> dict:
+    """One row: the schedule realising final sparsity ``s`` at the plan's N_avg and D."""
+    sched = schedule.at(s)
+    rho = average_density(sched)
+    f_start, f_end = compute_fractions(sched)
+    n0 = n_avg / rho
+    return {
+        "sparsity": s,
+        "N0": n0,
+        "D": d,
+        "total_steps": schedule.steps,
+        "tokens_per_step": d / schedule.steps,
+        "start_step": sched.start_step,
+        "end_step": sched.end_step,
+        "events": sched.events,
+        "prune_fraction_per_event": sched.prune_fraction_per_event,
+        "compute_fraction_start": f_start,
+        "compute_fraction_end": f_end,
+        "average_density": rho,
+        "N_avg": n_avg,
+        "N_final": (1.0 - s) * n0,
+        "C": k * n_avg * d,
+    }
+
+
+def _with_loss_quantiles(
+    table: pd.DataFrame, result: FitResult, n_avg: float, d: float, qs: Sequence[float]
+) -> pd.DataFrame:
+    """Add the quantiles of this plan's loss over the fit's parameter draws, if any."""
     draws = result.uncertainty.draws
     if draws and all(n in draws for n in _FORM):
         dp = {n: np.asarray(draws[n], dtype=float) for n in _FORM}
+        per_draw = _law_value(result.law, dp, n_avg, d)
         with np.errstate(all="ignore"):
-            per_draw = _law_value(dp, n_avg, d)
-        for q in qs:
-            table[f"loss_q{round(q * 100):02d}"] = float(np.nanquantile(per_draw, q))
+            for q in qs:
+                table[f"loss_q{round(q * 100):02d}"] = float(np.nanquantile(per_draw, q))
+    return table
+
+
+def _with_inference_flops(table: pd.DataFrame, n_avg: float) -> pd.DataFrame:
+    """Inference FLOPs per token of the deployed model, of the dense one, and the saving."""
     table["inference_flops_per_token"] = INFERENCE_FLOPS_PER_PARAM * table["N_final"]
     table["dense_inference_flops_per_token"] = INFERENCE_FLOPS_PER_PARAM * n_avg
     table["inference_flops_saved"] = 1.0 - table["N_final"] / n_avg
+    return table
 
+
+def _plan_warnings(result: FitResult, budget: float | None, c_plan: float) -> list[str]:
+    law = result.law
     msgs = []
-    if law.metadata.get("size_input", "N_avg") != "N_avg":
+    if "N_avg" not in law.inputs:
         msgs.append(
             f"law {law.name!r} was fitted on dense model sizes; the plan assumes its N is the "
             "average parameter count (Jin et al. 2025), which sparse runs have not confirmed here"
@@ -324,27 +416,9 @@ def plan_sparsity(
         )
     if budget is not None and result.data is not None and "C" in result.data:
         c_max = float(np.max(result.data["C"]))
-        if kk * n_avg * d > 10 * c_max:
+        if c_plan > 10 * c_max:
             msgs.append(
-                f"budget {kk * n_avg * d:.3g} FLOPs is {kk * n_avg * d / c_max:.0f}x the largest "
+                f"budget {c_plan:.3g} FLOPs is {c_plan / c_max:.0f}x the largest "
                 "fitted run: an extrapolation"
             )
-    table.attrs["warnings"] = msgs
-    table.attrs["summary"] = {
-        "law": law.name,
-        "how": how,
-        "C": kk * n_avg * d,
-        "N_avg": n_avg,
-        "D": d,
-        "tokens_per_avg_param": d / n_avg,
-        "loss": loss,
-        "total_steps": steps,
-        "interval": int(interval),
-        "kind": kind,
-        "start_compute": start_compute,
-        "end_compute": end_compute,
-        "k": kk,
-        "uncertainty": result.uncertainty.method,
-        "n_draws": result.uncertainty.n_draws,
-    }
-    return table
+    return msgs

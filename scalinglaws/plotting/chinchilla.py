@@ -4,9 +4,10 @@ Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", arXiv 22
 With C = k N D the compute-optimal allocation has the closed form
 
     G = (alpha A / (beta B))^(1/(alpha+beta)),
-    N_opt(C) = G (C/k)^(beta/(alpha+beta)),   D_opt(C) = (C/k) / N_opt(C),
+    N_opt(C) = G (C/k)^(beta/(alpha+beta)),   D_opt(C) = G^-1 (C/k)^(alpha/(alpha+beta)),
 
-and every figure here draws from it. Every function takes ``ax=None`` (or ``axes=None``),
+and every figure here draws from it (the pure functions of
+:mod:`scalinglaws.laws.chinchilla`). Every function takes ``ax=None`` (or ``axes=None``),
 draws on the given Axes or on a new figure, and returns what it drew on; nothing is shown
 or saved here.
 """
@@ -18,11 +19,13 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import ScalingLawsError
 from scalinglaws.fitting.result import FitResult
+from scalinglaws.laws.chinchilla import FrontierInputs, compute_optimal, loss_at
 
 Axes = Any  # matplotlib.axes.Axes; kept loose so importing this module stays cheap
 
@@ -42,8 +45,9 @@ def optimal_allocation(
     """Compute-optimal N, D, tokens per parameter and loss for each budget (and draw).
 
     N_opt(C) = G (C/k)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta)),
-    D_opt = (C/k)/N_opt, loss = E + A N_opt^-alpha + B D_opt^-beta
-    (Hoffmann et al. 2022, arXiv 2203.15556, eq. 4).
+    D_opt = G^-1 (C/k)^(alpha/(alpha+beta)), loss = E + A N_opt^-alpha + B D_opt^-beta
+    (Hoffmann et al. 2022, arXiv 2203.15556, eq. 4), evaluated by
+    :func:`scalinglaws.laws.chinchilla.compute_optimal` in float64.
 
     Args:
         params: ``E, A, B, alpha, beta`` as scalars (a point fit) or equal-length arrays
@@ -57,25 +61,19 @@ def optimal_allocation(
         non-positive exponent or coefficient) gives NaN in its row.
     """
     p = {name: np.asarray(params[name], dtype=float)[..., None] for name in _FORM_PARAMS}
-    c = np.asarray(compute, dtype=float)
-    e, a, b, al, be = (p[n] for n in _FORM_PARAMS)
-    with np.errstate(all="ignore"):
-        ok = (al > 0) & (be > 0) & (a > 0) & (b > 0)
-        # Logs keep G finite when A and B differ by many decades.
-        log_g = (np.log(al * a) - np.log(be * b)) / (al + be)
-        log_n = log_g + be / (al + be) * np.log(c / k)
-        n_opt = np.where(ok, np.exp(log_n), np.nan)
-        d_opt = (c / k) / n_opt
-        loss = e + a * n_opt ** (-al) + b * d_opt ** (-be)
+    with jax.enable_x64(True):
+        n_opt, d_opt = compute_optimal(p, np.asarray(compute, dtype=float), k)
+        loss = loss_at(p, n_opt, d_opt)
+        n_opt, d_opt, loss = (np.asarray(v, dtype=float) for v in (n_opt, d_opt, loss))
     return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss": loss}
 
 
 def chinchilla_form_loss(params: Mapping[str, Any], n: Any, d: Any) -> np.ndarray:
-    """L(N, D) = E + A / N^alpha + B / D^beta in numpy (broadcasting)."""
-    e, a, b, al, be = (float(params[name]) for name in _FORM_PARAMS)
-    n = np.asarray(n, dtype=float)
-    d = np.asarray(d, dtype=float)
-    return e + a * n ** (-al) + b * d ** (-be)
+    """L(N, D) = E + A / N^alpha + B / D^beta as a numpy array (broadcasting)."""
+    p = {name: float(params[name]) for name in _FORM_PARAMS}
+    with jax.enable_x64(True):
+        values = loss_at(p, np.asarray(n, dtype=float), np.asarray(d, dtype=float))
+        return np.asarray(values, dtype=float)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -101,8 +99,10 @@ def _runs_of(result: FitResult, runs: pd.DataFrame | None, k: float) -> pd.DataF
     df = runs if runs is not None else result.data
     if df is None:
         return None
-    size = result.law.metadata.get("size_input", "N")
-    data = result.law.metadata.get("data_input", "D")
+    roles = result.law.derived.get("inputs")
+    # A law that does not declare which input is which is read as Chinchilla's (N, D).
+    roles = roles if isinstance(roles, FrontierInputs) else FrontierInputs("N", "D")
+    size, data = roles.size, roles.tokens
     target = result.law.target
     missing = [c for c in (size, data, target) if c not in df.columns]
     if missing:
@@ -214,79 +214,14 @@ def plot_loss_contours(
         d_range = (runs["D"].min() / 10, runs["D"].max() * 10) if runs is not None else (1e8, 1e13)
     ax = _new_axes(ax, (7.0, 5.4))
     n = np.geomspace(*n_range, 240)
-    d = np.geomspace(*d_range, 240)
-    nn, dd = np.meshgrid(n, d)
-    loss = chinchilla_form_loss(params, nn, dd)
-    # Levels evenly spaced in log(L - E): the interesting region sits just above E, where
-    # evenly spaced levels in L would all crowd into the small-model corner.
-    excess_lo, excess_hi = np.nanpercentile(loss - params["E"], [0.5, 95])
-    levels = params["E"] + np.geomspace(max(excess_lo, 1e-6), excess_hi, 15)
-    filled = ax.contourf(nn, dd, loss, levels=levels, cmap="viridis_r", extend="both")
-    lines = ax.contour(nn, dd, loss, levels=levels[1::2], colors="white", linewidths=0.6)
-    ax.clabel(lines, fmt="%.2f", fontsize=7, inline=True)
-    cbar = ax.figure.colorbar(filled, ax=ax, format="%.2f")
-    cbar.set_label(f"predicted {LOSS_LABEL}")
-
-    c_lo = kk * n_range[0] * d_range[0]
-    c_hi = kk * n_range[1] * d_range[1]
+    _draw_loss_surface(ax, params, n, np.geomspace(*d_range, 240))
     if budgets is None:
-        # one isoFLOP line per decade: of the runs' compute when there are runs, else of
-        # the plotted region (skipping the corners, where a line barely shows)
-        if runs is not None:
-            first = math.floor(math.log10(runs["C"].min()))
-            last = math.ceil(math.log10(runs["C"].max()))
-        else:
-            first = math.ceil(math.log10(c_lo)) + 1
-            last = math.floor(math.log10(c_hi)) - 1
-        decades = np.arange(first, last + 1)
-        step = max(1, math.ceil(len(decades) / 6))
-        budgets = [10.0**e for e in decades[::step]]
+        budgets = _contour_budgets(
+            runs, kk * n_range[0] * d_range[0], kk * n_range[1] * d_range[1]
+        )
     for i, c in enumerate(budgets):
-        ax.plot(
-            n,
-            c / (kk * n),
-            color="0.15",
-            linestyle="--",
-            linewidth=0.9,
-            label="isoFLOP lines D = C/(kN)" if i == 0 else None,
-        )
-        opt = optimal_allocation(params, [c], kk)
-        ax.plot(opt["N_opt"], opt["D_opt"], "o", color=FRONTIER_COLOR, markersize=4)
-        # label each line where it leaves the top of the plot (or the right edge)
-        n_top = c / (kk * d_range[1])
-        x_at, y_at = (
-            (n_top, d_range[1]) if n_top > n_range[0] else (n_range[0], c / (kk * n_range[0]))
-        )
-        if n_range[0] <= x_at <= n_range[1]:
-            ax.annotate(
-                f"{format_flops(c)} FLOPs",
-                (x_at, y_at),
-                xytext=(3, -12),
-                textcoords="offset points",
-                fontsize=7,
-                color="0.1",
-                bbox={
-                    "boxstyle": "round,pad=0.15",
-                    "facecolor": "white",
-                    "alpha": 0.7,
-                    "linewidth": 0,
-                },
-            )
-    c_grid = np.geomspace(c_lo, c_hi, 400)
-    front = optimal_allocation(params, c_grid, kk)
-    inside = (
-        (front["N_opt"] >= n_range[0])
-        & (front["N_opt"] <= n_range[1])
-        & (front["D_opt"] >= d_range[0])
-        & (front["D_opt"] <= d_range[1])
-    )
-    ax.plot(
-        front["N_opt"][inside],
-        front["D_opt"][inside],
-        color=FRONTIER_COLOR,
-        linewidth=2.2,
-        label="compute-optimal frontier",
-    )
+        _draw_isoflop_line(ax, params, c, kk, n, n_range, d_range, first=i == 0)
+    _draw_frontier(ax, params, kk, n_range, d_range)
     if show_runs and runs is not None:
         ax.scatter(
             runs["N"],
@@ -312,6 +247,97 @@ def plot_loss_contours(
     )
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     return ax
+
+
+def _draw_loss_surface(ax: Axes, params: Mapping[str, float], n: Any, d: Any) -> None:
+    """Filled contours of L(N, D) with labelled contour lines and a colour bar."""
+    nn, dd = np.meshgrid(n, d)
+    loss = chinchilla_form_loss(params, nn, dd)
+    # Levels evenly spaced in log(L - E): the interesting region sits just above E, where
+    # evenly spaced levels in L would all crowd into the small-model corner.
+    excess_lo, excess_hi = np.nanpercentile(loss - params["E"], [0.5, 95])
+    levels = params["E"] + np.geomspace(max(excess_lo, 1e-6), excess_hi, 15)
+    filled = ax.contourf(nn, dd, loss, levels=levels, cmap="viridis_r", extend="both")
+    lines = ax.contour(nn, dd, loss, levels=levels[1::2], colors="white", linewidths=0.6)
+    ax.clabel(lines, fmt="%.2f", fontsize=7, inline=True)
+    cbar = ax.figure.colorbar(filled, ax=ax, format="%.2f")
+    cbar.set_label(f"predicted {LOSS_LABEL}")
+
+
+def _draw_frontier(
+    ax: Axes,
+    params: Mapping[str, float],
+    k: float,
+    n_range: tuple[float, float],
+    d_range: tuple[float, float],
+) -> None:
+    """The compute-optimal frontier (N_opt(C), D_opt(C)) inside the plotted region."""
+    c_grid = np.geomspace(k * n_range[0] * d_range[0], k * n_range[1] * d_range[1], 400)
+    front = optimal_allocation(params, c_grid, k)
+    inside = (
+        (front["N_opt"] >= n_range[0])
+        & (front["N_opt"] <= n_range[1])
+        & (front["D_opt"] >= d_range[0])
+        & (front["D_opt"] <= d_range[1])
+    )
+    ax.plot(
+        front["N_opt"][inside],
+        front["D_opt"][inside],
+        color=FRONTIER_COLOR,
+        linewidth=2.2,
+        label="compute-optimal frontier",
+    )
+
+
+def _contour_budgets(runs: pd.DataFrame | None, c_lo: float, c_hi: float) -> list[float]:
+    """One isoFLOP line per decade (at most six): of the runs' compute when there are
+    runs, else of the plotted region (skipping the corners, where a line barely shows)."""
+    if runs is not None:
+        first = math.floor(math.log10(runs["C"].min()))
+        last = math.ceil(math.log10(runs["C"].max()))
+    else:
+        first = math.ceil(math.log10(c_lo)) + 1
+        last = math.floor(math.log10(c_hi)) - 1
+    decades = np.arange(first, last + 1)
+    step = max(1, math.ceil(len(decades) / 6))
+    return [10.0**e for e in decades[::step]]
+
+
+def _draw_isoflop_line(
+    ax: Axes,
+    params: Mapping[str, float],
+    c: float,
+    k: float,
+    n: Any,
+    n_range: tuple[float, float],
+    d_range: tuple[float, float],
+    *,
+    first: bool,
+) -> None:
+    """The line D = C/(kN), its compute-optimal point, and a label where it leaves the plot."""
+    ax.plot(
+        n,
+        c / (k * n),
+        color="0.15",
+        linestyle="--",
+        linewidth=0.9,
+        label="isoFLOP lines D = C/(kN)" if first else None,
+    )
+    opt = optimal_allocation(params, [c], k)
+    ax.plot(opt["N_opt"], opt["D_opt"], "o", color=FRONTIER_COLOR, markersize=4)
+    # label each line where it leaves the top of the plot (or the right edge)
+    n_top = c / (k * d_range[1])
+    x_at, y_at = (n_top, d_range[1]) if n_top > n_range[0] else (n_range[0], c / (k * n_range[0]))
+    if n_range[0] <= x_at <= n_range[1]:
+        ax.annotate(
+            f"{format_flops(c)} FLOPs",
+            (x_at, y_at),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.1",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0},
+        )
 
 
 def plot_isoflop_profiles(
@@ -346,15 +372,7 @@ def plot_isoflop_profiles(
     params = _point_params(result)
     kk = _k_of(result, k)
     data = _runs_of(result, runs, kk)
-    if budgets is None:
-        slices = isoflop_slices(data["C"], tol_decades=tol_decades) if data is not None else []
-        if slices:
-            budgets = [c for c, _ in slices]
-        elif data is not None:
-            budgets = list(np.geomspace(data["C"].min(), data["C"].max(), 4))
-        else:
-            budgets = [1e18, 1e19, 1e20, 1e21]
-    budgets = sorted(float(c) for c in budgets)
+    budgets = _profile_budgets(data, budgets, tol_decades)
     if n_range is None:
         if data is not None:
             n_range = (data["N"].min() / 2, data["N"].max() * 2)
@@ -369,40 +387,9 @@ def plot_isoflop_profiles(
     n = np.geomspace(*n_range, 300)
     lows, highs = [], []
     for c, color in zip(budgets, colors, strict=True):
-        curve = chinchilla_form_loss(params, n, c / (kk * n))
-        shown = None
-        if data is not None:
-            near = np.abs(np.log10(data["C"].to_numpy() / c)) <= tol_decades
-            shown = data[near]
-        count = f", {len(shown)} runs" if shown is not None and len(shown) else ""
-        ax.plot(n, curve, color=color, linewidth=1.6, label=f"C = {format_flops(c)} FLOPs{count}")
-        opt = optimal_allocation(params, [c], kk)
-        ax.plot(
-            opt["N_opt"],
-            opt["loss"],
-            marker="*",
-            color=color,
-            markersize=11,
-            markeredgecolor="black",
-            markeredgewidth=0.5,
-            linestyle="none",
-        )
-        if shown is not None and len(shown):
-            ax.scatter(
-                shown["N"],
-                shown["loss"],
-                color=color,
-                s=18,
-                edgecolor="black",
-                linewidth=0.4,
-                zorder=3,
-            )
-            lows.append(shown["loss"].min())
-            highs.append(shown["loss"].max())
-        lows.append(float(np.nanmin(curve)))
-        if shown is None or not len(shown):
-            # no runs to frame: keep the steep ends from flattening the minimum
-            highs.append(float(np.nanmin(curve)) + 0.4 * float(np.ptp(curve)))
+        low, high = _draw_profile(ax, params, c, kk, n, color, data, tol_decades)
+        lows.extend(low)
+        highs.extend(high)
     ax.set_xscale("log")
     ax.set_xlim(*n_range)
     lo, hi = min(lows), max(highs)
@@ -416,6 +403,64 @@ def plot_isoflop_profiles(
     )
     ax.legend(fontsize=8, loc="upper right", title="compute budget", title_fontsize=8)
     return ax
+
+
+def _profile_budgets(
+    data: pd.DataFrame | None, budgets: Sequence[float] | None, tol_decades: float
+) -> list[float]:
+    """The given budgets, else the runs' isoFLOP slices, else four decades around them."""
+    if budgets is None:
+        slices = isoflop_slices(data["C"], tol_decades=tol_decades) if data is not None else []
+        if slices:
+            budgets = [c for c, _ in slices]
+        elif data is not None:
+            budgets = list(np.geomspace(data["C"].min(), data["C"].max(), 4))
+        else:
+            budgets = [1e18, 1e19, 1e20, 1e21]
+    return sorted(float(c) for c in budgets)
+
+
+def _draw_profile(
+    ax: Axes,
+    params: Mapping[str, float],
+    c: float,
+    k: float,
+    n: Any,
+    color: Any,
+    data: pd.DataFrame | None,
+    tol_decades: float,
+) -> tuple[list[float], list[float]]:
+    """One budget's law curve, its optimum and its runs; the losses that frame the plot."""
+    curve = chinchilla_form_loss(params, n, c / (k * n))
+    shown = None
+    if data is not None:
+        near = np.abs(np.log10(data["C"].to_numpy() / c)) <= tol_decades
+        shown = data[near]
+    count = f", {len(shown)} runs" if shown is not None and len(shown) else ""
+    ax.plot(n, curve, color=color, linewidth=1.6, label=f"C = {format_flops(c)} FLOPs{count}")
+    opt = optimal_allocation(params, [c], k)
+    ax.plot(
+        opt["N_opt"],
+        opt["loss"],
+        marker="*",
+        color=color,
+        markersize=11,
+        markeredgecolor="black",
+        markeredgewidth=0.5,
+        linestyle="none",
+    )
+    lows, highs = [], []
+    if shown is not None and len(shown):
+        ax.scatter(
+            shown["N"], shown["loss"], color=color, s=18, edgecolor="black", linewidth=0.4, zorder=3
+        )
+        lows.append(shown["loss"].min())
+        highs.append(shown["loss"].max())
+    lows.append(float(np.nanmin(curve)))
+    if shown is None or not len(shown):
+        # no runs to frame: keep the steep ends from flattening the minimum
+        highs.append(float(np.nanmin(curve)) + 0.4 * float(np.ptp(curve)))
+    return lows, highs
 
 
 def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tuple[Axes, Axes]:
@@ -452,10 +497,19 @@ def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tup
     norm = mpl.colors.LogNorm(
         vmin=data["C"].min(), vmax=max(data["C"].max(), data["C"].min() * 1.01)
     )
-    sc = ax_p.scatter(
+    sc = _draw_parity(ax_p, observed, predicted, data["C"], norm)
+    _draw_residuals(ax_r, np.log(observed / predicted), data["C"], norm)
+    cbar = ax_r.figure.colorbar(sc, ax=ax_r)
+    cbar.set_label(C_LABEL)
+    return ax_p, ax_r
+
+
+def _draw_parity(ax: Axes, observed: Any, predicted: Any, compute: Any, norm: Any) -> Any:
+    """Predicted against observed loss with the line of equality; returns the scatter."""
+    sc = ax.scatter(
         observed,
         predicted,
-        c=data["C"],
+        c=compute,
         norm=norm,
         cmap="viridis",
         s=16,
@@ -467,7 +521,7 @@ def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tup
     lo = min(observed.min(), predicted.min())
     hi = max(observed.max(), predicted.max())
     pad = 0.03 * (hi - lo)
-    ax_p.plot(
+    ax.plot(
         [lo - pad, hi + pad],
         [lo - pad, hi + pad],
         color="0.3",
@@ -475,20 +529,23 @@ def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tup
         linewidth=1,
         label="predicted = observed",
     )
-    ax_p.set_xlim(lo - pad, hi + pad)
-    ax_p.set_ylim(lo - pad, hi + pad)
-    ax_p.set_aspect("equal", adjustable="box")
-    ax_p.set_xlabel(f"observed final {LOSS_LABEL}")
-    ax_p.set_ylabel(f"predicted {LOSS_LABEL}")
-    ax_p.set_title(f"Predicted vs observed loss ({len(observed)} runs)", fontsize=10)
-    ax_p.legend(fontsize=8, loc="upper left")
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"observed final {LOSS_LABEL}")
+    ax.set_ylabel(f"predicted {LOSS_LABEL}")
+    ax.set_title(f"Predicted vs observed loss ({len(observed)} runs)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    return sc
 
-    resid = np.log(observed / predicted)
+
+def _draw_residuals(ax: Axes, resid: Any, compute: Any, norm: Any) -> None:
+    """Log residuals against compute with the RMS band."""
     rms = float(np.sqrt(np.mean(resid**2)))
-    ax_r.scatter(
-        data["C"],
+    ax.scatter(
+        compute,
         resid,
-        c=data["C"],
+        c=compute,
         norm=norm,
         cmap="viridis",
         s=16,
@@ -497,23 +554,20 @@ def plot_parity(result: FitResult, *, axes: Sequence[Axes] | None = None) -> tup
         zorder=3,
         label="runs",
     )
-    ax_r.axhline(0.0, color="0.3", linestyle="--", linewidth=1)
+    ax.axhline(0.0, color="0.3", linestyle="--", linewidth=1)
     for sign in (1, -1):
-        ax_r.axhline(
+        ax.axhline(
             sign * rms,
             color=FRONTIER_COLOR,
             linestyle=":",
             linewidth=1,
             label=f"± RMS = {rms:.3g}" if sign == 1 else None,
         )
-    ax_r.set_xscale("log")
-    ax_r.set_xlabel(C_LABEL)
-    ax_r.set_ylabel("residual log(observed / predicted)")
-    ax_r.set_title("Residuals vs compute (a trend means extrapolation is unsafe)", fontsize=10)
-    ax_r.legend(fontsize=8, loc="best")
-    cbar = ax_r.figure.colorbar(sc, ax=ax_r)
-    cbar.set_label(C_LABEL)
-    return ax_p, ax_r
+    ax.set_xscale("log")
+    ax.set_xlabel(C_LABEL)
+    ax.set_ylabel("residual log(observed / predicted)")
+    ax.set_title("Residuals vs compute (a trend means extrapolation is unsafe)", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
 
 
 _BAND_QUANTITIES = {
@@ -609,51 +663,9 @@ def plot_compute_optimal(
     label, log_y = _BAND_QUANTITIES[quantity]
     ax = _new_axes(ax, (6.4, 4.8))
     c = curve["C"]
-    ql, qm, qh = (round(100 * q) for q in quantiles)
-    if "median" in curve:
-        n_draws = int(curve["n_draws"])
-        ax.fill_between(
-            c,
-            curve["lower"],
-            curve["upper"],
-            color=FRONTIER_COLOR,
-            alpha=0.25,
-            linewidth=0,
-            label=f"{ql}-{qh}% band",
-        )
-        ax.plot(
-            c,
-            curve["median"],
-            color=FRONTIER_COLOR,
-            linewidth=2,
-            label=f"median over {n_draws} draws",
-        )
-        method = source.uncertainty.method
-        note = f"{method} draws, {ql}-{qh}% band"
-        if not source.uncertainty.converged:
-            note += " (uncertainty FAILED its diagnostics)"
-    else:
-        ax.plot(c, curve["point"], color=FRONTIER_COLOR, linewidth=2, label="point fit")
-        note = "point fit; no uncertainty draws"
-    if runs is not None and show_runs:
-        if quantity == "loss":
-            ax.scatter(runs["C"], runs["loss"], s=10, color="0.55", label="observed runs", zorder=1)
-        else:
-            ax.axvspan(
-                runs["C"].min(),
-                runs["C"].max(),
-                color="0.93",
-                zorder=0,
-                label="compute range of the runs",
-            )
+    note = _draw_curve(ax, source, curve, quantiles)
     if runs is not None:
-        ax.axvline(
-            runs["C"].max(),
-            color="0.3",
-            linestyle=":",
-            linewidth=1,
-            label="largest run (extrapolation beyond)",
-        )
+        _draw_run_context(ax, runs, quantity, show_runs)
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
@@ -667,15 +679,70 @@ def plot_compute_optimal(
         ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.15 * (top - bottom))
     ax.set_xlabel(C_LABEL)
     ax.set_ylabel(label)
-    title = {
-        "N_opt": "Compute-optimal model size",
-        "D_opt": "Compute-optimal training tokens",
-        "tokens_per_param": "Compute-optimal tokens per parameter",
-        "loss": "Loss at the compute-optimal allocation",
-    }[quantity]
-    ax.set_title(f"{title} vs compute\n({note})", fontsize=10)
+    ax.set_title(f"{_CURVE_TITLES[quantity]} vs compute\n({note})", fontsize=10)
     ax.legend(fontsize=8, loc="upper left" if quantity != "loss" else "upper right")
     return ax
+
+
+_CURVE_TITLES = {
+    "N_opt": "Compute-optimal model size",
+    "D_opt": "Compute-optimal training tokens",
+    "tokens_per_param": "Compute-optimal tokens per parameter",
+    "loss": "Loss at the compute-optimal allocation",
+}
+
+
+def _draw_curve(
+    ax: Axes,
+    source: FitResult | Mapping[str, float],
+    curve: dict[str, np.ndarray],
+    quantiles: tuple[float, float, float],
+) -> str:
+    """The median and band over draws, or the point fit alone; returns the title note."""
+    c = curve["C"]
+    ql, _, qh = (round(100 * q) for q in quantiles)
+    if "median" not in curve:
+        ax.plot(c, curve["point"], color=FRONTIER_COLOR, linewidth=2, label="point fit")
+        return "point fit; no uncertainty draws"
+    n_draws = int(curve["n_draws"])
+    ax.fill_between(
+        c,
+        curve["lower"],
+        curve["upper"],
+        color=FRONTIER_COLOR,
+        alpha=0.25,
+        linewidth=0,
+        label=f"{ql}-{qh}% band",
+    )
+    ax.plot(
+        c, curve["median"], color=FRONTIER_COLOR, linewidth=2, label=f"median over {n_draws} draws"
+    )
+    note = f"{source.uncertainty.method} draws, {ql}-{qh}% band"
+    if not source.uncertainty.converged:
+        note += " (uncertainty FAILED its diagnostics)"
+    return note
+
+
+def _draw_run_context(ax: Axes, runs: pd.DataFrame, quantity: str, show_runs: bool) -> None:
+    """The runs' losses (or their compute range) and the largest run's compute."""
+    if show_runs:
+        if quantity == "loss":
+            ax.scatter(runs["C"], runs["loss"], s=10, color="0.55", label="observed runs", zorder=1)
+        else:
+            ax.axvspan(
+                runs["C"].min(),
+                runs["C"].max(),
+                color="0.93",
+                zorder=0,
+                label="compute range of the runs",
+            )
+    ax.axvline(
+        runs["C"].max(),
+        color="0.3",
+        linestyle=":",
+        linewidth=1,
+        label="largest run (extrapolation beyond)",
+    )
 
 
 def plot_posterior_bands(

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +38,14 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import RunLogError, ScalingLawsWarning
-from scalinglaws.io.runs import (
-    DEFAULT_COMPUTE_RTOL,
-    DEFAULT_K,
-    _map_columns,
-    _norm,
-    _numeric,
-    _read,
-    _row_label,
-    load_runs,
+from scalinglaws.io.columns import (
+    map_columns,
+    normalize_name,
+    numeric_column,
+    read_table,
+    row_label,
 )
+from scalinglaws.io.runs import ALIASES, DEFAULT_COMPUTE_RTOL, DEFAULT_K, load_runs
 from scalinglaws.sparsity.schedules import (
     DEFAULT_INTERVAL,
     PruningSchedule,
@@ -98,7 +97,7 @@ def _find(
         hits = [
             c
             for c in df.columns
-            if _norm(c) in {_norm(a) for a in (canon, *aliases[canon])} and c not in taken
+            if normalize_name(c) in {normalize_name(a) for a in (canon, *aliases[canon])} and c not in taken
         ]
         if len(hits) > 1:
             raise RunLogError(f"columns {hits} all look like {canon!r}; say which with columns=...")
@@ -115,7 +114,7 @@ def _optional_numeric(df: pd.DataFrame, col: str, kind: str) -> np.ndarray:
     if bad.size:
         i = int(bad[0])
         raise RunLogError(
-            f"{_row_label(df, i, kind)}, column {col!r}: {raw.iloc[i]!r} is not a finite number"
+            f"{row_label(df, i, kind)}, column {col!r}: {raw.iloc[i]!r} is not a finite number"
         )
     return values
 
@@ -133,15 +132,15 @@ def _read_count_log(
         if not path.is_absolute() and base is not None:
             path = base / path
         try:
-            table, _ = _read(path)
+            table, _ = read_table(path)
         except RunLogError as exc:
             raise RunLogError(f"{where}: {exc}") from None
-    by_norm = {_norm(c): c for c in table.columns}
+    by_norm = {normalize_name(c): c for c in table.columns}
 
     def pick(aliases: tuple[str, ...]) -> str | None:
         for a in aliases:
-            if _norm(a) in by_norm:
-                return by_norm[_norm(a)]
+            if normalize_name(a) in by_norm:
+                return by_norm[normalize_name(a)]
         return None
 
     ccol, scol, tcol = pick(_COUNT_ALIASES), pick(_STEP_ALIASES), pick(_TOKEN_ALIASES)
@@ -317,23 +316,79 @@ def load_sparse_runs(
     Raises:
         RunLogError: One line naming the row and column of the first problem.
     """
-    df, kind = _read(source)
+    df, kind = read_table(source)
     if df.shape[0] == 0:
         raise RunLogError("run log has no rows")
     base = None
     if not isinstance(source, pd.DataFrame | Mapping):
         base = Path(source).resolve().parent
+    found, sparse = _sparse_columns(df, columns)
+    loss = numeric_column(df, found["loss"], "loss", kind, positive=True)
+    ctx = _RowContext(
+        df=df,
+        kind=kind,
+        found=found,
+        sparse=sparse,
+        count_logs=count_logs,
+        base=base,
+        interval=interval,
+        dense_remainder=dense_remainder,
+        k=k,
+        compute_rtol=compute_rtol,
+    )
+    num = _sparse_numbers(ctx)
+    rows = [_sparse_row(ctx, i, {c: float(a[i]) for c, a in num.items()}) for i in range(len(df))]
+    frame = _runs_frame(ctx, rows, loss)
+    # The common checks (duplicates, run count, design) are load_runs'; its warnings are
+    # re-raised here so they point at the caller of this function.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScalingLawsWarning)
+        loaded = load_runs(
+            frame, k=k, compute_rtol=compute_rtol, duplicates=duplicates, min_runs=min_runs
+        )
+    for c in caught:
+        warnings.warn(str(c.message), ScalingLawsWarning, stacklevel=2)
+    loaded = loaded.rename(columns={"N": "N_avg"})
+    loaded.attrs["source"] = str(source) if base is not None else None
+    return loaded
+
+
+@dataclass(frozen=True)
+class _RowContext:
+    """What every row of one sparse run log is read against: the table and the options."""
+
+    df: pd.DataFrame
+    kind: str
+    found: Mapping[str, str]
+    sparse: Mapping[str, str]
+    count_logs: Mapping[str, Any] | None
+    base: Path | None
+    interval: int
+    dense_remainder: float
+    k: float
+    compute_rtol: float
+
+
+def _sparse_columns(
+    df: pd.DataFrame, columns: Mapping[str, str] | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(core columns, sparse columns) found in the log; a loss column is required."""
     core_over = {
         c: v for c, v in (columns or {}).items() if c in ("N", "D", "C", "loss", "run", "step")
     }
-    found = _map_columns(df, core_over)
+    found = map_columns(df, core_over, ALIASES)
     sparse = _find(df, SPARSE_ALIASES, set(found.values()), columns)
     if "loss" not in found:
         raise RunLogError(
             f"run log needs a loss column (loss/eval_loss/val_loss); found columns: "
             f"{', '.join(map(str, df.columns))}"
         )
-    loss = _numeric(df, found["loss"], "loss", kind, positive=True)
+    return found, sparse
+
+
+def _sparse_numbers(ctx: _RowContext) -> dict[str, np.ndarray]:
+    """The numeric core and sparse columns (blanks as NaN), range-checked."""
+    df, kind, found, sparse = ctx.df, ctx.kind, ctx.found, ctx.sparse
     num: dict[str, np.ndarray] = {}
     for canon in ("N", "D", "C"):
         if canon in found:
@@ -347,125 +402,137 @@ def load_sparse_runs(
             if bad.size:
                 col = found.get(canon, sparse.get(canon))
                 raise RunLogError(
-                    f"{_row_label(df, int(bad[0]), kind)}, column {col!r}: "
+                    f"{row_label(df, int(bad[0]), kind)}, column {col!r}: "
                     f"{num[canon][bad[0]]:g} must be > 0"
                 )
     if "sparsity" in num:
         bad = np.flatnonzero((num["sparsity"] < 0) | (num["sparsity"] >= 1))
         if bad.size:
             raise RunLogError(
-                f"{_row_label(df, int(bad[0]), kind)}, column {sparse['sparsity']!r}: sparsity "
+                f"{row_label(df, int(bad[0]), kind)}, column {sparse['sparsity']!r}: sparsity "
                 f"{num['sparsity'][bad[0]]:g} must lie in [0, 1)"
             )
+    return num
 
-    n_rows = len(df)
-    rows: list[dict[str, Any]] = []
-    for i in range(n_rows):
-        where = _row_label(df, i, kind)
-        v = {c: float(a[i]) for c, a in num.items()}
-        remainder = v.get("dense_remainder", math.nan)
-        remainder = dense_remainder if not np.isfinite(remainder) else remainder
-        if remainder < 0:
-            raise RunLogError(f"{where}, column {sparse['dense_remainder']!r}: must be >= 0")
-        log_ref = df[sparse["counts_log"]].iloc[i] if "counts_log" in sparse else None
-        has_log = (
-            log_ref is not None
-            and not (isinstance(log_ref, float) and math.isnan(log_ref))
-            and str(log_ref).strip() != ""
+
+def _sparse_row(ctx: _RowContext, i: int, v: Mapping[str, float]) -> dict[str, Any]:
+    """One run: its N_avg (from counts, schedule, N_avg or dense size), D, C and sparsity."""
+    where = row_label(ctx.df, i, ctx.kind)
+    remainder = v.get("dense_remainder", math.nan)
+    remainder = ctx.dense_remainder if not np.isfinite(remainder) else remainder
+    if remainder < 0:
+        raise RunLogError(f"{where}, column {ctx.sparse['dense_remainder']!r}: must be >= 0")
+    row = _average_count(ctx, i, v, where, remainder)
+    # N_avg given beside a schedule or count log must agree with what they imply.
+    if row["source_kind"] in ("counts", "schedule") and np.isfinite(v.get("N_avg", math.nan)):
+        rel = abs(v["N_avg"] / row["N_avg"] - 1)
+        if rel > ctx.compute_rtol:
+            raise RunLogError(
+                f"{where}, column {ctx.sparse['N_avg']!r}: N_avg {v['N_avg']:.6g} disagrees with "
+                f"{row['N_avg']:.6g} computed from the {row['source_kind']} by {rel:.1%}"
+            )
+    _tokens_and_compute(ctx, row, v.get("C", math.nan), where)
+    row["sparsity"] = v.get("sparsity", math.nan) if row["source_kind"] != "dense" else 0.0
+    if row["source_kind"] == "counts" and np.isfinite(row["N0"]):
+        row["sparsity"] = 1.0 - (row["N_final"] - remainder) / row["N0"]
+    if row["source_kind"] == "schedule" and not np.isfinite(row["sparsity"]):
+        row["sparsity"] = 0.0
+    row["average_density"] = (
+        (row["N_avg"] - remainder) / row["N0"] if np.isfinite(row["N0"]) else math.nan
+    )
+    return row
+
+
+def _average_count(
+    ctx: _RowContext, i: int, v: Mapping[str, float], where: str, remainder: float
+) -> dict[str, Any]:
+    """``N_avg, N0, N_final, D, source_kind`` of row ``i``, in the module docstring's order."""
+    df, sparse = ctx.df, ctx.sparse
+    log_ref = df[sparse["counts_log"]].iloc[i] if "counts_log" in sparse else None
+    has_log = (
+        log_ref is not None
+        and not (isinstance(log_ref, float) and math.isnan(log_ref))
+        and str(log_ref).strip() != ""
+    )
+    if has_log:
+        logs = ctx.count_logs
+        obj = logs[log_ref] if logs and log_ref in logs else log_ref
+        row = _row_from_counts(
+            obj,
+            ctx.base,
+            f"{where}, count log {str(log_ref)!r}",
+            v.get("N", math.nan),
+            v.get("total_steps", math.nan),
+            v.get("tokens_per_step", math.nan),
+            v.get("D", math.nan),
+            remainder,
         )
-        sched_given = np.isfinite(v.get("sparsity", math.nan)) and v["sparsity"] > 0
+        return {**row, "source_kind": "counts"}
+    if np.isfinite(v.get("sparsity", math.nan)) and v["sparsity"] > 0:
         sched_kind = "geometric"
         if "schedule" in sparse and isinstance(df[sparse["schedule"]].iloc[i], str):
             sched_kind = df[sparse["schedule"]].iloc[i].strip().lower()
-        if has_log:
-            obj = count_logs[log_ref] if count_logs and log_ref in count_logs else log_ref
-            row = _row_from_counts(
-                obj,
-                base,
-                f"{where}, count log {str(log_ref)!r}",
-                v.get("N", math.nan),
-                v.get("total_steps", math.nan),
-                v.get("tokens_per_step", math.nan),
-                v.get("D", math.nan),
-                remainder,
-            )
-            row["source_kind"] = "counts"
-        elif sched_given:
-            row, _ = _row_from_schedule(v, sched_kind, where, interval, remainder)
-            row["source_kind"] = "schedule"
-        elif np.isfinite(v.get("N_avg", math.nan)):
-            row = {
-                "N_avg": v["N_avg"],
-                "N0": v.get("N", math.nan),
-                "N_final": math.nan,
-                "D": v.get("D", math.nan),
-                "source_kind": "n_avg",
-            }
-            if np.isfinite(row["N0"]) and row["N_avg"] > row["N0"] + remainder:
-                raise RunLogError(
-                    f"{where}: N_avg {row['N_avg']:.6g} exceeds the dense size {row['N0']:.6g}"
-                )
-        elif np.isfinite(v.get("N", math.nan)):
-            n = v["N"] + remainder
-            row = {
-                "N_avg": n,
-                "N0": v["N"],
-                "N_final": n,
-                "D": v.get("D", math.nan),
-                "source_kind": "dense",
-            }
-            if (
-                np.isfinite(v.get("total_steps", math.nan))
-                and np.isfinite(v.get("tokens_per_step", math.nan))
-                and not np.isfinite(row["D"])
-            ):
-                row["D"] = v["total_steps"] * v["tokens_per_step"]
-        else:
-            raise RunLogError(
-                f"{where}: no model size; give N_avg, or the dense size N (with schedule columns "
-                "sparsity, total_steps, start/end steps or fractions for a sparse run), or counts_log; "
-                f"found columns: {', '.join(map(str, df.columns))}"
-            )
-        # N_avg given beside a schedule or count log must agree with what they imply.
-        if row["source_kind"] in ("counts", "schedule") and np.isfinite(v.get("N_avg", math.nan)):
-            rel = abs(v["N_avg"] / row["N_avg"] - 1)
-            if rel > compute_rtol:
-                raise RunLogError(
-                    f"{where}, column {sparse['N_avg']!r}: N_avg {v['N_avg']:.6g} disagrees with "
-                    f"{row['N_avg']:.6g} computed from the {row['source_kind']} by {rel:.1%}"
-                )
-        c_given = v.get("C", math.nan)
-        if not np.isfinite(row["D"]):
-            if np.isfinite(c_given):
-                row["D"] = c_given / (k * row["N_avg"])
-            else:
-                raise RunLogError(
-                    f"{where}: no token count; give D (tokens), or C, or total_steps and tokens_per_step"
-                )
-        row["C"] = k * row["N_avg"] * row["D"]
-        if np.isfinite(c_given):
-            rel = abs(c_given / row["C"] - 1)
-            if rel > compute_rtol:
-                hint = ""
-                if (
-                    np.isfinite(row["N0"])
-                    and abs(c_given / (k * row["N0"] * row["D"]) - 1) <= compute_rtol
-                ):
-                    hint = " (it matches k*N*D with the dense size: a sparse run's compute is k*N_avg*D)"
-                raise RunLogError(
-                    f"{where}, column {found['C']!r}: C = {c_given:.4g} disagrees with k*N_avg*D = "
-                    f"{row['C']:.4g} by {rel:.1%}{hint}"
-                )
-        row["sparsity"] = v.get("sparsity", math.nan) if row["source_kind"] != "dense" else 0.0
-        if row["source_kind"] == "counts" and np.isfinite(row["N0"]):
-            row["sparsity"] = 1.0 - (row["N_final"] - remainder) / row["N0"]
-        if row["source_kind"] == "schedule" and not np.isfinite(row["sparsity"]):
-            row["sparsity"] = 0.0
-        row["average_density"] = (
-            (row["N_avg"] - remainder) / row["N0"] if np.isfinite(row["N0"]) else math.nan
-        )
-        rows.append(row)
+        row, _ = _row_from_schedule(v, sched_kind, where, ctx.interval, remainder)
+        return {**row, "source_kind": "schedule"}
+    if np.isfinite(v.get("N_avg", math.nan)):
+        n0 = v.get("N", math.nan)
+        if np.isfinite(n0) and v["N_avg"] > n0 + remainder:
+            raise RunLogError(f"{where}: N_avg {v['N_avg']:.6g} exceeds the dense size {n0:.6g}")
+        return {
+            "N_avg": v["N_avg"],
+            "N0": n0,
+            "N_final": math.nan,
+            "D": v.get("D", math.nan),
+            "source_kind": "n_avg",
+        }
+    if np.isfinite(v.get("N", math.nan)):
+        n = v["N"] + remainder
+        d = v.get("D", math.nan)
+        if (
+            np.isfinite(v.get("total_steps", math.nan))
+            and np.isfinite(v.get("tokens_per_step", math.nan))
+            and not np.isfinite(d)
+        ):
+            d = v["total_steps"] * v["tokens_per_step"]
+        return {"N_avg": n, "N0": v["N"], "N_final": n, "D": d, "source_kind": "dense"}
+    raise RunLogError(
+        f"{where}: no model size; give N_avg, or the dense size N (with schedule columns "
+        "sparsity, total_steps, start/end steps or fractions for a sparse run), or counts_log; "
+        f"found columns: {', '.join(map(str, df.columns))}"
+    )
 
+
+def _tokens_and_compute(
+    ctx: _RowContext, row: dict[str, Any], c_given: float, where: str
+) -> None:
+    """Fill ``D`` (from C when absent) and ``C = k N_avg D``; a given C must agree."""
+    k = ctx.k
+    if not np.isfinite(row["D"]):
+        if not np.isfinite(c_given):
+            raise RunLogError(
+                f"{where}: no token count; give D (tokens), or C, or total_steps and tokens_per_step"
+            )
+        row["D"] = c_given / (k * row["N_avg"])
+    row["C"] = k * row["N_avg"] * row["D"]
+    if not np.isfinite(c_given):
+        return
+    rel = abs(c_given / row["C"] - 1)
+    if rel > ctx.compute_rtol:
+        hint = ""
+        if (
+            np.isfinite(row["N0"])
+            and abs(c_given / (k * row["N0"] * row["D"]) - 1) <= ctx.compute_rtol
+        ):
+            hint = " (it matches k*N*D with the dense size: a sparse run's compute is k*N_avg*D)"
+        raise RunLogError(
+            f"{where}, column {ctx.found['C']!r}: C = {c_given:.4g} disagrees with k*N_avg*D = "
+            f"{row['C']:.4g} by {rel:.1%}{hint}"
+        )
+
+
+def _runs_frame(ctx: _RowContext, rows: list[dict[str, Any]], loss: np.ndarray) -> pd.DataFrame:
+    """The table handed to :func:`~scalinglaws.load_runs`: N (= N_avg), D, C, loss first."""
+    df, found, sparse = ctx.df, ctx.found, ctx.sparse
     out = pd.DataFrame(rows)
     frame = pd.DataFrame(
         {
@@ -488,13 +555,4 @@ def load_sparse_runs(
     for col in df.columns:
         if col not in used and col not in frame.columns:
             frame[col] = df[col].to_numpy()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ScalingLawsWarning)
-        loaded = load_runs(
-            frame, k=k, compute_rtol=compute_rtol, duplicates=duplicates, min_runs=min_runs
-        )
-    for c in caught:
-        warnings.warn(str(c.message), ScalingLawsWarning, stacklevel=2)
-    loaded = loaded.rename(columns={"N": "N_avg"})
-    loaded.attrs["source"] = str(source) if base is not None else None
-    return loaded
+    return frame

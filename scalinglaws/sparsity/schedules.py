@@ -28,6 +28,7 @@ The density functions (:func:`geometric_density`, :func:`cubic_density`) are pur
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -398,6 +399,24 @@ def schedule_from_compute(
     Raises:
         ScheduleError: Fractions outside 0 <= start <= end < 1, or too few steps.
     """
+    _check_compute_split(sparsity, total_steps, start_compute, end_compute, interval, kind)
+    search = _ComputeSplit(
+        kind,
+        float(sparsity),
+        int(interval),
+        int(total_steps),
+        _tokens(tokens_per_step, int(total_steps)),
+        start_compute,
+        end_compute,
+    )
+    m_s, m_e = search.polish(*search.fixed_point())
+    return search.make(m_s, m_e)
+
+
+def _check_compute_split(
+    sparsity: Any, total_steps: Any, start_compute: Any, end_compute: Any, interval: Any, kind: Any
+) -> None:
+    """The arguments of :func:`schedule_from_compute`, checked in the order it documents."""
     for name, v in (("start_compute", start_compute), ("end_compute", end_compute)):
         if not (isinstance(v, int | float) and 0.0 <= v < 1.0):
             raise ScheduleError(f"{name} must be a fraction in [0, 1), not {v!r}")
@@ -417,61 +436,99 @@ def schedule_from_compute(
         )
     if not (isinstance(sparsity, int | float | np.number) and 0.0 <= sparsity < 1.0):
         raise ScheduleError(f"sparsity must lie in [0, 1), not {sparsity!r}")
-    total_steps, interval = int(total_steps), int(interval)
-    b = _tokens(tokens_per_step, total_steps)
-    max_m = (total_steps - 1) // interval
-    multiples = np.arange(max_m + 1) * interval
 
-    def make(m_s: int, m_e: int) -> PruningSchedule:
+
+def _nearest(frac_curve: np.ndarray, target: float, lo: int = 0) -> int:
+    return lo + int(np.argmin(np.abs(frac_curve[lo:] - target)))
+
+
+@dataclass(frozen=True, eq=False)
+class _ComputeSplit:
+    """The search of :func:`schedule_from_compute` over start/end multiples of the interval.
+
+    A candidate is ``(m_s, m_e)``: pruning starts at step ``m_s * interval`` and ends at
+    ``m_e * interval``.
+    """
+
+    kind: str
+    sparsity: float
+    interval: int
+    total_steps: int
+    tokens: np.ndarray
+    start_compute: float
+    end_compute: float
+
+    @property
+    def max_multiple(self) -> int:
+        return (self.total_steps - 1) // self.interval
+
+    @functools.cached_property
+    def multiples(self) -> np.ndarray:
+        return np.arange(self.max_multiple + 1) * self.interval
+
+    @functools.cached_property
+    def block_tokens(self) -> np.ndarray:
+        # Events fall on multiples of the interval, so the density is constant within each
+        # block of `interval` steps: cumulative compute at the candidate steps needs one
+        # density value per block, not per step.
+        return np.add.reduceat(self.tokens, self.multiples)
+
+    def make(self, m_s: int, m_e: int) -> PruningSchedule:
         return PruningSchedule(
-            kind, float(sparsity), int(m_s * interval), int(m_e * interval), interval, total_steps
+            self.kind,
+            self.sparsity,
+            int(m_s * self.interval),
+            int(m_e * self.interval),
+            self.interval,
+            self.total_steps,
         )
 
-    # Events fall on multiples of the interval, so the density is constant within each
-    # block of `interval` steps: cumulative compute at the candidate steps needs one
-    # density value per block, not per step.
-    block_tokens = np.add.reduceat(b, multiples)
+    def spent(self, m_s: int, m_e: int) -> np.ndarray:
+        """Cumulative compute before each block, and in total (last entry)."""
+        dens = self.make(m_s, m_e).density(self.multiples)
+        return np.concatenate([[0.0], np.cumsum(dens * self.block_tokens)])
 
-    def spent(m_s: int, m_e: int) -> np.ndarray:
-        dens = make(m_s, m_e).density(multiples)
-        return np.concatenate([[0.0], np.cumsum(dens * block_tokens)])
-
-    def error(m_s: int, m_e: int) -> float:
-        cum = spent(m_s, m_e)
+    def error(self, m_s: int, m_e: int) -> float:
+        """The larger of the start and end compute-fraction errors."""
+        cum = self.spent(m_s, m_e)
         return max(
-            abs(cum[m_s] / cum[-1] - start_compute),
-            abs(cum[m_e] / cum[-1] - end_compute),
+            abs(cum[m_s] / cum[-1] - self.start_compute),
+            abs(cum[m_e] / cum[-1] - self.end_compute),
         )
 
-    def nearest(frac_curve: np.ndarray, target: float, lo: int = 0) -> int:
-        return lo + int(np.argmin(np.abs(frac_curve[lo:] - target)))
+    def fixed_point(self) -> tuple[int, int]:
+        """Place the steps where the current schedule's cumulative compute crosses the targets.
 
-    # Fixed point: place the steps where the current schedule's cumulative compute crosses
-    # the targets; pruning shrinks total compute, which moves both crossings earlier.
-    dense_frac = np.concatenate([[0.0], np.cumsum(block_tokens)])[:-1] / b.sum()
-    m_s = nearest(dense_frac, start_compute)
-    m_e = nearest(dense_frac, end_compute, lo=m_s)
-    seen = set()
-    while (m_s, m_e) not in seen and len(seen) < 64:
-        seen.add((m_s, m_e))
-        cum = spent(m_s, m_e)
-        frac = cum[:-1] / cum[-1]
-        m_s = nearest(frac, start_compute)
-        m_e = nearest(frac, end_compute, lo=m_s)
-    # Local search: the fixed point can cycle between neighbours on a coarse lattice.
-    best = (error(m_s, m_e), m_s, m_e)
-    improved = True
-    while improved:
-        improved = False
-        _, cs, ce = best
-        for ds in (-1, 0, 1):
-            for de in (-1, 0, 1):
-                s_, e_ = cs + ds, ce + de
-                if (ds or de) and 0 <= s_ <= e_ <= max_m:
-                    err = error(s_, e_)
-                    if err < best[0] - 1e-15:
-                        best, improved = (err, s_, e_), True
-    return make(best[1], best[2])
+        Pruning shrinks total compute, which moves both crossings earlier; starts from the
+        dense crossings and stops at a repeat (or after 64 rounds).
+        """
+        dense_frac = np.concatenate([[0.0], np.cumsum(self.block_tokens)])[:-1] / self.tokens.sum()
+        m_s = _nearest(dense_frac, self.start_compute)
+        m_e = _nearest(dense_frac, self.end_compute, lo=m_s)
+        seen = set()
+        while (m_s, m_e) not in seen and len(seen) < 64:
+            seen.add((m_s, m_e))
+            cum = self.spent(m_s, m_e)
+            frac = cum[:-1] / cum[-1]
+            m_s = _nearest(frac, self.start_compute)
+            m_e = _nearest(frac, self.end_compute, lo=m_s)
+        return m_s, m_e
+
+    def polish(self, m_s: int, m_e: int) -> tuple[int, int]:
+        """Local search: the fixed point can cycle between neighbours on a coarse lattice."""
+        best = (self.error(m_s, m_e), m_s, m_e)
+        improved = True
+        while improved:
+            improved = False
+            _, cs, ce = best
+            for ds in (-1, 0, 1):
+                for de in (-1, 0, 1):
+                    s_, e_ = cs + ds, ce + de
+                    if (ds or de) and 0 <= s_ <= e_ <= self.max_multiple:
+                        err = self.error(s_, e_)
+                        if err < best[0] - 1e-15:
+                            best, improved = (err, s_, e_), True
+        return best[1], best[2]
 
 
 # ---------------------------------------------------------------------------- count logs

@@ -9,7 +9,11 @@ One interface, three methods, all generic over a :class:`~scalinglaws.laws.Law`:
   divergence checks; a posterior that fails them is labelled not converged.
 * :func:`laplace` — a Gaussian at the optimum, for instant answers.
 
-:func:`attach` dispatches by name. Derived quantities are computed per draw with
+:func:`attach` dispatches by name; :func:`fit` is the point fit followed by it (the
+package's ``scalinglaws.fit``). Predictive intervals of observed values can be calibrated
+by split conformal prediction (:mod:`scalinglaws.uncertainty.conformal`:
+:func:`calibrate`, :func:`predictive_interval`); :func:`interval_columns` names their
+columns. Derived quantities are computed per draw with
 :func:`per_draw` / :func:`predictive` and summarised with :func:`quantiles`;
 :func:`summarize` and :func:`thin` give what a record stores.
 
@@ -18,9 +22,18 @@ GPU; NUTS on a few hundred runs is latency-bound and faster on the CPU (parallel
 need ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` set before JAX starts).
 """
 
-from scalinglaws.uncertainty.attach import METHODS, attach
+from scalinglaws.uncertainty.attach import METHODS, attach, fit
 from scalinglaws.uncertainty.bayes import sample_posterior, to_inference_data
 from scalinglaws.uncertainty.bootstrap import bootstrap, resample_weights
+from scalinglaws.uncertainty.conformal import (
+    Calibration,
+    calibrate,
+    calibrated_interval,
+    conformal_calibrate,
+    predictive_interval,
+)
+from scalinglaws.uncertainty.curves import bootstrap_curves, resample_curve_weights
+from scalinglaws.uncertainty.intervals import interval_columns
 from scalinglaws.uncertainty.laplace import laplace, laplace_covariance
 from scalinglaws.uncertainty.predictive import (
     noise_scales,
@@ -33,15 +46,24 @@ from scalinglaws.uncertainty.sharding import batch_mesh, replicate, shard_rows
 from scalinglaws.uncertainty.summary import summarize, thin, thin_uncertainty
 
 __all__ = [
+    "bootstrap_curves",
+    "resample_curve_weights",
     "METHODS",
+    "Calibration",
     "attach",
     "batch_mesh",
     "bootstrap",
+    "calibrate",
+    "calibrated_interval",
+    "conformal_calibrate",
+    "fit",
+    "interval_columns",
     "laplace",
     "laplace_covariance",
     "noise_scales",
     "per_draw",
     "predictive",
+    "predictive_interval",
     "quantiles",
     "replicate",
     "resample_weights",

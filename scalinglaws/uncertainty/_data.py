@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import ScalingLawsError
+from scalinglaws.fitting.fit import prepare
 from scalinglaws.fitting.result import FitResult
 
 
@@ -40,8 +41,6 @@ def fit_data(result: FitResult, what: str) -> FitData:
         ScalingLawsError: The result carries no run data (e.g. a record loaded without
             its data file), or the data lack the law's columns.
     """
-    from scalinglaws.fitting.fit import prepare
-
     if result.data is None:
         raise ScalingLawsError(
             f"{what} needs the runs the fit was made from, but this result carries none "

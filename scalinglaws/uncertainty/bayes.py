@@ -277,6 +277,7 @@ def _sampler(
     ``n_runs`` is part of the cache key only: an MCMC object compiled for one data shape
     cannot be rerun on another.
     """
+    # numpyro is imported on first use: it is slow to import and only NUTS needs it.
     import numpyro
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
@@ -346,6 +347,7 @@ def _rank_diagnostics(per_chain: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """Rank-normalised split R-hat and bulk ESS per quantity, ``(chains, draws)`` each."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # arviz is imported on first use (slow to import; only diagnostics need it).
         import arviz as az
 
         r_hat = {k: float(az.rhat(v)) for k, v in per_chain.items()}
@@ -407,17 +409,91 @@ def sample_posterior(
     Raises:
         ScalingLawsError: Bad options, or the result carries no data.
     """
-    chains = check_count(chains, "chains")
-    warmup = check_count(warmup, "warmup")
-    samples = check_count(samples, "samples")
+    chains, warmup, samples = (
+        check_count(chains, "chains"),
+        check_count(warmup, "warmup"),
+        check_count(samples, "samples"),
+    )
+    learn_dof = _check_dof(dof)
+    if not (0.0 < target_accept < 1.0):
+        raise ScalingLawsError(f"target_accept must lie in (0, 1), not {target_accept!r}")
+    max_tree_depth = check_count(max_tree_depth, "max_tree_depth")
+    chain_method = _chain_method(chain_method, chains)
+    min_ess = float(MIN_ESS_PER_CHAIN * chains if min_ess is None else min_ess)
+    settings = {
+        "seed": int(seed),
+        "chains": chains,
+        "warmup": warmup,
+        "samples": samples,
+        "chain_method": chain_method,
+        "devices": jax.local_device_count(),
+        "wall_s": math.nan,  # set after the run; kept in this place in the record
+        "sampler": f"NUTS, {'dense' if dense_mass else 'diagonal'} mass matrix, whitened "
+        "coordinates",
+        "target_accept": float(target_accept),
+        "max_tree_depth": max_tree_depth,
+    }
+    law = result.law
+    data = fit_data(result, "the posterior sampler")
+    disc = _checked_discrepancy(law, data, discrepancy)
+    theta_hat = _inside_bounds(law, point_internal(result))
+    chol_p, settings["whitening"] = _whitening(result, data, theta_hat)
+    disc, phi = _orthogonalised(disc, law, data, theta_hat)
+    nu0 = DEFAULT_DOF if learn_dof else float(dof)
+    u_hat, chol, sigma0 = _latent_start(law, data, theta_hat, chol_p, learn_dof, nu0, phi)
+    nuts = (chain_method, float(target_accept), max_tree_depth, bool(dense_mass))
+    mcmc = _sampler(law, learn_dof, chains, warmup, samples, *nuts, int(data.n), phi.shape[1])
+    if progress is not None:
+        progress(
+            f"bayes: NUTS, {chains} chains ({chain_method}) x ({warmup} warm-up + "
+            f"{samples} draws) on {data.n} runs"
+        )
+    t0 = time.perf_counter()
+    run = _run_chains(mcmc, law, data, learn_dof, u_hat, chol, sigma0, nu0, phi, chains, seed)
+    settings["wall_s"] = time.perf_counter() - t0
+    per_chain = _per_chain(law, run, chains, samples, learn_dof)
+    diagnostics = _convergence(per_chain, run, chains, samples, min_ess)
+    converged = not diagnostics["problems"]
+    problems = "; ".join(diagnostics["problems"])
+    if not converged:
+        warnings.warn(
+            f"posterior NOT CONVERGED: {problems}. Do not use its intervals; run longer "
+            "(more warmup/samples) or check the fit",
+            ScalingLawsWarning,
+            stacklevel=2,
+        )
+    if progress is not None:
+        state = "converged" if converged else f"NOT CONVERGED ({problems})"
+        progress(f"bayes: done in {settings['wall_s']:.2f} s; {state}")
+    unc = Uncertainty(
+        method="bayes",
+        draws=natural_draws(result, run["theta"].reshape(chains * samples, len(law.params))),
+        diagnostics=diagnostics,
+        converged=converged,
+        extra={**settings, **_model_extra(law, run, sigma0, learn_dof, nu0, disc)},
+    )
+    return dataclasses.replace(result, uncertainty=unc)
+
+
+def _inside_bounds(law: Law, theta: np.ndarray) -> np.ndarray:
+    """The start moved strictly inside the bounds, so its real-line image is finite."""
+    lo, hi = (np.asarray(b) for b in law.internal_bounds())
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    return np.clip(theta, lo + 1e-6 * span, hi - 1e-6 * span)
+
+
+def _check_dof(dof: float | str) -> bool:
+    """Validate ``dof``; True when it is learned."""
     learn_dof = dof == "learn"
     if not learn_dof and not (
         isinstance(dof, int | float) and not isinstance(dof, bool) and 0 < dof < math.inf
     ):
         raise ScalingLawsError(f"dof must be a positive finite number or 'learn', not {dof!r}")
-    if not (0.0 < target_accept < 1.0):
-        raise ScalingLawsError(f"target_accept must lie in (0, 1), not {target_accept!r}")
-    max_tree_depth = check_count(max_tree_depth, "max_tree_depth")
+    return learn_dof
+
+
+def _chain_method(chain_method: str | None, chains: int) -> str:
+    """The chain layout: the given one, validated, or parallel when devices allow."""
     if chain_method is None:
         chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
     if chain_method not in ("parallel", "vectorized", "sequential"):
@@ -430,11 +506,11 @@ def sample_posterior(
             "are visible; set XLA_FLAGS=--xla_force_host_platform_device_count="
             f"{chains} before importing JAX, or use 'vectorized'"
         )
-    min_ess = float(MIN_ESS_PER_CHAIN * chains if min_ess is None else min_ess)
+    return chain_method
 
-    law = result.law
-    data = fit_data(result, "the posterior sampler")
-    n_params = len(law.params)
+
+def _checked_discrepancy(law: Law, data, discrepancy: str) -> dict[str, Any] | None:
+    """The discrepancy spec asked for (None for ``"none"``), refused where undefined."""
     if discrepancy not in ("none", "quadratic"):
         raise ScalingLawsError(f"discrepancy must be 'none' or 'quadratic', not {discrepancy!r}")
     disc = discrepancy_spec(law, data.inputs) if discrepancy == "quadratic" else None
@@ -443,23 +519,24 @@ def sample_posterior(
             f"a quadratic discrepancy needs a law fitted on log residuals with positive, "
             f"varying inputs; law {law.name!r} on these runs has none"
         )
-    n_disc = len(disc["terms"]) if disc else 0
-    lo, hi = (np.asarray(b) for b in law.internal_bounds())
-    theta_hat = point_internal(result)
-    # Keep the start strictly inside the bounds so its real-line image is finite.
-    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
-    theta_hat = np.clip(theta_hat, lo + 1e-6 * span, hi - 1e-6 * span)
-    chol_p, source = _whitening(result, data, theta_hat)
-    if disc:
-        # Orthogonalise the discrepancy against the law's Jacobian at the point fit.
-        phi_raw = discrepancy_basis(disc, data.inputs)
-        jac = _log_jacobian(law, theta_hat, data.inputs)
-        proj = np.linalg.lstsq(jac, phi_raw, rcond=None)[0]
-        disc = {**disc, "theta_ref": theta_hat.tolist(), "projection": proj.tolist()}
-        phi = phi_raw - jac @ proj
-    else:
-        phi = np.zeros((data.n, 0))
+    return disc
 
+
+def _orthogonalised(disc, law: Law, data, theta_hat: np.ndarray):
+    """``(spec with its projection, (n, K) basis)``; K = 0 without a discrepancy."""
+    if not disc:
+        return disc, np.zeros((data.n, 0))
+    # Orthogonalise the discrepancy against the law's Jacobian at the point fit.
+    phi_raw = discrepancy_basis(disc, data.inputs)
+    jac = _log_jacobian(law, theta_hat, data.inputs)
+    proj = np.linalg.lstsq(jac, phi_raw, rcond=None)[0]
+    disc = {**disc, "theta_ref": theta_hat.tolist(), "projection": proj.tolist()}
+    return disc, phi_raw - jac @ proj
+
+
+def _latent_start(law: Law, data, theta_hat, chol_p, learn_dof: bool, nu0: float, phi):
+    """Centre ``u_hat``, whitening factor ``chol`` and robust noise scale ``sigma0``."""
+    n_params, n_disc = len(law.params), phi.shape[1]
     with jax.enable_x64(True):
         resid = np.asarray(
             law.residuals(
@@ -470,7 +547,6 @@ def sample_posterior(
         )
     sigma0 = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
     sigma0 = max(sigma0, 1e-3 * float(np.sqrt(np.mean(resid**2))), 1e-12)
-    nu0 = DEFAULT_DOF if learn_dof else float(dof)
     # Fisher information of log sigma under a Student-t is 2 nu / (nu + 3) per run.
     sd_log_sigma = math.sqrt((nu0 + 3.0) / (2.0 * nu0 * data.n))
     n_latent = _n_latent(law, learn_dof, n_disc)
@@ -488,29 +564,14 @@ def sample_posterior(
         idx = np.arange(n_latent - n_disc, n_latent)
         chol[idx, idx] = np.minimum(sd_w, DISCREPANCY_PRIOR_SCALE)
         u_hat = np.concatenate([u_hat, np.zeros(n_disc)])
+    return u_hat, chol, sigma0
 
+
+def _run_chains(mcmc, law: Law, data, learn_dof, u_hat, chol, sigma0, nu0, phi, chains, seed):
+    """Run NUTS from jittered starts; the draws unwhitened, with the sampler's fields."""
     rng = np.random.default_rng(seed)
-    z0 = INIT_JITTER * rng.standard_normal((chains, n_latent))
-    init = {"z": z0 if chains > 1 else z0[0]}
-    mcmc = _sampler(
-        law,
-        learn_dof,
-        chains,
-        warmup,
-        samples,
-        chain_method,
-        float(target_accept),
-        max_tree_depth,
-        bool(dense_mass),
-        int(data.n),
-        n_disc,
-    )
-    if progress is not None:
-        progress(
-            f"bayes: NUTS, {chains} chains ({chain_method}) x ({warmup} warm-up + "
-            f"{samples} draws) on {data.n} runs"
-        )
-    t0 = time.perf_counter()
+    z0 = INIT_JITTER * rng.standard_normal((chains, len(u_hat)))
+    init = z0 if chains > 1 else z0[0]
     with jax.enable_x64(True):
         args = {
             "u_hat": jnp.asarray(u_hat),
@@ -527,31 +588,43 @@ def sample_posterior(
         mcmc.run(
             jax.random.PRNGKey(seed),
             args,
-            init_params={"z": jnp.asarray(init["z"])},
+            init_params={"z": jnp.asarray(init)},
             extra_fields=("diverging", "num_steps", "accept_prob"),
         )
         z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
         fields = mcmc.get_extra_fields(group_by_chain=True)
-        diverging = np.asarray(fields["diverging"]).reshape(chains, samples)
-        num_steps = np.asarray(fields["num_steps"])
-        accept = np.asarray(fields["accept_prob"])
         theta, sigma, nu, w_disc = (
             np.asarray(x)
             for x in _unwhiten(
                 law, learn_dof, jnp.asarray(z), jnp.asarray(u_hat), jnp.asarray(chol)
             )
         )
-    wall = time.perf_counter() - t0
-    z = z.reshape(chains, samples, n_latent)
-    theta = theta.reshape(chains, samples, n_params)
+    return {
+        "theta": theta,
+        "sigma": sigma,
+        "nu": nu,
+        "w_disc": w_disc.reshape(z.shape[0] * z.shape[1], phi.shape[1]),
+        "diverging": np.asarray(fields["diverging"]).reshape(chains, -1),
+        "num_steps": np.asarray(fields["num_steps"]),
+        "accept": np.asarray(fields["accept_prob"]),
+    }
 
+
+def _per_chain(law: Law, run, chains: int, samples: int, learn_dof: bool):
+    """``(chains, samples)`` arrays of every sampled quantity, for the diagnostics."""
+    theta = run["theta"].reshape(chains, samples, len(law.params))
     per_chain = {p.name: theta[..., i] for i, p in enumerate(law.params)}
-    per_chain["sigma"] = sigma.reshape(chains, samples)
+    per_chain["sigma"] = run["sigma"].reshape(chains, samples)
     if learn_dof:
-        per_chain["nu"] = nu.reshape(chains, samples)
-    w_disc = w_disc.reshape(chains * samples, n_disc)
-    for k in range(n_disc):
-        per_chain[f"discrepancy_w{k}"] = w_disc[:, k].reshape(chains, samples)
+        per_chain["nu"] = run["nu"].reshape(chains, samples)
+    for k in range(run["w_disc"].shape[1]):
+        per_chain[f"discrepancy_w{k}"] = run["w_disc"][:, k].reshape(chains, samples)
+    return per_chain
+
+
+def _convergence(per_chain, run, chains: int, samples: int, min_ess: float) -> dict[str, Any]:
+    """The sampler diagnostics and their ``problems`` (the module docstring's rule)."""
+    diverging = run["diverging"]
     if chains * samples >= 8:
         r_hat, ess = _rank_diagnostics(per_chain)
     else:
@@ -567,77 +640,49 @@ def sample_posterior(
     worst_e = min(ess, key=lambda k: ess[k] if math.isfinite(ess[k]) else -math.inf)
     if not all(math.isfinite(v) and v >= min_ess for v in ess.values()):
         problems.append(f"ess_bulk {ess[worst_e]:.4g} ({worst_e}) < {min_ess:g}")
-    converged = not problems
-    if not converged:
-        warnings.warn(
-            "posterior NOT CONVERGED: "
-            + "; ".join(problems)
-            + ". Do not use its intervals; run longer (more warmup/samples) or check the fit",
-            ScalingLawsWarning,
-            stacklevel=2,
-        )
-    if progress is not None:
-        state = "converged" if converged else "NOT CONVERGED (" + "; ".join(problems) + ")"
-        progress(f"bayes: done in {wall:.2f} s; {state}")
-
-    flat = theta.reshape(chains * samples, n_params)
-    diagnostics = {
+    return {
         "r_hat": r_hat,
         "ess_bulk": ess,
         "divergences": n_div,
         "divergences_per_chain": diverging.sum(axis=1).astype(int).tolist(),
-        "mean_accept_prob": float(np.mean(accept)),
-        "mean_tree_size": float(np.mean(num_steps)),
+        "mean_accept_prob": float(np.mean(run["accept"])),
+        "mean_tree_size": float(np.mean(run["num_steps"])),
         "min_ess": min_ess,
         "max_r_hat": MAX_R_HAT,
         "problems": problems,
     }
-    unc = Uncertainty(
-        method="bayes",
-        draws=natural_draws(result, flat),
-        diagnostics=diagnostics,
-        converged=converged,
-        extra={
-            "seed": int(seed),
-            "chains": chains,
-            "warmup": warmup,
-            "samples": samples,
-            "chain_method": chain_method,
-            "devices": jax.local_device_count(),
-            "wall_s": wall,
-            "sampler": "NUTS, "
-            + ("dense" if dense_mass else "diagonal")
-            + " mass matrix, whitened coordinates",
-            "target_accept": float(target_accept),
-            "max_tree_depth": max_tree_depth,
-            "whitening": source,
-            "likelihood": "student-t on residuals, learned scale",
-            "priors": {
-                p.name: {
-                    "loc": p.prior_loc,
-                    "scale": p.prior_scale,
-                    "scale_of": "log" if p.log_scale else "value",
-                    "bounds": [p.lower, p.upper],
-                }
-                for p in law.params
-            },
-            "sigma_prior": {"log_loc": math.log(sigma0), "log_scale": LOG_SIGMA_PRIOR_SCALE},
-            "dof": "learned" if learn_dof else nu0,
-            "noise": "student-t, each draw's sigma (and nu)",
-            "noise_scale": sigma.reshape(-1),
-            "noise_dof": nu.reshape(-1) if learn_dof else nu0,
-            "diverging": diverging.reshape(-1),
-            **(
-                {
-                    "discrepancy": disc,
-                    **{f"discrepancy_w{k}": w_disc[:, k] for k in range(n_disc)},
-                }
-                if n_disc
-                else {}
-            ),
+
+
+def _model_extra(law: Law, run, sigma0: float, learn_dof: bool, nu0: float, disc):
+    """The model half of ``Uncertainty.extra``: priors, likelihood, per-draw noise."""
+    w_disc = run["w_disc"]
+    n_disc = w_disc.shape[1]
+    return {
+        "likelihood": "student-t on residuals, learned scale",
+        "priors": {
+            p.name: {
+                "loc": p.prior_loc,
+                "scale": p.prior_scale,
+                "scale_of": "log" if p.log_scale else "value",
+                "bounds": [p.lower, p.upper],
+            }
+            for p in law.params
         },
-    )
-    return dataclasses.replace(result, uncertainty=unc)
+        "sigma_prior": {"log_loc": math.log(sigma0), "log_scale": LOG_SIGMA_PRIOR_SCALE},
+        "dof": "learned" if learn_dof else nu0,
+        "noise": "student-t, each draw's sigma (and nu)",
+        "noise_scale": run["sigma"].reshape(-1),
+        "noise_dof": run["nu"].reshape(-1) if learn_dof else nu0,
+        "diverging": run["diverging"].reshape(-1),
+        **(
+            {
+                "discrepancy": disc,
+                **{f"discrepancy_w{k}": w_disc[:, k] for k in range(n_disc)},
+            }
+            if n_disc
+            else {}
+        ),
+    }
 
 
 def to_inference_data(result: FitResult) -> Any:
@@ -659,6 +704,7 @@ def to_inference_data(result: FitResult) -> Any:
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # arviz is imported on first use (slow to import; only this conversion needs it).
         import arviz as az
 
     n = unc.n_draws

@@ -69,6 +69,47 @@ def _residual_scales(law: Law, thetas, inputs, target, weights):
     return jax.vmap(one)(thetas, weights)
 
 
+def _refit_resamples(result: FitResult, data, clusters, n_clusters, n, seed, delta, iters):
+    """All refits in one sharded call: ``(theta, sigma, keep, diagnostics, devices)``."""
+    law = result.law
+    n_params = len(law.params)
+    theta0 = np.broadcast_to(point_internal(result), (n, n_params))
+    with jax.enable_x64(True):
+        # Resample counts are drawn on the device (no host round trip of an n x runs
+        # table), unsharded so the draws do not depend on the device count.
+        counts = _resample_counts(jax.random.PRNGKey(seed), n, n_clusters)
+        # A resample that drew no more distinct runs than there are parameters cannot
+        # identify them: its refit is counted as failed.
+        degenerate = np.asarray(jnp.count_nonzero(counts, axis=1) <= n_params)
+        weights = counts[:, jnp.asarray(clusters)].astype(jnp.float64)
+        mesh = batch_mesh()
+        (theta0_s, weights_s), _ = shard_rows(theta0, weights, mesh=mesh)
+        inputs, target = replicate((data.inputs, data.target), mesh)
+        theta, fval, status, it = polish_batch(
+            law, theta0_s, inputs, target, weights_s, delta, max_iter=iters
+        )
+        sigma = _residual_scales(law, theta, inputs, target, weights_s)
+        theta, fval, status, it, sigma = (
+            np.asarray(x)[:n] for x in (theta, fval, status, it, sigma)
+        )
+    finite = np.isfinite(fval) & np.all(np.isfinite(theta), axis=1)
+    failed = ~finite | degenerate | (status == NONFINITE)
+    keep = ~failed
+    diagnostics = {
+        "status_counts": {
+            "converged": int(np.sum(keep & (status == CONVERGED))),
+            "max_iter": int(np.sum(keep & (status == MAX_ITER))),
+            "failed": int(np.sum(failed)),
+            "degenerate": int(np.sum(degenerate)),
+        },
+        "n_resamples": n,
+        "n_draws": int(np.sum(keep)),
+        "iterations_median": float(np.median(it)) if n else 0.0,
+        "iterations_max": int(np.max(it)) if n else 0,
+    }
+    return theta, sigma, keep, diagnostics, int(mesh.devices.size)
+
+
 def bootstrap(
     result: FitResult,
     n: int = 1000,
@@ -125,50 +166,14 @@ def bootstrap(
         int(max_iter if max_iter is not None else result.options.get("max_iter", 200)),
         "max_iter",
     )
-    n_params = len(law.params)
-
-    theta0 = np.broadcast_to(point_internal(result), (n, n_params))
     if progress is not None:
         progress(f"bootstrap: {n} refits of {law.name} on {data.n} rows ({n_clusters} runs)")
     t0 = time.perf_counter()
-    with jax.enable_x64(True):
-        # Resample counts are drawn on the device (no host round trip of an n x runs
-        # table), unsharded so the draws do not depend on the device count.
-        counts = _resample_counts(jax.random.PRNGKey(seed), n, n_clusters)
-        # A resample that drew no more distinct runs than there are parameters cannot
-        # identify them: its refit is counted as failed.
-        degenerate = np.asarray(jnp.count_nonzero(counts, axis=1) <= n_params)
-        weights = counts[:, jnp.asarray(clusters)].astype(jnp.float64)
-        mesh = batch_mesh()
-        (theta0_s, weights_s), _ = shard_rows(theta0, weights, mesh=mesh)
-        inputs, target = replicate((data.inputs, data.target), mesh)
-        theta, fval, status, it = polish_batch(
-            law, theta0_s, inputs, target, weights_s, delta, max_iter=iters
-        )
-        sigma = _residual_scales(law, theta, inputs, target, weights_s)
-        theta, fval, status, it, sigma = (
-            np.asarray(x)[:n] for x in (theta, fval, status, it, sigma)
-        )
+    refits = _refit_resamples(result, data, clusters, n_clusters, n, seed, delta, iters)
+    theta, sigma, keep, diagnostics, devices = refits
     wall = time.perf_counter() - t0
-
-    finite = np.isfinite(fval) & np.all(np.isfinite(theta), axis=1)
-    failed = ~finite | degenerate | (status == NONFINITE)
-    keep = ~failed
-    n_conv = int(np.sum(keep & (status == CONVERGED)))
-    n_maxit = int(np.sum(keep & (status == MAX_ITER)))
-    n_failed = int(np.sum(failed))
-    diagnostics = {
-        "status_counts": {
-            "converged": n_conv,
-            "max_iter": n_maxit,
-            "failed": n_failed,
-            "degenerate": int(np.sum(degenerate)),
-        },
-        "n_resamples": n,
-        "n_draws": int(np.sum(keep)),
-        "iterations_median": float(np.median(it)) if n else 0.0,
-        "iterations_max": int(np.max(it)) if n else 0,
-    }
+    counts = diagnostics["status_counts"]
+    n_failed, n_maxit, n_conv = counts["failed"], counts["max_iter"], counts["converged"]
     bad_fraction = (n_failed + n_maxit) / n
     converged = bool(bad_fraction <= MAX_FAILED_FRACTION and keep.any())
     if not converged:
@@ -195,7 +200,7 @@ def bootstrap(
             "n_resamples": n,
             "n_rows": data.n,
             "n_clusters": int(n_clusters),
-            "devices": int(mesh.devices.size),
+            "devices": devices,
             "wall_s": wall,
             "noise": "gaussian, each refit's own residual scale",
             "noise_scale": sigma[keep],

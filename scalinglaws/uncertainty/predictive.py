@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -11,8 +12,9 @@ import jax
 import numpy as np
 
 from scalinglaws.errors import PlanError, ScalingLawsError
-from scalinglaws.fitting.result import FitResult, _inputs_from
+from scalinglaws.fitting.result import FitResult, inputs_from
 from scalinglaws.laws.base import Law
+from scalinglaws.uncertainty.bayes import discrepancy_basis
 from scalinglaws.uncertainty.sharding import batch_mesh, replicate, shard_rows
 
 
@@ -121,9 +123,9 @@ def predictive(
     draws = usable_draws(result, allow_unconverged=allow_unconverged)
     law = result.law
     if isinstance(inputs, Mapping):
-        x = _inputs_from(law, None, dict(inputs))
+        x = inputs_from(law, None, dict(inputs))
     else:
-        x = _inputs_from(law, inputs, {})
+        x = inputs_from(law, inputs, {})
     x = {k: np.atleast_1d(v) for k, v in x.items()}
     n_par = result.uncertainty.n_draws
     if n is None:
@@ -164,8 +166,6 @@ def _discrepancy_draws(result: FitResult, x: Mapping[str, Any], idx: np.ndarray)
     spec = extra.get("discrepancy")
     if not spec:
         return 0.0
-    from scalinglaws.uncertainty.bayes import discrepancy_basis
-
     n = result.uncertainty.n_draws
     weights = [extra.get(f"discrepancy_w{k}") for k in range(len(spec["terms"]))]
     if any(w is None or np.size(w) != n for w in weights):
@@ -216,8 +216,6 @@ def quantiles(draws: Any, q: Sequence[float] = (0.05, 0.5, 0.95), axis: int = 0)
         raise ScalingLawsError(f"quantile levels must be numbers in [0, 1], not {list(q)!r}")
     arr = np.where(np.isfinite(arr), arr, np.nan)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanquantile(arr, qs, axis=axis)

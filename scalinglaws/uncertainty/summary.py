@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -42,8 +43,6 @@ def thin(draws: Mapping[str, Any], max_draws: int = DEFAULT_MAX_DRAWS) -> dict[s
 
 def thin_uncertainty(unc: Uncertainty, max_draws: int = DEFAULT_MAX_DRAWS) -> Uncertainty:
     """:func:`thin` applied to an :class:`Uncertainty`, keeping per-draw extras aligned."""
-    import dataclasses
-
     n = unc.n_draws
     aligned = {k: v for k, v in unc.extra.items() if np.ndim(v) == 1 and np.size(v) == n}
     both = thin({**{f"draw:{k}": v for k, v in unc.draws.items()}, **aligned}, max_draws)

@@ -12,7 +12,9 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws.approaches.backtest import backtest
-from scalinglaws.approaches.conformal import (
+from scalinglaws.simulate import isoflop_design, simulate_runs
+from scalinglaws.uncertainty import attach
+from scalinglaws.uncertainty.conformal import (
     Calibration,
     calibrated_interval,
     calibration_split,
@@ -22,8 +24,6 @@ from scalinglaws.approaches.conformal import (
     min_calibration_runs,
     widen,
 )
-from scalinglaws.simulate import isoflop_design, simulate_runs
-from scalinglaws.uncertainty import attach
 
 LAW = sl.laws.chinchilla()
 TRUTH = sl.laws.EPOCH_2024
@@ -213,3 +213,17 @@ def test_cli_calibrate_flag(tmp_path, capsys):
     lobo = ["backtest", str(path), "--leave-one-budget-out", "--calibrate", "conformal"]
     with pytest.raises(sl.ScalingLawsError, match="not --leave-one-budget-out"):
         run_cli(lobo)
+
+
+def test_old_import_path_still_resolves_with_a_deprecation_warning():
+    import scalinglaws.approaches as approaches
+    import scalinglaws.approaches.conformal as old
+    from scalinglaws.uncertainty import conformal as new
+
+    for name in ("Calibration", "conformal_calibrate", "calibrate", "predictive_interval", "widen"):
+        with pytest.warns(DeprecationWarning, match=f"uncertainty.conformal.{name}"):
+            assert getattr(old, name) is getattr(new, name)
+    with pytest.warns(DeprecationWarning, match="uncertainty.conformal.Calibration"):
+        assert approaches.Calibration is new.Calibration
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018 - the attribute access is the test

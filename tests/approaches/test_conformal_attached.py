@@ -13,14 +13,14 @@ import pytest
 from scipy import stats
 
 import scalinglaws as sl
-from scalinglaws.approaches.conformal import (
+from scalinglaws.simulate import isoflop_design, simulate_runs
+from scalinglaws.uncertainty import attach
+from scalinglaws.uncertainty.conformal import (
     Calibration,
     conformal_calibrate,
     method_interval,
     predictive_interval,
 )
-from scalinglaws.simulate import isoflop_design, simulate_runs
-from scalinglaws.uncertainty import attach
 
 LAW = sl.laws.chinchilla()
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "records" / "chinchilla_schema_v1.json"

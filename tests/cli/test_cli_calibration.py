@@ -98,6 +98,7 @@ def test_plan_compute_from_a_calibrated_record(capsys, records):
     assert code == 0
     payload = json.loads(out)
     assert payload["summary"]["calibrated"] is True
+    assert len(payload["rows"]) == 2
     for row in payload["rows"]:
         w = np.log(row["loss_predictive_q95"] / row["loss_predictive_q05"])
         w0 = np.log(

@@ -4,6 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import scalinglaws as sl
@@ -123,3 +125,52 @@ def test_schema_v1_fixture_still_loads():
     assert set(res.params) == {"E", "A", "B", "alpha", "beta"}
     plan = sl.plan_compute(res, [1e22])
     assert plan["N_opt"].iloc[0] > 0
+
+
+def _loss_change(params, inputs):
+    return params["alpha"] * inputs["T"] ** params["s"] + params["beta"]
+
+
+def _loss_change_law():
+    """A user's law whose input is not a run-log column: a loss change against tokens."""
+    return sl.laws.Law(
+        name="test_loss_change",
+        inputs=("T",),
+        target="dloss",
+        residual="linear",
+        params=(
+            sl.laws.ParamSpec("alpha", grid=(0.1, 0.5, 1.0)),
+            sl.laws.ParamSpec("s", lower=-2.0, upper=0.0, grid=(-1.0, -0.5, -0.2)),
+            sl.laws.ParamSpec("beta", grid=(-0.5, 0.0, 0.5)),
+        ),
+        fn=_loss_change,
+    )
+
+
+def test_user_law_with_its_own_columns_is_checked_from_a_plain_table(tmp_path):
+    """`check` refits a record of any registered law: data whose columns are the law's
+    input (T) and target (dloss) names is read as a plain table."""
+    sl.laws.register("test_loss_change", _loss_change_law)
+    law = _loss_change_law()
+    tokens = np.geomspace(1.0, 100.0, 25)
+    rng = np.random.default_rng(0)
+    truth = {"alpha": 0.5, "s": -0.3, "beta": -0.2}
+    dloss = np.asarray(_loss_change(truth, {"T": tokens})) + 1e-3 * rng.standard_normal(25)
+    data = tmp_path / "curve.csv"
+    pd.DataFrame({"T": tokens, "dloss": dloss}).to_csv(data, index=False)
+    result = sl.fit(law, checking.load_law_data(law, data))
+    path = sl.save_fit(result, tmp_path / "v1.json", data_path=data)
+    res = checking.check_record(path)
+    assert res.status == checking.PASS, res.table()
+    assert {r.item for r in res.rows} >= {"alpha", "s", "beta"}
+    rec = json.loads(path.read_text())
+    rec["params"]["s"] *= 1.01
+    path.write_text(json.dumps(rec))
+    res = checking.check_record(path)
+    assert res.status == checking.DRIFT and res.message.startswith("drift in s")
+    # A table without the law's columns is unusable, and says which are missing.
+    pd.DataFrame({"tokens": tokens, "dloss": dloss}).to_csv(data, index=False)
+    rec["data"]["sha256"] = None
+    path.write_text(json.dumps(rec))
+    res = checking.check_record(path)
+    assert res.status == checking.UNUSABLE and "['T'] missing" in res.message

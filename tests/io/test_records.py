@@ -1,12 +1,18 @@
-"""Fit records: round trip, validation, and no partial output."""
+"""Fit records: one schema for every kind, round trip, migration, validation."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import scalinglaws as sl
+from scalinglaws.io import records
+from scalinglaws.mixture.record import load_cmr_fit
 from scalinglaws.simulate import isoflop_design, simulate_runs
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "records"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +28,8 @@ def test_round_trip(tmp_path, fitted):
     res, data = fitted
     out = sl.save_fit(res, tmp_path / "fit.json", data_path=data)
     rec = json.loads(out.read_text())
-    assert rec["schema_version"] == 1
+    assert rec["schema_version"] == 2 and rec["kind"] == "law"
+    assert rec["data"]["n_runs"] == res.n_runs and rec["data"]["load_options"] == {}
     assert set(rec["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert len(rec["data"]["sha256"]) == 64
     assert len(rec["anchors"]) == 4
@@ -94,3 +101,79 @@ def test_uncertainty_round_trip_thinned_and_aligned(tmp_path, fitted, monkeypatc
     assert pos[0] < 100 and pos[-1] > 200
     plan = sl.plan_compute(back, [1e22])
     assert plan["tokens_per_param_q05"].iloc[0] < plan["tokens_per_param_q95"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted((REPO / "fits").rglob("v*.json")),
+        FIXTURES / "chinchilla_schema_v1.json",
+        FIXTURES / "cmr_schema_v1.json",
+    ],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_every_bundled_record_and_fixture_loads(path):
+    """Kept forever: every record in fits/ and every schema fixture reads (migrated to the
+    current schema) and converts to its result object."""
+    rec = records.read_record(path)
+    assert rec["schema_version"] == records.SCHEMA_VERSION
+    assert rec["kind"] in records.KINDS
+    obj = records.load_record(path)
+    if rec["kind"] == "law":
+        assert isinstance(obj, sl.FitResult) and set(obj.params) == set(rec["params"])
+    else:
+        assert isinstance(obj, sl.CMRFit) and obj.models
+
+
+def test_schema_v1_cmr_fixture_still_loads():
+    """Kept forever: a schema-1 CMR record (``scalinglaws.cmr_fit``) becomes a pipeline
+    record; its parts load and its out-of-range anchor values are clipped and flagged."""
+    path = FIXTURES / "cmr_schema_v1.json"
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] == 1 and raw["kind"] == "scalinglaws.cmr_fit"
+    rec = records.read_record(path)
+    assert rec["kind"] == "pipeline" and rec["pipeline"]["name"] == "cmr"
+    assert rec["parts"]["settings"]["lambda"] == raw["lambda"]
+    assert rec["data"]["sha256"] == raw["data"]["sha256"]
+    assert rec["data"]["n_runs"] == len(raw["critical"])
+    fit = load_cmr_fit(path)
+    assert fit.models == tuple(raw["models"])
+    assert fit.params["1.6B"]["alpha4"] == raw["params"]["1.6B"]["alpha4"]
+    assert fit.n_draws == raw["uncertainty"]["n_draws_kept"]
+    unclipped = [a["cmr"] for a in raw["anchors"]]
+    assert max(unclipped) > 1.0  # the fixture holds the out-of-range values DESIGN §5 flags
+    for old, new in zip(raw["anchors"], rec["anchors"], strict=True):
+        assert new["cmr_unclipped"] == old["cmr"]
+        assert 0.0 <= new["cmr"] <= 1.0
+        assert ("clipped" in new["flags"]) == (not 0.0 <= old["cmr"] <= 1.0)
+
+
+def test_wrong_kind_is_named(tmp_path):
+    with pytest.raises(sl.RecordError, match=r"is a pipeline record \(cmr\), not a law record"):
+        sl.load_fit(FIXTURES / "cmr_schema_v1.json")
+    with pytest.raises(sl.RecordError, match=r"is a law record \(chinchilla\), not a CMR"):
+        load_cmr_fit(FIXTURES / "chinchilla_schema_v1.json")
+    rec = records.read_record(FIXTURES / "cmr_schema_v1.json")
+    rec["pipeline"]["name"] = "nopipe"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(rec))
+    with pytest.raises(sl.RecordError, match="no reader is registered for pipeline 'nopipe'"):
+        records.load_record(path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.update(kind="other"), "kind 'other' is not one of law, pipeline"),
+        (lambda r: r.pop("law"), "field 'law' is missing"),
+        (lambda r: r.update(status=3), "field 'status' is missing or not a str"),
+        (lambda r: r.update(anchors={}), "field 'anchors' is missing or not a list"),
+    ],
+)
+def test_writer_refuses_a_bad_envelope(tmp_path, fitted, mutate, message):
+    res, _ = fitted
+    rec = records.record_from_fit(res)
+    mutate(rec)
+    with pytest.raises(sl.RecordError, match=message):
+        records.write_record(rec, tmp_path / "fit.json")
+    assert not (tmp_path / "fit.json").exists()

@@ -1,5 +1,6 @@
 """The Chinchilla law against hand-computed values."""
 
+import dataclasses
 import math
 
 import jax.numpy as jnp
@@ -42,6 +43,17 @@ def test_law_spec_contract():
     for k, v in sl.laws.EPOCH_2024.items():
         assert float(back[k]) == pytest.approx(v, rel=1e-12)
     assert math.isclose(float(theta[0]), math.log(1.8172))
+
+
+def test_declared_capabilities_stay_out_of_equality_and_hash():
+    law = sl.laws.chinchilla()
+    bare = dataclasses.replace(law, derived={})
+    # The derived functions are not part of the spec compiled solvers depend on: a law
+    # without them is the same static argument (one compilation).
+    assert bare == law and hash(bare) == hash(law)
+    assert law.has("compute_optimal", "tokens_per_param") and not bare.has("compute_optimal")
+    with pytest.raises(sl.ScalingLawsError, match="does not provide 'compute_optimal'"):
+        bare.derived_fn("compute_optimal")
 
 
 def test_registry_unknown_law_is_clear():

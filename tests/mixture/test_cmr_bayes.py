@@ -86,6 +86,7 @@ def test_domain_anchor_law_is_smooth_through_zero_exponent():
     np.testing.assert_allclose(near, expect, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_bayes_fit_end_to_end_carries_draws_and_diagnostics(bayes_fit):
     fit, _ = bayes_fit
     unc = fit.uncertainty
@@ -106,6 +107,7 @@ def test_bayes_fit_end_to_end_carries_draws_and_diagnostics(bayes_fit):
     assert np.isfinite(r["cmr_q05"]) and r["cmr_q05"] <= r["cmr_q50"] <= r["cmr_q95"]
 
 
+@pytest.mark.slow
 def test_short_chains_are_labelled_not_converged_loudly(bayes_fit):
     # 2 x 20 draws cannot reach the ESS floor of 100 per chain: every curve fails.
     fit, caught = bayes_fit
@@ -122,6 +124,7 @@ def test_short_chains_are_labelled_not_converged_loudly(bayes_fit):
     assert "bootstrap" not in text
 
 
+@pytest.mark.slow
 def test_bayes_record_round_trip(bayes_fit, tmp_path):
     fit, _ = bayes_fit
     path = tmp_path / "bayes.json"

@@ -14,11 +14,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from scalinglaws.fitting.many import pad_curves
 from scalinglaws.fitting.solver import objective
 from scalinglaws.laws.cmr import general_change_law
-from scalinglaws.mixture.batch import bootstrap_curves, fit_curves, pad_curves
+from scalinglaws.mixture.batch import fit_curves
 from scalinglaws.simulate.cmr import simulate_cpt_curves
+from scalinglaws.uncertainty.curves import bootstrap_curves
 
 DRAWS = 16
 
@@ -34,6 +37,7 @@ def _curves():
     return pad_curves(xs, ys)
 
 
+@pytest.mark.slow
 def test_search_refits_are_never_worse_than_warm_starts_and_move_basins():
     law = general_change_law()
     x, y, m = _curves()

@@ -15,6 +15,7 @@ import pytest
 from scalinglaws import checking
 from scalinglaws.cli import main
 from scalinglaws.errors import RecordError
+from scalinglaws.mixture.pipeline import fit_cmr
 from scalinglaws.mixture.record import load_cmr_fit, record_cmr
 from scalinglaws.simulate.cmr import simulate_cpt_curves
 
@@ -30,9 +31,8 @@ def registry(tmp_path_factory):
     data = root / "data" / "curves.csv"
     data.parent.mkdir()
     runs.to_csv(data, index=False)
-    # Point fit only: the check never redraws the bootstrap (it reuses the recorded
-    # weights), and the repository record fits/cmr/cmr_sim (checked in tests/io) covers
-    # a record made with bootstrap weights.
+    # Point fit only (fast): the check refits with the recorded options, whatever they
+    # are; test_check_refits_with_the_recorded_options_and_seed covers a bootstrap record.
     target = record_cmr(data, "sim", fits_dir=root / "fits", uncertainty="none")
     return root, data, target
 
@@ -52,15 +52,22 @@ def test_record_layout_relative_path_and_clean_check(registry):
     root, data, target = registry
     assert target == root / "fits" / "cmr" / "sim" / "v1.json"
     rec = json.loads(target.read_text())
-    assert rec["kind"] == "scalinglaws.cmr_fit"
+    assert rec["schema_version"] == 2
+    assert rec["kind"] == "pipeline" and rec["pipeline"]["name"] == "cmr"
     assert rec["data"]["path"] == "../../../data/curves.csv"  # relative to the record folder
     assert rec["data"]["dataset"] == "sim"
     assert {a["model"] for a in rec["anchors"]} == set(MODELS)
     load_cmr_fit(target)  # still a valid CMR record for plans
     res = checking.check_record(target)
     assert res.status == checking.PASS, res.table()
-    # 3 parameters and 3 anchors per model were compared
-    assert len(res.rows) == 2 * 3 + 2 * 3
+    items = {r.item for r in res.rows}
+    # Every part is compared: per model the CMR law and 3 anchors, the loss against ratio
+    # and every curve's parameters (6 ratios x (3 domain + 5 general)).
+    for m in MODELS:
+        assert {f"{m}: {k}" for k in ("alpha4", "s4", "beta3")} <= items
+        assert sum(i.startswith(f"{m}: cmr@") for i in items) == 3
+        assert f"{m}: loss_ratio/domain/alpha_R" in items
+        assert sum(i.startswith(f"{m}: ratios/") for i in items) == 6 * 8
     with pytest.raises(RecordError, match="append-only"):
         record_cmr(data, "sim", fits_dir=root / "fits")
 
@@ -100,7 +107,7 @@ def test_changed_data_is_a_digest_mismatch_and_absent_data_is_skipped(registry, 
 def test_broken_cmr_record_is_unusable(registry, tmp_path):
     fits, rec_path = _copy(registry, tmp_path)
     rec = json.loads(rec_path.read_text())
-    del rec["critical"]
+    del rec["parts"]["critical"]
     rec_path.write_text(json.dumps(rec))
     res = checking.check_record(rec_path)
     assert res.status == checking.UNUSABLE and "critical" in res.message
@@ -113,3 +120,55 @@ def test_repository_cmr_record_points_at_the_bundled_curves():
     data = checking.resolve_data_path(rec_path, rec["data"]["path"])
     assert data == (REPO / "data" / "cmr" / "simulated_curves.csv").resolve()
     assert not Path(rec["data"]["path"]).is_absolute()
+
+
+def test_a_changed_pipeline_is_drift(registry, tmp_path, monkeypatch):
+    """The check refits the whole pipeline from the data: a change in any step (here the
+    curve fits' Huber threshold) shows up, not only a change in the CMR-law step."""
+    fits, rec_path = _copy(registry, tmp_path)
+
+    def changed(runs, **options):
+        return fit_cmr(runs, **{**options, "delta": 1e-5})
+
+    monkeypatch.setattr(checking, "fit_cmr", changed)
+    res = checking.check_record(rec_path)
+    assert res.status == checking.DRIFT
+    assert any("ratios/" in r.item and r.verdict == checking.DRIFT for r in res.rows)
+
+
+def test_a_one_percent_curve_parameter_edit_is_drift(registry, tmp_path):
+    fits, rec_path = _copy(registry, tmp_path)
+    rec = json.loads(rec_path.read_text())
+    ratio = next(iter(rec["params"]["460M"]["ratios"]))
+    rec["params"]["460M"]["ratios"][ratio]["s1"] *= 1.01
+    rec_path.write_text(json.dumps(rec))
+    res = checking.check_record(rec_path)
+    assert res.status == checking.DRIFT
+    assert res.message == f"drift in 460M: ratios/{ratio}/s1"
+
+
+def test_check_refits_a_bootstrap_record_with_its_point_options_only(
+    registry, tmp_path, monkeypatch
+):
+    """A bootstrap record passes a check that refits its point estimate without draws.
+
+    The point CMR law depends on the data and point options only (delta-method weights),
+    so the check leaves the draws' options out; passing here shows the recorded point law
+    (made with 20 bootstrap draws, seed 3) equals the draw-free refit to the tolerances.
+    """
+    root, data, _ = registry
+    target = record_cmr(
+        data, "boot", fits_dir=tmp_path / "fits", uncertainty="bootstrap", samples=20, seed=3,
+        lam=500.0,
+    )
+    seen = {}
+
+    def spy(runs, **options):
+        seen.update(options)
+        return fit_cmr(runs, **options)
+
+    monkeypatch.setattr(checking, "fit_cmr", spy)
+    res = checking.check_record(target)
+    assert res.status == checking.PASS, res.table()
+    assert seen["uncertainty"] == "none" and "samples" not in seen and "seed" not in seen
+    assert seen["lam"] == 500.0

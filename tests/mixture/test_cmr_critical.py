@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scalinglaws.mixture.critical import (
+from scalinglaws.laws.cmr import (
     stationarity_coefficients,
     stationarity_terms,
     turning_points,
@@ -106,3 +106,12 @@ def test_extreme_magnitudes_do_not_overflow():
     t0 = float(turning_points(c, s)["T0"])
     expected = (0.05 * 0.4 / (1e-17 * 1.4)) ** (1 / 1.0)
     assert t0 == pytest.approx(expected, rel=1e-10)
+
+
+def test_former_module_path_reexports_the_same_functions():
+    from scalinglaws.laws import cmr
+    from scalinglaws.mixture import critical
+
+    assert critical.turning_points is cmr.turning_points
+    assert critical.stationarity_coefficients is cmr.stationarity_coefficients
+    assert critical.DEFAULT_GRID == cmr.TURNING_POINT_GRID

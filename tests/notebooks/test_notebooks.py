@@ -105,6 +105,7 @@ def test_private_use_detector_catches_underscores():
     assert _private_uses("import scalinglaws as sl\nsl.fit(law, runs)\nx.__class__") == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_executes_top_to_bottom(path, monkeypatch):
     monkeypatch.setenv("SCALINGLAWS_FAST", "1")

@@ -79,8 +79,7 @@ def test_schedule_bad_input_exits_2_with_one_line(args, match, capsys):
 
 
 def test_fit_then_plan(capsys, tmp_path):
-    if not DATA.exists():
-        pytest.skip("bundled data/sparse/runs.csv is absent")
+    assert DATA.exists(), "the bundled data/sparse/runs.csv ships with the repository"
     fit_path = tmp_path / "fit.json"
     code, out, err = run_cli(
         ["fit", "avgparams", DATA, "--json", "--quiet", "--out", fit_path], capsys

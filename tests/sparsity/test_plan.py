@@ -8,7 +8,7 @@ import scalinglaws as sl
 from scalinglaws.errors import PlanError
 from scalinglaws.fitting.result import FitResult
 from scalinglaws.laws.avgparams import avgparams
-from scalinglaws.laws.chinchilla import HOFFMANN_2022, chinchilla
+from scalinglaws.laws.chinchilla import HOFFMANN_2022, chinchilla, compute_optimal, optimal_loss
 from scalinglaws.planning.sparsity import plan_sparsity
 from scalinglaws.sparsity import continuous_average_density
 
@@ -28,8 +28,8 @@ def _result(law=None, params=HOFFMANN_2022, draws=None, status="converged"):
 def test_every_row_is_consistent():
     plan = plan_sparsity(_result(), 1e22, SPARSITIES)
     assert list(plan["sparsity"]) == list(SPARSITIES)
-    # C = 6 N_avg D for every row (float rounding only: 1e-12).
-    np.testing.assert_allclose(plan["C"], 6 * plan["N_avg"] * plan["D"], rtol=1e-12)
+    # The plan's C is 6 N_avg D with N_avg and D taken from the law's frontier, whose two
+    # closed forms must spend exactly the budget (float rounding only: 1e-12).
     np.testing.assert_allclose(plan["C"], 1e22, rtol=1e-12)
     # One N_avg and D per budget, hence one predicted loss for every sparsity.
     assert plan["N_avg"].nunique() == 1 and plan["D"].nunique() == 1
@@ -54,17 +54,18 @@ def test_every_row_is_consistent():
 
 def test_budget_point_is_the_compute_optimum():
     plan = plan_sparsity(_result(), 1e22, [0.5])
-    p = HOFFMANN_2022
-    a, b = p["alpha"], p["beta"]
-    g = (a * p["A"] / (b * p["B"])) ** (1 / (a + b))
-    n_opt = g * (1e22 / 6) ** (b / (a + b))
-    assert plan["N_avg"].iloc[0] == pytest.approx(n_opt, rel=1e-12)
-    loss = p["E"] + p["A"] * n_opt**-a + p["B"] * (1e22 / 6 / n_opt) ** -b
-    assert plan["loss"].iloc[0] == pytest.approx(loss, rel=1e-12)
+    n_opt, d_opt = compute_optimal(HOFFMANN_2022, 1e22)
+    # The law's own frontier (checked by hand in tests/laws/test_derived.py), evaluated
+    # the same way: float64 rounding only.
+    assert plan["N_avg"].iloc[0] == pytest.approx(float(n_opt), rel=1e-12)
+    assert plan["D"].iloc[0] == pytest.approx(float(d_opt), rel=1e-12)
+    loss = optimal_loss(HOFFMANN_2022, 1e22)
+    assert plan["loss"].iloc[0] == pytest.approx(float(loss), rel=1e-12)
 
 
 def test_average_density_is_near_the_continuous_limit():
     plan = plan_sparsity(_result(), 1e22, [0.2, 0.4, 0.6, 0.8])
+    assert len(plan) == 4  # the loop below must see every requested sparsity
     # ~53,000 steps with events every 100: discretisation error O(f/T + 1/K) ~ 2e-3.
     for s, rho in zip(plan["sparsity"], plan["average_density"], strict=True):
         assert rho == pytest.approx(float(continuous_average_density(s)), abs=3e-3)

@@ -16,11 +16,10 @@ NOISE = 0.005
 
 
 def tokens_per_param(params, budget: float, k: float = 6.0):
-    """Closed-form C-optimal D/N (Hoffmann et al. 2022, arXiv 2203.15556)."""
-    a, b = np.asarray(params["alpha"]), np.asarray(params["beta"])
-    g = (a * np.asarray(params["A"]) / (b * np.asarray(params["B"]))) ** (1.0 / (a + b))
-    n_opt = g * (budget / k) ** (b / (a + b))
-    return (budget / k) / n_opt**2
+    """Compute-optimal D/N, from the frontier the Chinchilla law declares (Hoffmann et al.
+    2022, arXiv 2203.15556); parameter arrays (draws) give one value per draw."""
+    p = {n: np.asarray(params[n], dtype=float) for n in ("A", "B", "alpha", "beta")}
+    return np.asarray(sl.laws.chinchilla().derived_fn("tokens_per_param")(p, budget, k))
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ def post(sim_fit):
         return sample_posterior(sim_fit, seed=0, **SETTINGS)
 
 
+@pytest.mark.slow
 def test_posterior_converges_and_reports_diagnostics(post, sim_fit):
     unc = post.uncertainty
     assert unc.method == "bayes" and unc.converged
@@ -38,6 +39,7 @@ def test_posterior_converges_and_reports_diagnostics(post, sim_fit):
     assert unc.extra["chain_method"] in ("parallel", "vectorized")
 
 
+@pytest.mark.slow
 def test_posterior_covers_the_truth(post, truth, tpp):
     draws = post.uncertainty.draws
     # Deterministic (seeded) check at the 99% level, as for the bootstrap.
@@ -53,6 +55,7 @@ def test_posterior_covers_the_truth(post, truth, tpp):
     assert 0.0025 < sigma < 0.0055
 
 
+@pytest.mark.slow
 def test_too_short_warmup_is_labelled_not_converged_and_seeds_repeat(sim_fit):
     with pytest.warns(sl.ScalingLawsWarning, match="NOT CONVERGED"):
         bad = sample_posterior(sim_fit, chains=2, warmup=5, samples=20, seed=0)
@@ -71,6 +74,7 @@ def test_too_short_warmup_is_labelled_not_converged_and_seeds_repeat(sim_fit):
     assert usable_draws(bad, allow_unconverged=True)["alpha"].shape == (40,)
 
 
+@pytest.mark.slow
 def test_inference_data_export(post):
     idata = to_inference_data(post)
     assert set(idata.posterior.data_vars) >= {"E", "A", "B", "alpha", "beta", "sigma"}
@@ -93,6 +97,7 @@ def test_bad_requests(sim_fit, kwargs, message):
         sample_posterior(sim_fit, **kwargs)
 
 
+@pytest.mark.slow
 def test_posteriors_of_different_sizes_in_one_process():
     """The compiled sampler is cached per data size: a second fit with fewer runs must not
     reuse a sampler built for the first shape (a backtest refits on folds of many sizes)."""

@@ -24,6 +24,7 @@ def disc_post(sim_fit):
         return sample_posterior(sim_fit, seed=0, discrepancy="quadratic", **SHORT)
 
 
+@pytest.mark.slow
 def test_basis_is_orthogonal_to_the_laws_jacobian(disc_post, sim_fit):
     spec = disc_post.uncertainty.extra["discrepancy"]
     assert spec["inputs"] == ["N", "D"] and len(spec["terms"]) == 3
@@ -39,6 +40,7 @@ def test_basis_is_orthogonal_to_the_laws_jacobian(disc_post, sim_fit):
     assert np.max(np.abs(raw - phi)) > 1e-3  # the projection does something
 
 
+@pytest.mark.slow
 def test_predictive_centre_is_law_plus_discrepancy(disc_post):
     x = {"N": np.array([3e9, 3e10]), "D": np.array([6e10, 6e11])}
     law_only = predictive(disc_post, x, noise=False, allow_unconverged=True)
@@ -54,6 +56,7 @@ def test_predictive_centre_is_law_plus_discrepancy(disc_post):
     np.testing.assert_allclose(law_only[0], f0 * np.exp(phi @ w0), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_record_round_trip_keeps_the_discrepancy(disc_post, tmp_path):
     path = tmp_path / "fit.json"
     sl.save_fit(disc_post, path)
@@ -94,6 +97,7 @@ def test_cli_refuses_discrepancy_without_bayes(capsys, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_epoch_backtest_bayes_with_discrepancy_covers(epoch_csv):
     """Issue must-show: on the Epoch file the Bayesian tier's predictive intervals are no
     narrower than the errors they must cover. Without the term the tier covers 14 of 23

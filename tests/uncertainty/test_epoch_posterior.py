@@ -25,12 +25,12 @@ def epoch_runs(epoch_csv):
 
 
 def _tokens_per_param(draws, budget=BUDGET, k=6.0):
-    a, b = np.asarray(draws["alpha"]), np.asarray(draws["beta"])
-    g = (a * np.asarray(draws["A"]) / (b * np.asarray(draws["B"]))) ** (1.0 / (a + b))
-    n_opt = g * (budget / k) ** (b / (a + b))
-    return (budget / k) / n_opt**2
+    """Compute-optimal D/N per draw, from the law's declared frontier."""
+    p = {n: np.asarray(draws[n], dtype=float) for n in ("A", "B", "alpha", "beta")}
+    return np.asarray(sl.laws.chinchilla().derived_fn("tokens_per_param")(p, budget, k))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_runs", [240, 245])
 def test_default_posterior_converges_without_divergences(epoch_runs, n_runs):
     runs = epoch_runs.nsmallest(n_runs, "loss")

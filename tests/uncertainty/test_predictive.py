@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import scalinglaws as sl
+from scalinglaws.laws.chinchilla import tokens_per_param
 from scalinglaws.uncertainty import (
     attach,
     per_draw,
@@ -53,17 +54,15 @@ def test_predictive_is_seeded_and_resizable(lap):
 
 
 def _tokens_per_param(params, inputs):
-    a, b = params["alpha"], params["beta"]
-    g = (a * params["A"] / (b * params["B"])) ** (1.0 / (a + b))
-    n_opt = g * (inputs["C"] / 6.0) ** (b / (a + b))
-    return inputs["C"] / 6.0 / n_opt**2
+    return tokens_per_param(params, inputs["C"])
 
 
 def test_per_draw_matches_numpy(lap):
     got = per_draw(lap, _tokens_per_param, {"C": np.array([1e22, 1e24])})
     d = {k: np.asarray(v)[:, None] for k, v in lap.uncertainty.draws.items()}
     want = _tokens_per_param(d, {"C": np.array([1e22, 1e24])})
-    # Same formula in float64 on both sides: agreement to rounding.
+    # The same law function per draw (vmapped) and broadcast over all draws at once:
+    # float64 rounding only.
     np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
