@@ -42,6 +42,7 @@ def log_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_backtest_json_layout_and_plot(log_csv, tmp_path, capsys):
     png = tmp_path / "parity.png"
     argv = ["backtest", str(log_csv), "--holdout-above-compute", "1e21", "--json", "--quiet"]

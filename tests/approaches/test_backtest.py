@@ -60,6 +60,7 @@ def test_backtest_rows_summary_and_coverage(sweep):
     assert {"coverage", "median_abs_rel_error"} <= set(out["summary"])
 
 
+@pytest.mark.slow
 def test_pooled_coverage_near_nominal_and_laplace_adds_parameter_uncertainty():
     """The law is right: 90% intervals cover about 90% of held-out runs, pooled over fits.
 
@@ -162,6 +163,7 @@ def test_parity_plot(sweep):
     assert "inside" in ax.get_title() and ax.get_xlabel().startswith("observed")
 
 
+@pytest.mark.slow
 def test_epoch_backtest_above_1e21(epoch_csv):
     """Real data: fit the digitised Chinchilla runs below 1e21 FLOPs, predict the 23 above."""
     res = quiet(backtest, epoch_csv, holdout_above_compute=1e21)

@@ -101,6 +101,7 @@ def test_split_takes_largest_compute_and_keeps_slices_whole():
     assert calibration_split(runs, calibration_cutoff=4e20).sum() == 9
 
 
+@pytest.mark.slow
 def test_calibration_restores_coverage_on_misspecified_logs():
     """Plain 90% intervals under-cover a slightly curved law; calibration restores them.
 

@@ -152,6 +152,7 @@ def test_record_round_trip_keeps_the_calibration(tmp_path, fitted, calibrated):
     assert sl.load_fit(plain).calibration is None
 
 
+@pytest.mark.slow
 def test_record_round_trip_with_draws(tmp_path, fitted):
     with_unc = quiet(attach, fitted, "laplace", samples=300, seed=2)
     cal = quiet(sl.calibrate, with_unc, samples=300)

@@ -116,6 +116,7 @@ def test_missing_record_and_bad_option(capsys, tmp_path):
     assert exc.value.code == 2
 
 
+@pytest.mark.slow
 def test_entry_point_in_a_new_process(tmp_path):
     env = dict(os.environ, SCALINGLAWS_CACHE_DIR=str(tmp_path / "cache"))
     proc = subprocess.run(

@@ -35,6 +35,7 @@ def _cmr_point_sets(seed: int = 1) -> list[pd.DataFrame]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("law_factory", [domain_change_law, cmr_law])
 def test_each_curve_gets_the_optimum_fit_finds_alone(law_factory):
     law = law_factory()
@@ -55,6 +56,7 @@ def test_each_curve_gets_the_optimum_fit_finds_alone(law_factory):
         assert many.n_points[i] == len(cv)
 
 
+@pytest.mark.slow
 def test_padded_curves_fit_as_if_alone():
     law = domain_change_law()
     curves = _domain_curves(seed=3)

@@ -61,6 +61,7 @@ def test_240_subset_matches_epoch_refit(epoch_runs):
         assert res.params[name] == pytest.approx(sl.laws.EPOCH_2024[name], rel=0.15), name
 
 
+@pytest.mark.slow
 def test_hoffmann_grid_reaches_same_optimum(epoch_runs):
     fast = sl.fit(sl.laws.chinchilla(), epoch_runs)
     ref = sl.fit(sl.laws.chinchilla(), epoch_runs, search="hoffmann")

@@ -72,6 +72,7 @@ def test_noisy_recovers_within_standard_errors(design, seed):
     assert np.all(z < 4.0), dict(zip(law.param_names, z.round(2), strict=True))
 
 
+@pytest.mark.slow
 def test_fast_search_and_hoffmann_grid_agree_on_simulated():
     law = sl.laws.chinchilla()
     runs = simulate_runs(law, TRUTHS["hoffmann"], _design("wide"), noise=0.01, seed=7)

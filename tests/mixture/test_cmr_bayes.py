@@ -144,6 +144,7 @@ def test_bayes_record_round_trip(bayes_fit, tmp_path):
     np.testing.assert_allclose(b["cmr_q95"], a["cmr_q95"], rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_cli_bayes_json_carries_diagnostics_and_plans(sim, tmp_path, capsys):
     from scalinglaws.cli import main
 

@@ -232,6 +232,7 @@ def test_coverage_on_simulated_domain_curves():
     assert abs(np.mean(hit_v) - 0.9) < 3 * se, np.mean(hit_v)
 
 
+@pytest.mark.slow
 def test_coverage_on_simulated_general_curves():
     # The general law's two exponents are weakly identified and its likelihood is
     # multimodal; the prior on the curve's anchor values (not on its coefficients) is what
