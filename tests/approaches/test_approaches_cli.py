@@ -57,6 +57,7 @@ def test_backtest_json_layout_and_plot(log_csv, tmp_path, capsys):
     assert png.stat().st_size > 1000 and not list(tmp_path.glob(".parity*"))
 
 
+@pytest.mark.slow
 def test_backtest_text_and_leave_one_budget_out(log_csv, capsys):
     assert run_cli(["backtest", str(log_csv), "--leave-one-budget-out", "--quiet"]) == 0
     text = capsys.readouterr().out

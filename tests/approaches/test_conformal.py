@@ -127,6 +127,7 @@ def test_calibration_restores_coverage_on_misspecified_logs():
     assert all(w >= u for w, u in widths)
 
 
+@pytest.mark.slow
 def test_calibration_never_sees_held_out_runs():
     """Corrupting the held-out losses changes nothing the calibration or intervals use."""
     runs = curved_log(3)

@@ -70,6 +70,7 @@ def test_resample_weights_cluster_by_run():
     np.testing.assert_array_equal(weights[:, 2], counts[:, 1])
 
 
+@pytest.mark.slow
 def test_bootstrap_resamples_whole_runs_when_rows_share_a_run(sim_fit, sim_runs):
     # Two identical rows per run: a cluster bootstrap must count runs, not rows. The point
     # fit of the doubled table is the same optimum, so the simulated fit is reused.
@@ -84,6 +85,7 @@ def test_bootstrap_resamples_whole_runs_when_rows_share_a_run(sim_fit, sim_runs)
     assert by_row.uncertainty.extra["n_clusters"] == 2 * len(sim_runs)
 
 
+@pytest.mark.slow
 def test_refits_stopped_early_are_reported(sim_fit):
     with pytest.warns(sl.ScalingLawsWarning, match="NOT CONVERGED"):
         out = bootstrap(sim_fit, n=40, seed=0, max_iter=1)
