@@ -6,7 +6,11 @@ only when asked (``-m slow``, or ``-m "slow or not slow"`` for everything, as CI
 
 from __future__ import annotations
 
+import atexit
+import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import jax
@@ -14,6 +18,15 @@ import numpy as np
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+
+# The command line turns on JAX's persistent compilation cache (in the user's cache folder
+# unless SCALINGLAWS_CACHE_DIR says otherwise), and tests call it in-process and in
+# subprocesses. A test run gets a fresh cache of its own: it never reads executables that
+# another run (another checkout, an older jaxlib, a concurrent writer) left behind, and
+# leaves the user's cache untouched.
+_TEST_CACHE = tempfile.mkdtemp(prefix="scalinglaws-test-cache-")
+os.environ["SCALINGLAWS_CACHE_DIR"] = _TEST_CACHE
+atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 #: Seed of the global generators reset before every test. Library code takes explicit
 #: seeds; this keeps any test that reaches a global generator reproducible on its own

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from scalinglaws.errors import ScalingLawsWarning
 from scalinglaws.laws.cmr import domain_change_law, general_change_law, general_fitted
 from scalinglaws.mixture import fit_cmr
 from scalinglaws.mixture.posterior import (
@@ -86,6 +87,18 @@ def test_domain_anchor_law_is_smooth_through_zero_exponent():
     np.testing.assert_allclose(near, expect, atol=1e-8)
 
 
+def _plan_not_converged(fit, budgets):
+    """plan_mixture on a fit whose posterior failed: it must say so as a warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan_mixture(fit, budgets)
+    assert any(
+        issubclass(w.category, ScalingLawsWarning) and "NOT CONVERGED" in str(w.message)
+        for w in caught
+    ), [str(w.message) for w in caught]
+    return plan
+
+
 @pytest.mark.slow
 def test_bayes_fit_end_to_end_carries_draws_and_diagnostics(bayes_fit):
     fit, _ = bayes_fit
@@ -93,6 +106,7 @@ def test_bayes_fit_end_to_end_carries_draws_and_diagnostics(bayes_fit):
     assert unc["method"] == "bayes"
     k = SHORT["chains"] * SHORT["samples"]
     assert fit.n_draws == k == unc["n_draws"]
+    assert len(fit.curve_draws) == N_CURVES
     for d in fit.curve_draws.values():
         assert all(v.shape == (k,) for v in d.values())
     diag = unc["diagnostics"]
@@ -102,7 +116,7 @@ def test_bayes_fit_end_to_end_carries_draws_and_diagnostics(bayes_fit):
     # Converged means every curve posterior converged.
     assert unc["converged"] == all(c["converged"] for c in diag["curves"])
     # Draws of the CMR law exist for most draws and give a proper interval.
-    plan = plan_mixture(fit, [5e9])
+    plan = _plan_not_converged(fit, [5e9])
     r = plan.iloc[0]
     assert np.isfinite(r["cmr_q05"]) and r["cmr_q05"] <= r["cmr_q50"] <= r["cmr_q95"]
 
@@ -116,7 +130,7 @@ def test_short_chains_are_labelled_not_converged_loudly(bayes_fit):
     assert any("NOT CONVERGED" in m for m in caught)
     assert "NOT CONVERGED" in fit.warnings[0]
     assert "POSTERIOR NOT CONVERGED" in fit.report()
-    plan = plan_mixture(fit, [5e9])
+    plan = _plan_not_converged(fit, [5e9])
     assert any("NOT CONVERGED" in m for m in plan.attrs["warnings"])
     # The plan describes posterior intervals, not the bootstrap's measured coverage.
     text = plan.attrs["summary"]["interval_calibration"]
@@ -138,8 +152,8 @@ def test_bayes_record_round_trip(bayes_fit, tmp_path):
     for m in fit.models:
         for key in ("alpha4", "s4", "beta3"):
             np.testing.assert_allclose(back.cmr_draws[m][key], fit.cmr_draws[m][key], rtol=1e-12)
-    a = plan_mixture(fit, [5e9, 1e10])
-    b = plan_mixture(back, [5e9, 1e10])
+    a = _plan_not_converged(fit, [5e9, 1e10])
+    b = _plan_not_converged(back, [5e9, 1e10])
     np.testing.assert_allclose(b["cmr_q05"], a["cmr_q05"], rtol=1e-9)
     np.testing.assert_allclose(b["cmr_q95"], a["cmr_q95"], rtol=1e-9)
 
