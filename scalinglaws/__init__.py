@@ -12,10 +12,12 @@ of the pipeline:
 * plans — :func:`plan_compute`, :func:`plan_fixed_params`, :func:`plan_fixed_tokens`,
   :func:`compute_for_loss`, :func:`plan_sparsity`, :func:`plan_mixture`;
 * checks — :func:`backtest`; figures and reports — :mod:`scalinglaws.plotting`,
-  :func:`write_report` (both imported on first use).
+  :func:`write_report` (both imported on first use);
+* housekeeping — :func:`clear_caches` releases compiled programs in a long-lived process.
 """
 
 from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
+from scalinglaws._caches import clear_caches
 from scalinglaws._version import __version__
 from scalinglaws.approaches.backtest import BacktestResult, backtest
 from scalinglaws.errors import (
@@ -118,4 +120,6 @@ __all__ = [
     "plan_mixture",
     "plan_sparsity",
     "write_report",
+    # process housekeeping
+    "clear_caches",
 ]

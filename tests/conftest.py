@@ -17,6 +17,8 @@ import jax
 import numpy as np
 import pytest
 
+import scalinglaws
+
 jax.config.update("jax_enable_x64", True)
 
 # The command line turns on JAX's persistent compilation cache (in the user's cache folder
@@ -32,6 +34,19 @@ atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 #: seeds; this keeps any test that reaches a global generator reproducible on its own
 #: and independent of the order tests run in.
 GLOBAL_SEED = 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free each module's compiled programs when it ends.
+
+    A full run compiles thousands of distinct programs in one process; kept loaded, their
+    memory mappings reach the kernel's per-process limit (``vm.max_map_count``, 65,530)
+    and the XLA compiler then crashes the process (seen as SIGSEGV/SIGABRT in a NUTS
+    compile about nine tenths of the way through the run).
+    """
+    yield
+    scalinglaws.clear_caches()
 
 
 @pytest.fixture(autouse=True)

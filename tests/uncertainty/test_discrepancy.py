@@ -98,10 +98,6 @@ def test_cli_refuses_discrepancy_without_bayes(capsys, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="aborts XLA (SIGABRT) inside a NUTS compile when run after the other posteriors "
-    "of the suite in one process; open defect, see the CHANGELOG"
-)
 def test_epoch_backtest_bayes_with_discrepancy_covers(epoch_csv):
     """Issue must-show: on the Epoch file the Bayesian tier's predictive intervals are no
     narrower than the errors they must cover. Without the term the tier covers 14 of 23
