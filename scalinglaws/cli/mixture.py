@@ -216,10 +216,14 @@ def _fit_cmr(args) -> int:
             **bayes,
         )
     if target is not None:
+        from scalinglaws.io.records import write_record
+
         rel = os.path.relpath(Path(args.curves).resolve(), target.parent.resolve())
-        rec = save_cmr_fit(
-            fit, target, data_path=args.curves, data_path_as=rel, dataset=args.record
+        rec = cmr_fit_to_dict(
+            fit, data_path=args.curves, data_path_as=rel, dataset=args.record
         )
+        # Claimed when written: a concurrent writer never overwrites another's version.
+        target = write_record(rec, target, claim="next" if args.bump else "exact")
         common.progress(args, f"wrote {target}")
     if args.out:
         rec = save_cmr_fit(fit, args.out, data_path=args.curves)

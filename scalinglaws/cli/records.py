@@ -86,9 +86,11 @@ def _record(args: argparse.Namespace) -> int:
         runs = checking.load_law_data(law, args.runs, load_options)
         result = sl.fit(law, runs)
     rel = os.path.relpath(Path(args.runs).resolve(), target.parent.resolve())
-    save_fit(
+    # The version is claimed when written: of concurrent writers, each gets its own.
+    target = save_fit(
         result,
         target,
+        claim="next" if args.bump else "exact",
         data_path=args.runs,
         data_path_as=rel,
         load_options=load_options,

@@ -39,15 +39,49 @@ def to_json(obj: Any) -> str:
     return json.dumps(json_safe(obj), indent=2, allow_nan=False)
 
 
-def atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write via a temporary file renamed into place: never a half-written output."""
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, text: str, *, exclusive: bool = False) -> None:
+    """Write via a temporary file renamed into place: never a half-written output.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it: the mode of the file
+    it replaces, else ``0o666`` less the process's umask.
+
+    Args:
+        path: The output file.
+        text: Its whole content.
+        exclusive: Claim the name: fail with :class:`FileExistsError` (writing nothing)
+            when ``path`` exists, also when another process creates it at the same moment.
+
+    Raises:
+        FileExistsError: ``exclusive`` and the path exists.
+        IsADirectoryError: The path is a folder.
+        PermissionError: The path exists and is not a regular file (a device, a pipe):
+            an output never replaces one.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not an output file")
+    if path.exists() and not path.is_file():
+        raise PermissionError(f"{path} is not a regular file; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        if exclusive:
+            # A hard link fails if the name exists, atomically, so of two writers racing
+            # for one name exactly one gets it.
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -31,6 +31,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,7 @@ from scalinglaws._version import __version__
 from scalinglaws.errors import RecordError, ScalingLawsError
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.io.files import atomic_write, json_safe
+from scalinglaws.io.registry import next_version_path, version_of
 from scalinglaws.laws.base import Law
 from scalinglaws.uncertainty import conformal
 from scalinglaws.uncertainty.summary import summarize, thin_uncertainty
@@ -87,8 +89,30 @@ def provenance() -> dict[str, Any]:
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "python": platform.python_version(),
-        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _created(),
     }
+
+
+def _created() -> str:
+    """Creation time (UTC); ``SOURCE_DATE_EPOCH`` (seconds) fixes it for reproducible bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = _dt.datetime.now(_dt.UTC)
+    if epoch:
+        try:
+            when = _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            pass  # an unusable value is ignored, as by other tools honouring it
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _without_timings(obj: Any) -> Any:
+    """``obj`` without its ``wall_s`` entries: a record holds results, not how long they took,
+    so the same command with the same seed writes the same bytes."""
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if k != "wall_s"}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
 
 
 def data_block(
@@ -252,35 +276,68 @@ def record_from_fit(
     return record
 
 
-def save_fit(result: FitResult, path: str | Path, **kwargs: Any) -> Path:
+def save_fit(
+    result: FitResult, path: str | Path, *, claim: str | None = None, **kwargs: Any
+) -> Path:
     """Write a fit as a ``kind: "law"`` record (atomically, via :func:`write_record`).
 
-    Keyword arguments go to :func:`record_from_fit` (``data_path``, ``data_path_as``,
+    ``claim`` claims a registry version atomically (see :func:`write_record`); other
+    keyword arguments go to :func:`record_from_fit` (``data_path``, ``data_path_as``,
     ``anchors``, ``param_rtol``, ``dataset``, ``load_options``).
 
     Returns:
         The path written.
     """
-    return write_record(record_from_fit(result, **kwargs), path)
+    return write_record(record_from_fit(result, **kwargs), path, claim=claim)
 
 
 # ------------------------------------------------------------------ the writer
-def write_record(record: Mapping[str, Any], path: str | Path) -> Path:
+def write_record(
+    record: Mapping[str, Any], path: str | Path, *, claim: str | None = None
+) -> Path:
     """Validate a schema-2 record and write it as JSON (a temporary file renamed into place).
 
     Non-finite numbers are written as ``null`` (a pipeline writes ``"inf"`` where an
-    infinity means something).
+    infinity means something). Timings (``wall_s``) are left out, so the same fit writes
+    the same bytes apart from ``provenance.created`` (fixed by ``SOURCE_DATE_EPOCH``).
+
+    Args:
+        record: The record.
+        path: Output path; with ``claim``, a registry version ``.../v<N>.json``.
+        claim: ``None`` writes ``path`` (replacing a file there). For registries, where
+            no version is ever replaced, the name is claimed atomically: ``"exact"``
+            fails if ``path`` exists (also when another writer creates it at the same
+            moment); ``"next"`` writes the next free version instead.
 
     Returns:
         The path written.
 
     Raises:
-        RecordError: The record's envelope is invalid.
+        RecordError: The record's envelope is invalid, or ``claim="exact"`` and the
+            version exists.
     """
-    safe = json_safe(dict(record))
+    if claim not in (None, "exact", "next"):
+        raise ValueError(f"claim must be None, 'exact' or 'next', not {claim!r}")
+    safe = _without_timings(json_safe(dict(record)))
     validate_record(safe, where=str(path))
-    atomic_write(path, json.dumps(safe, indent=1, allow_nan=False) + "\n")
-    return Path(path)
+    text = json.dumps(safe, indent=1, allow_nan=False) + "\n"
+    target = Path(path)
+    if claim is None:
+        atomic_write(target, text)
+        return target
+    version_of(target)  # a registry version name, or a clear error
+    for _ in range(10_000):
+        try:
+            atomic_write(target, text, exclusive=True)
+            return target
+        except FileExistsError:
+            if claim == "exact":
+                raise RecordError(
+                    f"{target} exists and records are append-only; pass --bump to write "
+                    f"{next_version_path(target.parent).name}"
+                ) from None
+            target = next_version_path(target.parent)
+    raise RecordError(f"{target.parent}: no free record version after 10,000 tries")
 
 
 # ------------------------------------------------------------------ the reader

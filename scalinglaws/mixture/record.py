@@ -511,5 +511,7 @@ def record_cmr(
         warnings.simplefilter("ignore", ScalingLawsWarning)
         fit = fit_cmr(str(runs), **fit_options)
     rel = os.path.relpath(Path(runs).resolve(), folder.resolve())
-    save_cmr_fit(fit, target, data_path=str(runs), data_path_as=rel, dataset=dataset)
-    return target
+    rec = cmr_fit_to_dict(fit, data_path=str(runs), data_path_as=rel, dataset=dataset)
+    # The version is claimed when written: a concurrent writer that took it moves this
+    # record to the next free version instead of being overwritten.
+    return records.write_record(rec, target, claim="next" if bump else "exact")
