@@ -35,6 +35,7 @@ import pandas as pd
 from scalinglaws.errors import PlanError
 from scalinglaws.fitting.result import FitResult
 from scalinglaws.laws.chinchilla import frontier_exponents as _exponents
+from scalinglaws.planning import limits as _limits
 from scalinglaws.uncertainty.conformal import predictive_interval
 from scalinglaws.uncertainty.intervals import interval_columns
 
@@ -165,6 +166,7 @@ def plan_compute(
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     calibrated: bool = True,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Compute-optimal model size, tokens and loss for each compute budget.
 
@@ -178,6 +180,9 @@ def plan_compute(
         quantiles: Quantiles reported per draw when the fit carries uncertainty.
         calibrated: With a calibrated fit, add the calibrated predictive-loss interval
             (module docstring).
+        limits: Overrides of the plausible ranges of N, D and C
+            (:mod:`scalinglaws.planning.limits`); budgets and planned sizes outside them
+            are refused.
 
     Returns:
         DataFrame with columns ``C, N_opt, D_opt, tokens_per_param, loss`` and, with draws,
@@ -186,10 +191,13 @@ def plan_compute(
         counterparts (``attrs["calibration"]`` holds its summary).
 
     Raises:
-        PlanError: Not a Chinchilla-form law, or a budget that is not a positive number.
+        PlanError: Not a Chinchilla-form law, a budget that is not a positive number, or
+            a budget or plan outside the plausible ranges.
     """
     _require_frontier(result, "compute_optimal", "loss_at")
+    lim = _limits.resolve(limits)
     c = _positive_array(budgets, "budget")
+    _limits.check_inputs(c, "C", "budget", lim)
     kk = float(k if k is not None else result.k)
     compute_optimal = result.law.derived_fn("compute_optimal")
     loss_at = result.law.derived_fn("loss_at")
@@ -204,6 +212,7 @@ def plan_compute(
         }
 
     df = _tabulate(result, {"C": c}, fn, quantiles)
+    _limits.check_outputs(df, lim)
     return _with_predictive(result, df, "N_opt", "D_opt", calibrated)
 
 
@@ -213,6 +222,7 @@ def compute_for_loss(
     *,
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """The least compute (and its N, D) that reaches a target loss on the optimal frontier.
 
@@ -220,10 +230,14 @@ def compute_for_loss(
     reaches it. Per draw, a target below that draw's E is left out of the quantiles (the
     share is reported in ``C_draws_excluded``).
 
+    A plan outside the plausible ranges of N, D, C (``limits``, as in
+    :func:`plan_compute`) is refused.
+
     Returns:
         DataFrame with ``target_loss, C, N_opt, D_opt, tokens_per_param``.
     """
     _require_frontier(result, "frontier_for_loss")
+    lim = _limits.resolve(limits)
     target = _positive_array(target_loss, "target loss")
     e = float(result.params["E"])
     bad = np.flatnonzero(target <= e)
@@ -239,7 +253,9 @@ def compute_for_loss(
         n, d = frontier_for_loss(p, target[None, :])
         return {"C": kk * n * d, "N_opt": n, "D_opt": d, "tokens_per_param": d / n}
 
-    return _tabulate(result, {"target_loss": target}, fn, quantiles)
+    df = _tabulate(result, {"target_loss": target}, fn, quantiles)
+    _limits.check_outputs(df, lim)
+    return df
 
 
 def plan_fixed_params(
@@ -250,6 +266,7 @@ def plan_fixed_params(
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     calibrated: bool = True,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """For a model size fixed in advance: the tokens that make it compute-optimal.
 
@@ -263,7 +280,9 @@ def plan_fixed_params(
     """
     _require_frontier(result, "best_tokens_for_params", "tokens_for_loss", "loss_at")
     law = result.law
+    lim = _limits.resolve(limits)
     n = _positive_array(n_params, "model size N")
+    _limits.check_inputs(n, "N", "model size", lim)
     kk = float(k if k is not None else result.k)
     if target_loss is not None:
         floor = result.params["E"] + result.params["A"] * n ** (-result.params["alpha"])
@@ -288,6 +307,7 @@ def plan_fixed_params(
         return out
 
     df = _tabulate(result, {"N": n}, fn, quantiles)
+    _limits.check_outputs(df, lim)
     return _with_predictive(result, df, "N", "D_opt", calibrated)
 
 
@@ -299,6 +319,7 @@ def plan_fixed_tokens(
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     calibrated: bool = True,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """For a limited token supply D: the model size that makes it compute-optimal.
 
@@ -312,7 +333,9 @@ def plan_fixed_tokens(
     """
     _require_frontier(result, "best_params_for_tokens", "params_for_loss", "loss_at")
     law = result.law
+    lim = _limits.resolve(limits)
     d = _positive_array(tokens, "token supply D")
+    _limits.check_inputs(d, "D", "token supply", lim)
     kk = float(k if k is not None else result.k)
     if target_loss is not None:
         floor = result.params["E"] + result.params["B"] * d ** (-result.params["beta"])
@@ -337,6 +360,7 @@ def plan_fixed_tokens(
         return out
 
     df = _tabulate(result, {"D": d}, fn, quantiles)
+    _limits.check_outputs(df, lim)
     return _with_predictive(result, df, "N_opt", "D", calibrated)
 
 

@@ -49,6 +49,7 @@ from scipy.optimize import brentq
 from scalinglaws.errors import PlanError, ScalingLawsError
 from scalinglaws.fitting.result import FitResult
 from scalinglaws.laws.base import Law
+from scalinglaws.planning import limits as _limits
 from scalinglaws.sparsity.schedules import (
     DEFAULT_END_COMPUTE,
     DEFAULT_INTERVAL,
@@ -228,6 +229,7 @@ def plan_sparsity(
     end_compute: float = DEFAULT_END_COMPUTE,
     k: float | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """A table of sparse pre-training plans for one budget, one row per final sparsity.
 
@@ -253,6 +255,9 @@ def plan_sparsity(
         end_compute: Share of compute before pruning ends.
         k: FLOPs per parameter per token (default: the fit's).
         quantiles: Loss quantiles reported per draw when the fit carries uncertainty.
+        limits: Overrides of the plausible ranges of N, D and C
+            (:mod:`scalinglaws.planning.limits`); a budget or a plan outside them is
+            refused before any schedule is built.
 
     Returns:
         DataFrame with ``sparsity, N0, D, total_steps, tokens_per_step, start_step,
@@ -269,7 +274,11 @@ def plan_sparsity(
     qs = _check_request(law, quantiles, kind)
     kk = float(k if k is not None else result.k)
     p = {n: float(result.params[n]) for n in _FORM}
+    lim = _limits.resolve(limits)
+    if isinstance(budget, int | float) and math.isfinite(budget) and budget > 0:
+        _limits.check_inputs(np.asarray([float(budget)]), "C", "budget", lim)
     n_avg, d, how = _choose_point(law, p, budget, target_loss, kk)
+    _limits.check_outputs(pd.DataFrame({"N_opt": [n_avg], "D_opt": [d], "C": [kk * n_avg * d]}), lim)
     schedule = _Schedule(
         steps=_steps(d, total_steps, tokens_per_step, int(interval)),
         interval=int(interval),
