@@ -14,6 +14,7 @@ A registry lays records out as ``fits/<law>/<dataset>/v<N>.json``
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import warnings
@@ -30,10 +31,9 @@ import pandas as pd
 from scalinglaws.errors import RecordError, RunLogError, ScalingLawsError, ScalingLawsWarning
 from scalinglaws.fitting.fit import fit
 from scalinglaws.fitting.result import FitResult
+from scalinglaws.io import policy as _policy
 from scalinglaws.io.columns import read_table
 from scalinglaws.io.records import (
-    DEFAULT_ANCHOR_RTOL,
-    DEFAULT_PARAM_RTOL,
     LAW,
     describe_record,
     read_record,
@@ -131,6 +131,26 @@ class CheckResult:
 LOADERS: dict[str, Callable[..., pd.DataFrame]] = {"avgparams": load_sparse_runs}
 
 
+def _loader_for(law: Law) -> Callable[..., pd.DataFrame] | None:
+    """The run-log loader of a law, or None for a law read as a plain table."""
+    if law.name in LOADERS:
+        return LOADERS[law.name]
+    if set(law.inputs) == {"N", "D"} and law.target == "loss":
+        return load_runs
+    return None
+
+
+def _record_load_options(law: Law, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's ``data.load_options``, validated against the law's loader (untrusted)."""
+    opts = (record.get("data") or {}).get("load_options")
+    loader = _loader_for(law)
+    if loader is None:
+        if opts:
+            raise RecordError("data.load_options: the law is refitted from a plain table")
+        return {}
+    return _policy.loader_options(loader, opts)
+
+
 def load_law_data(
     law: Law, path: str | Path, load_options: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
@@ -150,10 +170,14 @@ def load_law_data(
         RunLogError: The file cannot be read or lacks a column the law needs.
     """
     opts = dict(load_options or {})
-    if law.name in LOADERS:
-        return LOADERS[law.name](path, **opts)
-    if set(law.inputs) == {"N", "D"} and law.target == "loss":
-        return load_runs(path, **opts)
+    loader = _loader_for(law)
+    if loader is not None:
+        return loader(path, **opts)
+    if opts:
+        raise RunLogError(
+            f"law {law.name!r} is refitted from a plain table, which takes no load options "
+            f"(got {sorted(opts)})"
+        )
     table, _ = read_table(path)
     needed = [*law.inputs, law.target]
     missing = [c for c in needed if c not in table.columns]
@@ -166,20 +190,38 @@ def load_law_data(
 
 
 def _data_file(path: Path, record: Mapping[str, Any], strict: bool) -> Path | CheckResult:
-    """The record's data file, or the result to return when it is absent or changed."""
+    """The record's data file, or the result to return when it is absent or changed.
+
+    The path must lie under an allowed root (:mod:`scalinglaws.io.policy`); nothing
+    outside is opened. Absent data under the record's repository is a failure with
+    ``strict``; absent data under a declared external root is skipped, so a clone
+    without that folder still passes ``--strict``.
+    """
     data = record.get("data") or {}
-    if not data.get("path"):
+    if not data.get("path") or not isinstance(data["path"], str):
         return CheckResult(path, UNUSABLE, "record names no data file, so it cannot be refitted")
     data_file = resolve_data_path(path, data["path"])
+    try:
+        where = _policy.policy_for(path).locate(data_file)
+    except RecordError as exc:
+        return CheckResult(path, UNUSABLE, str(exc))
     if not data_file.is_file():
+        if where == _policy.EXTERNAL:
+            return CheckResult(
+                path, SKIPPED, f"data file {data_file} under an external root is absent"
+            )
         return CheckResult(
             path,
             MISSING if strict else SKIPPED,
             f"data file {data_file} is absent"
             + (" (--strict: counted as a failure)" if strict else ""),
         )
+    if not isinstance(data.get("sha256"), str) or not data["sha256"]:
+        return CheckResult(
+            path, DIGEST, "record has no sha256 of its data, so a changed file would pass"
+        )
     digest = sha256_file(data_file)
-    if data.get("sha256") and digest != data["sha256"]:
+    if digest != data["sha256"]:
         return CheckResult(
             path,
             DIGEST,
@@ -188,6 +230,11 @@ def _data_file(path: Path, record: Mapping[str, Any], strict: bool) -> Path | Ch
             (CheckRow("data sha256", data["sha256"][:16], digest[:16], "exact", DIGEST),),
         )
     return data_file
+
+
+def _tolerances(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    rtols = (record.get("tolerances") or {}).get("params_rtol")
+    return rtols if isinstance(rtols, dict) else {}
 
 
 def _close(now: float, recorded: float, rtol: float) -> bool:
@@ -204,6 +251,7 @@ def _verdict(path: Path, rows: list[CheckRow]) -> CheckResult:
 # ------------------------------------------------------------------ law records
 def refit_law(result: FitResult, runs: pd.DataFrame, options: Mapping[str, Any]) -> FitResult:
     """Refit a recorded law to runs with the recorded point-fit options."""
+    options = _policy.refit_options(options, _policy.LAW_REFIT_OPTIONS)
     return fit(
         result.law,
         runs,
@@ -216,22 +264,23 @@ def refit_law(result: FitResult, runs: pd.DataFrame, options: Mapping[str, Any])
 
 def _check_law(path: Path, record: Mapping[str, Any], data_file: Path) -> CheckResult:
     result = result_from_record(record, where=str(path))
-    load_opts = (record.get("data") or {}).get("load_options") or {}
+    policy = _policy.policy_for(path)
+    load_opts = _record_load_options(result.law, record)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         runs = load_law_data(result.law, data_file, load_opts)
         now = refit_law(result, runs, record.get("options") or {})
     rows = []
-    rtols = (record.get("tolerances") or {}).get("params_rtol") or {}
+    rtols = _tolerances(record)
     for name, recorded in record["params"].items():
-        tol = float(rtols.get(name, DEFAULT_PARAM_RTOL))
+        tol = policy.param_tolerance(rtols.get(name))
         value = float(now.params[name])
         ok = _close(value, recorded, tol)
         rows.append(CheckRow(name, float(recorded), value, tol, PASS if ok else DRIFT))
     for anchor in record.get("anchors") or []:
         inputs = anchor["inputs"]
         value = float(np.asarray(now.predict(**inputs)).reshape(-1)[0])
-        tol = float(anchor.get("rtol", DEFAULT_ANCHOR_RTOL))
+        tol = policy.anchor_tolerance(anchor.get("rtol"))
         label = "pred@" + ",".join(f"{k}={v:.3g}" for k, v in inputs.items())
         ok = math.isclose(value, float(anchor["prediction"]), rel_tol=tol)
         rows.append(CheckRow(label, float(anchor["prediction"]), value, tol, PASS if ok else DRIFT))
@@ -274,6 +323,7 @@ def refit_cmr(record: Mapping[str, Any], data_file: str | Path) -> CMRFit:
     kwargs.update(
         (k, v) for k, v in options.items() if k in _FIT_CMR_OPTIONS and k not in _DRAW_OPTIONS
     )
+    kwargs = _policy.refit_options(kwargs, _policy.CMR_REFIT_OPTIONS)
     kwargs["uncertainty"] = "none"
     kwargs = {k: _option(v) for k, v in kwargs.items() if v is not None}
     with warnings.catch_warnings():
@@ -291,8 +341,10 @@ def _leaves(params: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
             yield label, str(key), value
 
 
-def _cmr_param_rows(record: Mapping[str, Any], now: CMRFit) -> list[CheckRow]:
-    rtols = (record.get("tolerances") or {}).get("params_rtol") or {}
+def _cmr_param_rows(
+    record: Mapping[str, Any], now: CMRFit, policy: _policy.CheckPolicy
+) -> list[CheckRow]:
+    rtols = _tolerances(record)
     now_params = dict(_leaves_by_label(now.params))
     rows = []
     for model, parts in (record.get("params") or {}).items():
@@ -302,7 +354,7 @@ def _cmr_param_rows(record: Mapping[str, Any], now: CMRFit) -> list[CheckRow]:
             item = f"{model}: {label}"
             value = now_params.get(f"{model}/{label}", math.nan)
             value = math.nan if value is None else float(value)
-            tol = float(rtols.get(name, DEFAULT_PARAM_RTOL))
+            tol = policy.param_tolerance(rtols.get(name))
             ok = _close(value, float(recorded), tol)
             rows.append(CheckRow(item, float(recorded), value, tol, PASS if ok else DRIFT))
     return rows
@@ -318,7 +370,9 @@ def _used_ratios(critical: pd.DataFrame, model: str) -> list[float]:
     return sorted(float(r) for r in sel["ratio"])
 
 
-def _cmr_anchor_rows(record: Mapping[str, Any], was: CMRFit, now: CMRFit) -> list[CheckRow]:
+def _cmr_anchor_rows(
+    record: Mapping[str, Any], was: CMRFit, now: CMRFit, policy: _policy.CheckPolicy
+) -> list[CheckRow]:
     rows = []
     for model in was.models:
         rec_used, now_used = _used_ratios(was.critical, model), _used_ratios(now.critical, model)
@@ -341,7 +395,7 @@ def _cmr_anchor_rows(record: Mapping[str, Any], was: CMRFit, now: CMRFit) -> lis
             p = cmr.loc[model]
             value = float(p["alpha4"] * (tok / now.token_unit) ** p["s4"] + p["beta3"])
         recorded = float(anchor.get("cmr_unclipped", anchor["cmr"]))
-        tol = float(anchor.get("rtol", DEFAULT_ANCHOR_RTOL))
+        tol = policy.anchor_tolerance(anchor.get("rtol"))
         ok = math.isclose(value, recorded, rel_tol=tol)
         rows.append(
             CheckRow(f"{model}: cmr@{tok:.3g} tokens", recorded, value, tol, PASS if ok else DRIFT)
@@ -355,7 +409,9 @@ def _check_cmr(path: Path, record: Mapping[str, Any], data_file: Path) -> CheckR
     ratios in each CMR-law fit and the CMR at the anchors are compared."""
     was = cmr_fit_from_record(record, where=str(path))  # validates every field
     now = refit_cmr(record, data_file)
-    return _verdict(path, _cmr_param_rows(record, now) + _cmr_anchor_rows(record, was, now))
+    policy = _policy.policy_for(path)
+    rows = _cmr_param_rows(record, now, policy) + _cmr_anchor_rows(record, was, now, policy)
+    return _verdict(path, rows)
 
 
 #: pipeline name -> checker(path, record, data file).
@@ -383,6 +439,12 @@ def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
     failure with ``strict``).
     """
     path = Path(path)
+    res = _check_record(path, strict)
+    # Messages may quote the record or the data: one line each, whatever they hold.
+    return dataclasses.replace(res, message=_policy.one_line(res.message))
+
+
+def _check_record(path: Path, strict: bool) -> CheckResult:
     try:
         record = read_record(path)
         check = _checker_for(record, path)
@@ -398,6 +460,9 @@ def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
         return CheckResult(path, UNUSABLE, str(exc))
     except ScalingLawsError as exc:
         return CheckResult(path, UNUSABLE, f"refit failed: {exc}")
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        # A malformed field the envelope validation let through: unusable, never a crash.
+        return CheckResult(path, UNUSABLE, f"malformed record ({type(exc).__name__}: {exc})")
 
 
 def check_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[CheckResult]:
@@ -558,6 +623,8 @@ def _plan_move(
         return {}, [f"law {law.name!r} has no compute-optimal frontier: plan move not checked"]
     data = record.get("data") or {}
     data_file = resolve_data_path(path, data["path"]) if data.get("path") else None
+    if data_file is not None:
+        _policy.policy_for(path).locate(data_file)  # never open a file outside the roots
     if data_file is None or not data_file.is_file():
         return {}, [f"the record's data file ({data.get('path')}) is absent: plan move not checked"]
     warns = []
@@ -565,7 +632,7 @@ def _plan_move(
         warns.append(f"data file {data_file} changed since the record was made")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
-        old = load_law_data(law, data_file, data.get("load_options"))
+        old = load_law_data(law, data_file, _record_load_options(law, record))
         combined = pd.concat([old, new], ignore_index=True)
         refit = refit_law(result, combined, record.get("options") or {})
     if budget is None:
@@ -630,7 +697,7 @@ def check_new_runs(
             "records only (not yet for pipeline records)"
         )
     result = result_from_record(record, where=str(path))
-    load_opts = (record.get("data") or {}).get("load_options")
+    load_opts = _record_load_options(result.law, record)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         new = load_law_data(result.law, new_runs, load_opts)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import scalinglaws as sl
+import scalinglaws.io.records
 from scalinglaws import checking
 from scalinglaws.cli import main
 from scalinglaws.testing import assert_fit_matches
@@ -170,7 +171,11 @@ def test_user_law_with_its_own_columns_is_checked_from_a_plain_table(tmp_path):
     assert res.status == checking.DRIFT and res.message.startswith("drift in s")
     # A table without the law's columns is unusable, and says which are missing.
     pd.DataFrame({"tokens": tokens, "dloss": dloss}).to_csv(data, index=False)
-    rec["data"]["sha256"] = None
+    # (with the new file's digest: a record without one is a failure of its own)
+    rec["data"]["sha256"] = sl.io.records.sha256_file(data)
     path.write_text(json.dumps(rec))
     res = checking.check_record(path)
     assert res.status == checking.UNUSABLE and "['T'] missing" in res.message
+    rec["data"]["sha256"] = None
+    path.write_text(json.dumps(rec))
+    assert checking.check_record(path).status == checking.DIGEST

@@ -7,6 +7,7 @@ compiled fits are shared within a session.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,11 @@ def test_check_refits_a_bootstrap_record_with_its_point_options_only(
     so the check leaves the draws' options out; passing here shows the recorded point law
     (made with 20 bootstrap draws, seed 3) equals the draw-free refit to the tolerances.
     """
-    root, data, _ = registry
+    _, shared_data, _ = registry
+    # A registry of its own, whose root holds the data (check reads data under it only).
+    data = tmp_path / "data" / "curves.csv"
+    data.parent.mkdir()
+    shutil.copy(shared_data, data)
     target = record_cmr(
         data, "boot", fits_dir=tmp_path / "fits", uncertainty="bootstrap", samples=20, seed=3,
         lam=500.0,
