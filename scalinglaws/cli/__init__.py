@@ -3,8 +3,9 @@
 Each feature module registers its subcommands through ``register(sub, fit_sub, plan_sub)``:
 ``sub`` holds top-level commands, ``fit_sub`` the laws under ``scalinglaws fit``, and
 ``plan_sub`` the kinds of plan under ``scalinglaws plan``. A handler takes the parsed
-arguments and returns the exit code. Library errors (:class:`ScalingLawsError`) become
-exit code 2 with one line on stderr, never a traceback.
+arguments and returns the exit code. Failures a user can cause become exit code 2 with one
+line on stderr, internal errors exit code 3 with one line; never a traceback unless asked
+(``--debug`` or ``SCALINGLAWS_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit scaling laws to run logs and plan compute, sparsity and data mixtures.",
     )
     parser.add_argument("--version", action="version", version=f"scalinglaws {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of a failure (also SCALINGLAWS_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     fit_p = sub.add_parser("fit", help="fit a law to a run log")
@@ -70,23 +76,67 @@ def _setup_jax() -> None:
         pass
 
 
+#: Where to report an internal error (exit code 3).
+REPORT = "report it to the scalinglaws issue tracker with the output of SCALINGLAWS_DEBUG=1"
+
+
+def _debugging(args: argparse.Namespace | None) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get("SCALINGLAWS_DEBUG", "") not in (
+        "",
+        "0",
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "(no message)"
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"scalinglaws: {message}\n")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_jax()
+    """Run the command line; returns the exit code.
+
+    One error boundary: a failure the user can cause (bad input, a file that cannot be
+    read or written, a record that does not validate) is one line on stderr and exit 2;
+    an internal error is one line naming it and where to report it, exit 3. With
+    ``--debug`` (or ``SCALINGLAWS_DEBUG=1``) the traceback is shown instead.
+    """
+    args = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        _setup_jax()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             return int(args.func(args) or 0)
-    except ScalingLawsError as exc:
-        sys.stderr.write(f"scalinglaws: error: {str(exc).splitlines()[0]}\n")
-        return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        sys.stderr.write(f"scalinglaws: error: {exc}\n")
-        return 2
+    except SystemExit:
+        raise
     except KeyboardInterrupt:
-        sys.stderr.write("scalinglaws: interrupted\n")
-        return 130
+        return _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - the boundary: every failure becomes an exit code
+        if _debugging(args):
+            raise
+        return _fail(*_classify(exc))
+
+
+def _classify(exc: BaseException) -> tuple[str, int]:
+    """(message, exit code) of a failure: 2 for what the user can cause, 3 for a bug."""
+    if isinstance(exc, ScalingLawsError):
+        return f"error: {_one_line(str(exc).splitlines()[0] if str(exc) else exc)}", 2
+    if isinstance(exc, OSError):
+        # Missing or unreadable files, read-only or full disks, an output under a file.
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return f"error: {_one_line(where + (exc.strerror or str(exc)))}", 2
+    if isinstance(exc, RecursionError):
+        return "error: input nested too deeply to read", 2
+    if isinstance(exc, MemoryError):
+        return "error: out of memory (the request is too large for this machine)", 2
+    if isinstance(exc, OverflowError):
+        return f"error: a number is too large ({_one_line(str(exc))})", 2
+    return f"internal error: {type(exc).__name__}: {_one_line(str(exc))[:300]} ({REPORT})", 3
 
 
 if __name__ == "__main__":

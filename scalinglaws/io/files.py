@@ -68,6 +68,11 @@ def atomic_write(path: str | os.PathLike, text: str, *, exclusive: bool = False)
         raise IsADirectoryError(f"{path} is a folder, not an output file")
     if path.exists() and not path.is_file():
         raise PermissionError(f"{path} is not a regular file; refusing to replace it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"cannot write {path}: {parent} is not a folder")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

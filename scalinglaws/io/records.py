@@ -47,7 +47,7 @@ from scalinglaws.errors import RecordError, ScalingLawsError
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.io.files import atomic_write, json_safe
 from scalinglaws.io.registry import next_version_path, version_of
-from scalinglaws.laws.base import Law
+from scalinglaws.laws.base import Law, check_params
 from scalinglaws.uncertainty import conformal
 from scalinglaws.uncertainty.summary import summarize, thin_uncertainty
 
@@ -63,6 +63,8 @@ V1_LAW_KIND, V1_CMR_KIND = "scalinglaws.fit", "scalinglaws.cmr_fit"
 DEFAULT_PARAM_RTOL = 2e-3
 #: Default relative tolerance on anchor predictions.
 DEFAULT_ANCHOR_RTOL = 1e-4
+#: Largest record file read (bytes): thinned draws keep real records far below it.
+MAX_RECORD_BYTES = 64 * 2**20
 #: Draws kept in a record: enough for 5%/95% quantiles stable to about 1% of the
 #: interval width.
 MAX_RECORD_DRAWS = 2000
@@ -354,10 +356,20 @@ def read_record(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise RecordError(f"fit record {str(p)!r} does not exist")
+    if p.stat().st_size > MAX_RECORD_BYTES:
+        raise RecordError(
+            f"fit record {str(p)!r} is {p.stat().st_size:,} bytes; records are at most "
+            f"{MAX_RECORD_BYTES:,}"
+        )
     try:
         record = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecordError(f"fit record {str(p)!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RecordError(f"fit record {str(p)!r} is nested too deeply to be a record") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        msg = str(exc).split(";")[0]
+        raise RecordError(f"fit record {str(p)!r} holds an unreadable value: {msg}") from None
     return validate_record(migrate(record, where=str(p)), where=str(p))
 
 
@@ -625,6 +637,11 @@ def result_from_record(
         RecordError: Unknown law, another law version, or parameters that do not match.
     """
     law = _law_for(record, law, where)
+    try:
+        # Untrusted numbers: finite, positive where the law fits a log, inside its bounds.
+        params = check_params(law, record["params"])
+    except (ScalingLawsError, TypeError, ValueError, OverflowError) as exc:
+        raise RecordError(f"{where}: {exc}") from None
     unc = record.get("uncertainty") or {}
     draws = {k: np.asarray(v, dtype=float) for k, v in (unc.get("draws") or {}).items()}
     cov = record.get("covariance")
@@ -638,7 +655,7 @@ def result_from_record(
     }
     return FitResult(
         law=law,
-        params={k: float(record["params"][k]) for k in law.param_names},
+        params=params,
         objective=math.nan if record.get("objective") is None else float(record["objective"]),
         status=record["status"],
         starts=pd.DataFrame(),

@@ -224,6 +224,10 @@ def check_params(law: Law, params: Mapping[str, float]) -> dict[str, float]:
             raise ScalingLawsError(f"parameter {p.name} = {v} is not finite")
         if p.log_scale and v <= 0:
             raise ScalingLawsError(f"parameter {p.name} = {v} must be positive")
+        if not p.lower <= v <= p.upper:
+            raise ScalingLawsError(
+                f"parameter {p.name} = {v:g} is outside its bounds [{p.lower:g}, {p.upper:g}]"
+            )
         out[p.name] = v
     return out
 

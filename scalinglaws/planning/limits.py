@@ -100,7 +100,13 @@ def check_outputs(
             continue
         v = df[col].to_numpy(dtype=float)
         lo, hi = limits[q]
-        bad = np.flatnonzero(np.isfinite(v) & ((v < lo) | (v > hi)))
+        if not np.isfinite(v).all():
+            i = int(np.flatnonzero(~np.isfinite(v))[0])
+            raise PlanError(
+                f"implausible plan: {col} is {v[i]} (row {i + 1}); {source} gives no finite "
+                "answer there (check its parameters and the request)"
+            )
+        bad = np.flatnonzero((v < lo) | (v > hi))
         if bad.size:
             i = int(bad[0])
             raise PlanError(
