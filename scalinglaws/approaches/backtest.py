@@ -25,7 +25,6 @@ recursive-descent parser: nothing is evaluated as Python.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import pandas as pd
 from scalinglaws.approaches._powerlaw import jsonable
 from scalinglaws.approaches.isoflop import isoflop_slices
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.io.query import row_mask
 from scalinglaws.laws import Law, get
 from scalinglaws.uncertainty.conformal import (
     DEFAULT_CALIBRATION_FRACTION,
@@ -57,132 +57,19 @@ CALIBRATE = ("none", "conformal")
 
 
 # ------------------------------------------------------------------ hold-out queries
-_TOKEN = re.compile(
-    r"\s*(?:(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<op><=|>=|==|!=|<|>)"
-    r"|(?P<paren>[()])"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
-)
-_OPS = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
-
-
-def _tokenize(expr: str) -> list[tuple[str, str]]:
-    tokens, pos = [], 0
-    text = expr.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ScalingLawsError(
-                f"hold-out query {expr!r}: cannot read {text[pos:].strip()[:20]!r} at "
-                f"character {pos + 1}; use comparisons like 'C >= 1e21' joined by and/or"
-            )
-        kind = m.lastgroup
-        value = m.group(kind)
-        if kind == "name" and value.lower() in ("and", "or"):
-            kind, value = "bool", value.lower()
-        tokens.append((kind, value))
-        pos = m.end()
-    if not tokens:
-        raise ScalingLawsError("hold-out query is empty; give e.g. 'C >= 1e21'")
-    return tokens
-
-
 def holdout_mask(runs: pd.DataFrame, expr: str) -> np.ndarray:
     """Rows selected by a hold-out query, parsed (never evaluated as Python).
 
-    Grammar: ``expr := term ("or" term)*``, ``term := factor ("and" factor)*``,
+    The grammar of :mod:`scalinglaws.io.query` (the one ``--where`` uses):
+    ``expr := term ("or" term)*``, ``term := factor ("and" factor)*``,
     ``factor := "(" expr ")" | operand OP operand``, ``OP`` one of ``< <= > >= == !=``,
-    an operand a column name or a number. Names match columns exactly, else
+    an operand a column name, a number or quoted text. Names match columns exactly, else
     case-insensitively.
 
     Raises:
         ScalingLawsError: One line naming the unreadable token or the unknown column.
     """
-    if not isinstance(expr, str):
-        raise ScalingLawsError(f"hold-out query must be a string, not {type(expr).__name__}")
-    parser = _QueryParser(runs, expr)
-    mask = parser.disjunction()
-    if parser.pos != len(parser.tokens):
-        raise ScalingLawsError(
-            f"hold-out query {expr!r}: unexpected {parser.tokens[parser.pos][1]!r}; join "
-            "comparisons with 'and' / 'or'"
-        )
-    return np.asarray(mask, dtype=bool)
-
-
-class _QueryParser:
-    """Recursive descent over the tokens of one hold-out query (see :func:`holdout_mask`)."""
-
-    def __init__(self, runs: pd.DataFrame, expr: str) -> None:
-        self.runs, self.expr = runs, expr
-        self.tokens = _tokenize(expr)
-        self.numeric = [c for c in runs.columns if pd.api.types.is_numeric_dtype(runs[c])]
-        self.pos = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> tuple[str, str]:
-        if self.pos >= len(self.tokens):
-            raise ScalingLawsError(f"hold-out query {self.expr!r} ends too early")
-        self.pos += 1
-        return self.tokens[self.pos - 1]
-
-    def operand(self) -> np.ndarray:
-        kind, value = self.take()
-        if kind == "num":
-            return np.full(len(self.runs), float(value))
-        if kind == "name":
-            col = value if value in self.numeric else None
-            if col is None:
-                hits = [c for c in self.numeric if str(c).lower() == value.lower()]
-                col = hits[0] if len(hits) == 1 else None
-            if col is None:
-                raise ScalingLawsError(
-                    f"hold-out query {self.expr!r}: unknown column {value!r}; numeric columns "
-                    f"are {', '.join(map(str, self.numeric))}"
-                )
-            return self.runs[col].to_numpy(dtype=float)
-        raise ScalingLawsError(
-            f"hold-out query {self.expr!r}: expected a column or a number, got {value!r}"
-        )
-
-    def factor(self) -> np.ndarray:
-        if self.peek() == ("paren", "("):
-            self.take()
-            out = self.disjunction()
-            if self.take() != ("paren", ")"):
-                raise ScalingLawsError(f"hold-out query {self.expr!r}: missing ')'")
-            return out
-        left = self.operand()
-        kind, op = self.take()
-        if kind != "op":
-            raise ScalingLawsError(
-                f"hold-out query {self.expr!r}: expected a comparison (< <= > >= == !=), "
-                f"got {op!r}"
-            )
-        return _OPS[op](left, self.operand())
-
-    def conjunction(self) -> np.ndarray:
-        out = self.factor()
-        while self.peek() == ("bool", "and"):
-            self.take()
-            out = out & self.factor()
-        return out
-
-    def disjunction(self) -> np.ndarray:
-        out = self.conjunction()
-        while self.peek() == ("bool", "or"):
-            self.take()
-            out = out | self.conjunction()
-        return out
+    return row_mask(runs, expr, label="hold-out query")
 
 
 # ----------------------------------------------------------------------- the result
@@ -314,7 +201,6 @@ def _summary(rows: pd.DataFrame, level: float) -> dict[str, Any]:
     }
 
 
-
 def _one_rule(rules: Mapping[str, Any]) -> tuple[str, Any]:
     """The one hold-out rule given, as ``(name, value)``."""
     given = [n for n, v in rules.items() if v is not None]
@@ -393,6 +279,7 @@ def backtest(
     calibrate: str = "none",
     calibration_fraction: float | None = None,
     calibration_cutoff: float | None = None,
+    load_options: Mapping[str, Any] | None = None,
 ) -> BacktestResult:
     """Fit below a cutoff, predict the runs above it, and score the predictions.
 
@@ -423,6 +310,10 @@ def backtest(
         calibration_fraction: Share of the training runs, largest compute first, held
             out for calibration (default 0.2).
         calibration_cutoff: Calibrate on the training runs with C above this instead.
+        load_options: Keywords of :func:`scalinglaws.load_runs` (``columns``,
+            ``checkpoints``, ``where``, ``best_of``, ``drop_nonfinite``, ``loss_is``).
+            With ``checkpoints="all"`` every checkpoint is a data point, held out with
+            its run's rule, and the bootstrap resamples whole runs.
 
     Returns:
         A :class:`BacktestResult`; ``.to_dict()`` gives ``{rows, summary, warnings}``.
@@ -444,7 +335,7 @@ def backtest(
         }
     )
     _check_calibrate(calibrate, calibration_fraction, calibration_cutoff)
-    df = load_law_runs(runs, law, k)
+    df = load_law_runs(runs, law, k, load_options)
     mask, described = _holdout(df, *rule)
     train, held = df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
     calibration = None
@@ -484,6 +375,7 @@ def backtest(
         uncertainty=uncertainty,
         fit_status=result.status,
         fit_converged=bool(result.converged),
+        load_notes=list(df.attrs.get("notes", [])),
     )
     if "C" in train.columns and "C" in held.columns:
         summary["max_train_compute"] = float(train["C"].max())
@@ -516,6 +408,7 @@ def leave_one_budget_out(
     seed: int = 0,
     fit_options: Mapping[str, Any] | None = None,
     k: float | None = None,
+    load_options: Mapping[str, Any] | None = None,
 ) -> BacktestResult:
     """Hold out each isoFLOP slice in turn, fit on the others, predict the slice.
 
@@ -534,7 +427,7 @@ def leave_one_budget_out(
     """
     law = _law_of(law)
     level = check_interval_options(uncertainty, level)
-    df = isoflop_slices(load_law_runs(runs, law, k), budget_rtol=budget_rtol)
+    df = isoflop_slices(load_law_runs(runs, law, k, load_options), budget_rtol=budget_rtol)
     budgets = sorted(df["budget"].unique())
     if len(budgets) < 2:
         raise ScalingLawsError("leave-one-budget-out needs at least 2 isoFLOP slices")

@@ -205,12 +205,15 @@ def compare_approaches(
     approach2_options: Mapping[str, Any] | None = None,
     level: float = 0.95,
     k: float | None = None,
+    load_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Approaches 1, 2 and 3 side by side: exponents and N_opt, D_opt at given budgets.
 
     Approach 1 uses every checkpoint (it needs loss curves); Approaches 2 and 3 use each
-    run's final loss. An approach the data cannot support (no checkpoints for 1, no
-    isoFLOP slices for 2) is left out and the reason kept in ``table.attrs["skipped"]``.
+    run's final loss unless ``load_options`` ask for other checkpoints. An approach the
+    data cannot support (no checkpoints for 1, no isoFLOP slices for 2, an implausible
+    Approach-3 plan: see :func:`implausible_plan`) is left out and the reason kept in
+    ``table.attrs["skipped"]``.
 
     Args:
         runs: Run log (anything :func:`scalinglaws.load_runs` accepts).
@@ -222,12 +225,17 @@ def compare_approaches(
         approach2_options: Keyword options for :func:`approach2`.
         level: Interval level for every approach.
         k: FLOPs per parameter per token, when C must be derived from N and D.
+        load_options: Keywords of :func:`scalinglaws.load_runs` (``columns``, ``where``,
+            ``best_of``, ``drop_nonfinite``, ``loss_is``, and ``checkpoints`` for the
+            rows Approaches 2 and 3 use; Approach 1 always takes every checkpoint).
 
     Returns:
         One row per (approach, budget): ``approach``, ``C``, ``a``, ``a_lo``, ``a_hi``,
-        ``b``, ``b_lo``, ``b_hi``, ``N_opt``, ``N_opt_lo``, ``N_opt_hi``, ``D_opt``,
+        ``b``, ``b_lo``, ``b_hi``, ``G_N``, ``G_N_lo``, ``G_N_hi``, ``G_D``, ``G_D_lo``,
+        ``G_D_hi`` (N* = G_N C^a, D* = G_D C^b), ``N_opt``, ``N_opt_lo``, ``N_opt_hi``, ``D_opt``,
         ``D_opt_lo``, ``D_opt_hi``, ``tokens_per_param``. ``attrs`` hold ``results``
-        (the result objects by approach), ``skipped`` and ``warnings``.
+        (the result objects by approach), ``skipped``, ``warnings`` and ``notes`` (what
+        the loader did on request: rows filtered, checkpoints kept).
 
     Raises:
         FitError: Unknown approach numbers, or no approach could run.
@@ -236,11 +244,14 @@ def compare_approaches(
     if bad or not approaches:
         raise FitError(f"approaches must be a non-empty subset of (1, 2, 3), not {approaches!r}")
     level = check_level(level)
-    kw: dict[str, Any] = {} if k is None else {"k": k}
+    kw: dict[str, Any] = dict(load_options or {})
+    if k is not None:
+        kw["k"] = k
+    fit_checkpoints = kw.pop("checkpoints", "last")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
         all_rows = load_runs(runs, checkpoints="all", min_runs=3, require=("N",), **kw)
-        final = load_runs(runs, checkpoints="last", min_runs=3, require=("N",), **kw)
+        final = load_runs(runs, checkpoints=fit_checkpoints, min_runs=3, require=("N",), **kw)
         results: dict[int, Any] = {}
         skipped: dict[int, str] = {}
         for x in approaches:
@@ -252,9 +263,14 @@ def compare_approaches(
                     opts = {"level": level, **dict(approach2_options or {})}
                     results[2] = approach2(final, **opts)
                 else:
-                    results[3] = approach3(
-                        fit_result if fit_result is not None else final, level=level
-                    )
+                    # The loaded rows as they are (fit takes a DataFrame without
+                    # reloading it), so the checkpoints asked for are the ones fitted.
+                    law_fit = fit_result if fit_result is not None else fit(chinchilla(), final)
+                    res3 = approach3(law_fit, level=level)
+                    reason = implausible_plan(res3.predict(budgets), res3.a, res3.b)
+                    if reason is not None:
+                        raise FitError(_absurd_plan_message(reason, final))
+                    results[3] = res3
             except ScalingLawsError as exc:
                 skipped[x] = str(exc)
     messages = [str(c.message) for c in caught if issubclass(c.category, ScalingLawsWarning)]
@@ -270,15 +286,77 @@ def compare_approaches(
     table.attrs["results"] = results
     table.attrs["skipped"] = skipped
     table.attrs["warnings"] = messages
+    table.attrs["notes"] = list(final.attrs.get("notes", []))
     table.attrs["level"] = level
     return table
 
 
+#: Plausible tokens per parameter of a compute-optimal plan. Published compute-optimal
+#: ratios run from ~1-2 (Kaplan et al. 2020, arXiv 2001.08361, at large budgets) through
+#: ~20 (Hoffmann et al. 2022) to a few hundred (data-constrained and over-trained
+#: studies); a ratio off this range by orders of magnitude means the fitted law has not
+#: separated N from D (e.g. every run at one token count), not a plan.
+PLAUSIBLE_TOKENS_PER_PARAM = (1e-2, 1e5)
+#: Plausible exponents a of N* ~ C^a and b of D* ~ C^b. Published estimates of a lie
+#: between ~0.45 and ~0.75 (Hoffmann et al. 2022; Kaplan et al. 2020; Porian et al. 2024,
+#: arXiv 2406.19146; McLeish et al. 2025, arXiv 2502.06857), so b = 1 - a between ~0.25
+#: and ~0.55; an exponent under 0.1 sends nearly all extra compute to one of N and D.
+PLAUSIBLE_EXPONENT = (0.1, 0.9)
+
+
+def implausible_plan(
+    plan: pd.DataFrame, a: float | None = None, b: float | None = None
+) -> str | None:
+    """Why a compute-optimal plan is not an answer, or None when it is plausible.
+
+    A plan is implausible when an exponent ``a`` or ``b`` (when given) lies outside
+    :data:`PLAUSIBLE_EXPONENT`, or at some budget N_opt or D_opt is below one (a fraction
+    of a parameter or token), not finite, or the tokens per parameter fall outside
+    :data:`PLAUSIBLE_TOKENS_PER_PARAM`.
+
+    Args:
+        plan: Columns ``C``, ``N_opt``, ``D_opt`` (as from ``predict`` of an allocation).
+        a: Exponent of N_opt(C), if known.
+        b: Exponent of D_opt(C), if known.
+
+    Returns:
+        A one-line reason naming the first implausible exponent or budget, or None.
+    """
+    e_lo, e_hi = PLAUSIBLE_EXPONENT
+    for name, value in (("a", a), ("b", b)):
+        if value is not None and not (e_lo <= value <= e_hi):
+            what = "N_opt" if name == "a" else "D_opt"
+            return (
+                f"the allocation is implausible ({what} ~ C^{value:.3g}; plausible exponents "
+                f"{e_lo:g} to {e_hi:g})"
+            )
+    lo, hi = PLAUSIBLE_TOKENS_PER_PARAM
+    for c, n, d in zip(plan["C"], plan["N_opt"], plan["D_opt"], strict=True):
+        ratio = d / n if n > 0 else math.inf
+        if not (math.isfinite(n) and math.isfinite(d) and n >= 1 and d >= 1 and lo <= ratio <= hi):
+            return (
+                f"the plan at C = {c:.3g} is implausible (N_opt {n:.3g} parameters, D_opt "
+                f"{d:.3g} tokens, {ratio:.3g} tokens per parameter; plausible {lo:g} to {hi:g})"
+            )
+    return None
+
+
+def _absurd_plan_message(reason: str, runs: pd.DataFrame) -> str:
+    """Refusal of an implausible Approach-3 plan, with the likely cause in the data."""
+    n_d = int(runs["D"].nunique()) if "D" in runs else 0
+    cause = "the fitted law does not separate the parameter and data terms"
+    if n_d <= 2:
+        cause += f" (the runs used span {n_d} token count{'s' if n_d != 1 else ''}"
+        cause += "; a checkpoint log fits on more with --checkpoints all or after-fraction F)"
+    return f"not an answer: {reason}; {cause}"
+
+
 def _approach_rows(x: int, res: Any, budgets: float | Sequence[float]) -> pd.DataFrame:
-    """One approach's exponents with intervals beside its allocation at each budget."""
+    """One approach's exponents and prefactors with intervals beside its allocation."""
     pred = res.predict(budgets)
     a_lo, a_hi = res.interval("a")
     b_lo, b_hi = res.interval("b")
+    pl = res.powerlaws
     head = pd.DataFrame(
         {
             "approach": APPROACH_NAMES[x],
@@ -288,6 +366,12 @@ def _approach_rows(x: int, res: Any, budgets: float | Sequence[float]) -> pd.Dat
             "b": res.b,
             "b_lo": b_lo,
             "b_hi": b_hi,
+            "G_N": res.G_N,
+            "G_N_lo": float(pl.loc["N", "coefficient_lo"]),
+            "G_N_hi": float(pl.loc["N", "coefficient_hi"]),
+            "G_D": res.G_D,
+            "G_D_lo": float(pl.loc["D", "coefficient_lo"]),
+            "G_D_hi": float(pl.loc["D", "coefficient_hi"]),
         },
         index=pred.index,
     )

@@ -375,9 +375,7 @@ class Approach2Settings:
         if bootstrap is None:
             bootstrap = "noise" if self.method == "akima" else "residual"
         if bootstrap not in BOOTSTRAPS:
-            raise FitError(
-                f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}"
-            )
+            raise FitError(f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}")
         if self.method == "akima" and bootstrap == "residual":
             raise FitError(
                 "method 'akima' interpolates every point exactly, so it has no residuals to "
@@ -572,9 +570,7 @@ def _run_weights(df: pd.DataFrame, weight_column: str | None) -> np.ndarray | fl
     if weight_column is None:
         return 1.0
     if weight_column not in df.columns:
-        raise FitError(
-            f"weight column {weight_column!r} not found; columns are {list(df.columns)}"
-        )
+        raise FitError(f"weight column {weight_column!r} not found; columns are {list(df.columns)}")
     wcol = pd.to_numeric(df[weight_column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~(np.isfinite(wcol) & (wcol > 0)))
     if bad.size:

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 def _classify(exc: BaseException) -> tuple[str, int]:
     """(message, exit code) of a failure: 2 for what the user can cause, 3 for a bug."""
     if isinstance(exc, ScalingLawsError):
-        return f"error: {_one_line(str(exc).splitlines()[0] if str(exc) else exc)}", 2
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"error: {_one_line(first)}", 2
     if isinstance(exc, OSError):
         # Missing or unreadable files, read-only or full disks, an output under a file.
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""

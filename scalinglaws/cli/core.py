@@ -19,17 +19,7 @@ DEMO_BUDGETS = (1e21, 1e22, 1e23, 5.76e23, 1e24, 1e25)
 
 
 def _column_overrides(items: list[str] | None) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ScalingLawsError(f"--column takes CANONICAL=COLUMN (e.g. N=params), not {item!r}")
-        canon, col = item.split("=", 1)
-        if canon not in ("N", "D", "C", "loss", "run", "step"):
-            raise ScalingLawsError(
-                f"--column {item!r}: {canon!r} is not one of N, D, C, loss, run, step"
-            )
-        out[canon] = col
-    return out
+    return common.column_overrides(items)
 
 
 def fit_payload(result: Any, extra_warnings: list[str] | None = None) -> dict[str, Any]:
@@ -85,6 +75,7 @@ def fit_and_report(
 
     calibrating = _calibration_requested(args)
     common.check_discrepancy(args)
+    common.check_output(args.out, inputs=args.runs)
     common.progress(args, f"reading {args.runs}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
@@ -119,10 +110,15 @@ def fit_and_report(
             )
             common.progress(args, result.calibration.describe())
     caught_msgs = [str(c.message) for c in caught if str(c.message) not in result.warnings]
+    # The loader's notes (rows filtered, checkpoints kept) reach the report through the
+    # fit's warnings; JSON also lists them on their own.
+    notes = list(runs.attrs.get("notes", [])) if hasattr(runs, "attrs") else []
     if args.out:
         save_fit(result, args.out, data_path=args.runs, load_options=load_options)
         common.progress(args, f"wrote {args.out}")
     payload = fit_payload(result, caught_msgs)
+    payload["diagnostics"]["load_notes"] = notes
+    payload["diagnostics"]["load_options"] = common.json_safe(dict(load_options))
     if result.calibration is not None:
         payload["calibration"] = result.calibration.to_dict()
     return result, payload
@@ -141,11 +137,19 @@ def _calibration_requested(args: argparse.Namespace) -> bool:
     return calibrating
 
 
-def fit_text(result: Any) -> str:
-    """The fit report, with the calibration line of a calibrated fit."""
+def fit_text(result: Any, payload: dict[str, Any] | None = None) -> str:
+    """The fit report, with the calibration line of a calibrated fit.
+
+    With the fit's ``payload``, warnings the report does not already carry (those of the
+    run-log loader: perplexities, an unidentifiable design) are appended as
+    ``warning:`` lines.
+    """
     text = result.report()
     if result.calibration is not None:
         text += f"\n\n  {result.calibration.describe()}"
+    if payload is not None:
+        extra = [w for w in payload.get("warnings", []) if w not in text]
+        text += "".join(f"\nwarning: {w}" for w in extra)
     return text
 
 
@@ -156,9 +160,10 @@ def _fit_chinchilla(args: argparse.Namespace) -> int:
         "k": args.k,
         "columns": _column_overrides(args.column),
         "duplicates": args.duplicates,
+        **common.run_load_options(args, column=False),
     }
     result, payload = fit_and_report(args, sl.laws.chinchilla(), sl.load_runs, options)
-    common.emit(args, payload, fit_text(result))
+    common.emit(args, payload, fit_text(result, payload))
     return 0
 
 
@@ -273,6 +278,8 @@ def _predict(args: argparse.Namespace) -> int:
             given[name] = [float(v) for v in vals.split(",") if v]
         except ValueError:
             raise ScalingLawsError(f"--input {item!r}: values must be numbers") from None
+        if not name or not given[name]:
+            raise ScalingLawsError(f"--input {item!r}: give NAME=V1,V2 with at least one value")
     law = result.law
     missing = [n for n in law.inputs if n not in given]
     if missing:
@@ -341,7 +348,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     path = Path(args.runs) if args.runs else DEFAULT_DATA
     common.progress(args, f"fitting the Chinchilla law to {path}")
-    runs = sl.load_runs(path)
+    runs = sl.load_runs(path, **common.run_load_options(args))
     result = sl.fit(sl.laws.chinchilla(), runs)
     if args.uncertainty != "none":
         from scalinglaws.uncertainty import attach
@@ -398,13 +405,28 @@ def add_fit_options(p: Any) -> None:
     p.add_argument(
         "--column",
         action="append",
-        metavar="CANON=COL",
-        help="map a column explicitly, e.g. --column N=non_embedding_params",
+        metavar="ROLE=COLUMN",
+        help="take a column for a role (N, D, C, loss, run, step), e.g. --column "
+        "N=non_embedding_params or --column loss=eval/loss; repeat for several",
     )
-    p.add_argument("--uncertainty", default="none", choices=UNCERTAINTY_METHODS)
+    common.add_run_options(p, column=False)
+    p.add_argument(
+        "--uncertainty",
+        default="none",
+        choices=UNCERTAINTY_METHODS,
+        help="parameter uncertainty: none (default), laplace (Gaussian at the optimum), "
+        "bootstrap (refits on runs resampled by run, never by checkpoint) or bayes (NUTS "
+        "posterior with r-hat/ESS diagnostics)",
+    )
     common.add_discrepancy_option(p)
     p.add_argument("--samples", type=int, default=None, help="draws / resamples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the resamples or the sampler; the same seed gives the same numbers "
+        "(default 0)",
+    )
     p.add_argument(
         "--calibrate",
         default="none",
@@ -438,10 +460,23 @@ def _add_no_calibration(p: Any) -> None:
 
 
 def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
-    p = fit_sub.add_parser("chinchilla", help="fit L(N, D) = E + A/N^alpha + B/D^beta")
+    p = fit_sub.add_parser(
+        "chinchilla",
+        help="fit L(N, D) = E + A/N^alpha + B/D^beta",
+        description="Fit the Chinchilla law L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et "
+        "al. 2022, arXiv 2203.15556, Approach 3: sum of Huber losses on log residuals) to a "
+        "run log with two of N, D, C and a loss. Checkpoint logs: --checkpoints; sweeps: "
+        "--best-of; subsets: --where.",
+    )
     p.add_argument("runs", help="run log (CSV, Parquet, JSON Lines) with N/D/C and loss")
     add_fit_options(p)
-    p.add_argument("--duplicates", default="keep", choices=("keep", "mean", "error"))
+    p.add_argument(
+        "--duplicates",
+        default="keep",
+        choices=("keep", "mean", "error"),
+        help="rows repeating an (N, D) pair without a run column: keep them as separate "
+        "runs (default, with a warning), average their losses, or refuse the log",
+    )
     p.set_defaults(func=_fit_chinchilla)
 
     p = plan_sub.add_parser("compute", help="compute-optimal N, D and loss for budgets")
@@ -469,6 +504,7 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
 
     p = sub.add_parser("demo", help="fit the bundled simulated run log and print a plan")
     p.add_argument("--runs", help="run log to use instead of the bundled one")
+    common.add_run_options(p)
     p.add_argument("--report", default="report", help="folder for the report (default ./report)")
     p.add_argument(
         "--uncertainty",

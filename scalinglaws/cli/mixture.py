@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglaws.cli import common
-from scalinglaws.errors import FitError, RecordError, ScalingLawsWarning
+from scalinglaws.errors import FitError, RecordError, ScalingLawsError, ScalingLawsWarning
 
 
 def _lam(text: str) -> float:
@@ -89,6 +89,20 @@ def _add_fit_cmr(fit_sub: Any) -> None:
         type=float,
         default=1.0,
         help="raw tokens per unit of the log's tokens column (default raw)",
+    )
+    p.add_argument(
+        "--column",
+        action="append",
+        metavar="ROLE=COLUMN",
+        help="take a column for a role (model, ratio, tokens, split, loss), e.g. --column "
+        "loss=eval/loss; repeat for several",
+    )
+    p.add_argument(
+        "--where",
+        metavar="EXPR",
+        default=None,
+        help="keep only the rows this filter selects, e.g. \"model != '3.1B'\" (parsed, "
+        "never evaluated)",
     )
     p.add_argument("--out", metavar="FIT.json", help="write the fit record here")
     p.add_argument(
@@ -179,11 +193,56 @@ def record_command(args) -> int:
     return 0
 
 
+def _selected_curves(args) -> Any:
+    """The curves path, or with ``--column``/``--where`` the selected, renamed table.
+
+    A selection is not reproducible from the data file alone, so it is refused with
+    ``--record`` and ``--out`` (the drift check refits a record from its file as is).
+    """
+    from scalinglaws.io.columns import read_table
+    from scalinglaws.io.query import row_mask
+    from scalinglaws.mixture.runs import CPT_ALIASES
+
+    if not args.column and args.where is None:
+        return args.curves
+    if args.record or args.out:
+        raise ScalingLawsError(
+            "--column / --where select from the curves, which a CMR record cannot yet replay "
+            "(check refits from the file as is): write the selected curves to a file instead"
+        )
+    table, _ = read_table(args.curves)
+    renames = common.column_overrides(args.column, tuple(CPT_ALIASES))
+    for role, col in renames.items():
+        if col not in table.columns:
+            raise ScalingLawsError(
+                f"--column {role}={col}: no column {col!r}; found "
+                f"{', '.join(map(str, table.columns))}"
+            )
+    if args.where is not None:
+        # The filter sees the log's own names and the roles given by --column.
+        view = table.copy()
+        for role, col in renames.items():
+            view[role] = table[col]
+        mask = row_mask(view, args.where, label="--where filter")
+        if not mask.any():
+            raise ScalingLawsError(f"--where {args.where!r} selects none of the curves' rows")
+        common.progress(
+            args, f"note: kept {int(mask.sum())} of {len(table)} rows where {args.where}"
+        )
+        table = table[mask].reset_index(drop=True)
+    for role, col in renames.items():
+        if role in table.columns and role != col:
+            table = table.drop(columns=role)
+        table = table.rename(columns={col: role})
+    return table
+
+
 def _fit_cmr(args) -> int:
     from scalinglaws.mixture.pipeline import fit_cmr
     from scalinglaws.mixture.record import cmr_fit_to_dict, registry_target, save_cmr_fit
 
     target = None
+    common.check_output(args.out, inputs=args.curves)
     if args.record:  # refuse an existing version before the (slow) fit
         target = registry_target(args.fits_dir, args.record, bump=args.bump)
 
@@ -202,10 +261,11 @@ def _fit_cmr(args) -> int:
         bayes = {"sampler": args.sampler}
         if args.sampler == "nuts":
             bayes.update(chains=args.chains, warmup=args.warmup)
+    curves = _selected_curves(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         fit = fit_cmr(
-            args.curves,
+            curves,
             lam=args.lam,
             epsilon=args.epsilon,
             uncertainty=args.uncertainty,
@@ -219,9 +279,7 @@ def _fit_cmr(args) -> int:
         from scalinglaws.io.records import write_record
 
         rel = os.path.relpath(Path(args.curves).resolve(), target.parent.resolve())
-        rec = cmr_fit_to_dict(
-            fit, data_path=args.curves, data_path_as=rel, dataset=args.record
-        )
+        rec = cmr_fit_to_dict(fit, data_path=args.curves, data_path_as=rel, dataset=args.record)
         # Claimed when written: a concurrent writer never overwrites another's version.
         target = write_record(rec, target, claim="next" if args.bump else "exact")
         common.progress(args, f"wrote {target}")

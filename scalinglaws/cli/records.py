@@ -81,6 +81,13 @@ def _record(args: argparse.Namespace) -> int:
     law = sl.laws.get(args.law)
     target = registry_target(args.fits_dir, law.name, args.dataset, bump=args.bump)
     load_options: dict[str, Any] = {"k": args.k} if args.k != 6.0 else {}
+    if not ({"N", "D"} <= set(law.inputs) or law.name in checking.LOADERS):
+        if common.run_load_options(args):
+            raise ScalingLawsError(
+                f"run-log options (--column, --checkpoints, --where, ...) do not apply to law "
+                f"{law.name!r}, whose data is read as a plain table"
+            )
+    load_options.update(common.run_load_options(args))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         runs = checking.load_law_data(law, args.runs, load_options)
@@ -151,6 +158,7 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p.add_argument("--dataset", required=True, help="dataset name (the registry folder)")
     p.add_argument("--fits-dir", default="fits", help="registry root (default fits/)")
     p.add_argument("--bump", action="store_true", help="write the next version if one exists")
-    p.add_argument("--k", type=float, default=6.0)
+    p.add_argument("--k", type=float, default=6.0, help="FLOPs per parameter per token")
+    common.add_run_options(p)
     common.add_common(p)
     p.set_defaults(func=_record)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.cli import common
-from scalinglaws.cli.core import add_fit_options, fit_and_report
+from scalinglaws.cli.core import add_fit_options, fit_and_report, fit_text
 from scalinglaws.errors import ScalingLawsError
 from scalinglaws.io.records import load_fit, read_record
 from scalinglaws.laws.avgparams import avgparams
@@ -48,6 +48,7 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
 
 # ------------------------------------------------------------------------ schedule
 def _schedule(args: argparse.Namespace) -> int:
+    common.check_output(args.csv, option="--csv")
     sched, by_step = _schedule_from_args(args)
     if args.tokens_per_step is not None and not args.tokens_per_step > 0:
         raise ScalingLawsError(f"--tokens-per-step must be > 0, not {args.tokens_per_step}")
@@ -150,6 +151,7 @@ def _fit_avgparams(args: argparse.Namespace) -> int:
         "columns": _overrides(args.column),
         "interval": args.every,
         "dense_remainder": args.dense_remainder,
+        **common.run_load_options(args, column=False),
     }
 
     def describe(runs):
@@ -158,7 +160,7 @@ def _fit_avgparams(args: argparse.Namespace) -> int:
 
     result, payload = fit_and_report(args, avgparams(), load_sparse_runs, options, describe)
     payload["diagnostics"]["n_sparse_runs"] = int((result.data["source_kind"] != "dense").sum())
-    common.emit(args, payload, result.report())
+    common.emit(args, payload, fit_text(result, payload))
     return 0
 
 
@@ -237,7 +239,14 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p.add_argument(
         "--every", type=int, default=DEFAULT_INTERVAL, help="steps between pruning events"
     )
-    p.add_argument("--kind", choices=("geometric", "cubic"), default="geometric")
+    p.add_argument(
+        "--kind",
+        choices=("geometric", "cubic"),
+        default="geometric",
+        help="geometric: every event removes the same fraction of the remaining weights "
+        "(Jin et al. 2025's released code, default); cubic: Zhu & Gupta's s_t = s(1 - (1 - "
+        "progress)^3)",
+    )
     p.add_argument("--start-step", type=int, help="first pruning event (0-indexed step)")
     p.add_argument("--end-step", type=int, help="last pruning event")
     p.add_argument("--start-compute", type=_fraction, help="fraction of compute before pruning")
@@ -284,7 +293,12 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     q.add_argument(
         "--every", type=int, default=DEFAULT_INTERVAL, help="steps between pruning events"
     )
-    q.add_argument("--kind", choices=("geometric", "cubic"), default="geometric")
+    q.add_argument(
+        "--kind",
+        choices=("geometric", "cubic"),
+        default="geometric",
+        help="pruning schedule: geometric (default) or cubic (Zhu & Gupta)",
+    )
     q.add_argument("--start-compute", type=_fraction, default=DEFAULT_START_COMPUTE)
     q.add_argument("--end-compute", type=_fraction, default=DEFAULT_END_COMPUTE)
     common.add_common(q)

@@ -53,19 +53,44 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
     p.add_argument("runs", help="run log (CSV, Parquet, JSON Lines)")
     p.add_argument("--law", default="chinchilla", help="registered law name (default chinchilla)")
     rule = p.add_mutually_exclusive_group(required=True)
-    rule.add_argument("--holdout-above-compute", type=_positive, metavar="C")
-    rule.add_argument("--holdout-above-params", type=_positive, metavar="N")
-    rule.add_argument("--holdout-query", metavar="EXPR", help="e.g. 'C >= 1e21 and N > 1e9'")
     rule.add_argument(
-        "--leave-one-budget-out", action="store_true", help="hold out each isoFLOP budget in turn"
+        "--holdout-above-compute", type=_positive, metavar="C", help="hold out runs with C > C"
     )
-    p.add_argument("--uncertainty", choices=UNCERTAINTY, default="none")
+    rule.add_argument(
+        "--holdout-above-params", type=_positive, metavar="N", help="hold out runs with N > N"
+    )
+    rule.add_argument(
+        "--holdout-query",
+        metavar="EXPR",
+        help="hold out the runs this filter selects, e.g. 'C >= 1e21 and N > 1e9' or "
+        "\"model == 'OPT-175b'\" (parsed, never evaluated)",
+    )
+    rule.add_argument(
+        "--leave-one-budget-out",
+        action="store_true",
+        help="hold out each isoFLOP budget (slice of equal C) in turn, fit on the others and "
+        "report errors and coverage per budget",
+    )
+    common.add_run_options(p)
+    p.add_argument(
+        "--uncertainty",
+        choices=UNCERTAINTY,
+        default="none",
+        help="where the interval's parameter uncertainty comes from: none (residual scatter "
+        "only, default), laplace, bootstrap (resampled by run) or bayes",
+    )
     common.add_discrepancy_option(p)
     p.add_argument("--level", type=float, default=0.9, help="predictive interval level")
     p.add_argument("--samples", type=int, default=None, help="draws for the uncertainty method")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the uncertainty draws")
     p.add_argument("--k", type=_positive, default=None, help="FLOPs per parameter per token")
-    p.add_argument("--plot", metavar="PNG", default=None, help="write a parity plot here")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        default=None,
+        help="write a parity plot (observed against predicted loss of the held-out runs, "
+        "with intervals; misses hollow) to this PNG file",
+    )
     p.add_argument(
         "--calibrate",
         choices=CALIBRATE,
@@ -97,7 +122,15 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
         "with intervals and N_opt, D_opt at the given budgets.",
     )
     q.add_argument("runs", help="run log (checkpoints enable Approach 1)")
-    q.add_argument("--budgets", type=_positive, nargs="+", required=True, metavar="C")
+    q.add_argument(
+        "--budgets",
+        type=_positive,
+        nargs="+",
+        required=True,
+        metavar="C",
+        help="compute budgets in FLOPs at which to give N_opt and D_opt",
+    )
+    common.add_run_options(q)
     q.add_argument("--approach", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
     q.add_argument("--method", choices=METHODS, default="parabola", help="Approach 2 minimiser")
     q.add_argument("--loss-noise", type=_positive, default=None, help="seed sd of a loss (akima)")
@@ -135,6 +168,7 @@ def _backtest(args: Any) -> int:
             "samples": args.samples,
             "seed": args.seed,
             "k": args.k,
+            "load_options": common.run_load_options(args),
         }
         if args.discrepancy != "none":
             opts["fit_options"] = {"discrepancy": args.discrepancy}
@@ -231,16 +265,16 @@ def _approaches(args: Any) -> int:
         approach2_options=a2,
         level=args.level,
         k=args.k,
+        load_options=common.run_load_options(args),
     )
-    per = (
-        table.groupby("approach", sort=False)[["a", "a_lo", "a_hi", "b", "b_lo", "b_hi"]]
-        .first()
-        .reset_index()
-    )
+    columns = ["a", "a_lo", "a_hi", "b", "b_lo", "b_hi"]
+    prefactors = ["G_N", "G_N_lo", "G_N_hi", "G_D", "G_D_lo", "G_D_hi"]
+    per = table.groupby("approach", sort=False)[columns + prefactors].first().reset_index()
     summary = {
         "level": args.level,
         "approaches": common.json_safe(per.to_dict(orient="records")),
         "skipped": {str(k): v for k, v in table.attrs["skipped"].items()},
+        "load_notes": list(table.attrs.get("notes", [])),
     }
     obj = {
         "rows": common.json_safe(table.to_dict(orient="records")),
@@ -248,13 +282,16 @@ def _approaches(args: Any) -> int:
         "warnings": list(table.attrs["warnings"]),
     }
     text = [
-        per.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        per[["approach", *columns]].to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        "",
+        per[["approach", "G_N", "G_D"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
         "",
         table[
             ["approach", "C", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "tokens_per_param"]
         ].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
     ]
     text += [f"skipped approach {k}: {v}" for k, v in table.attrs["skipped"].items()]
+    text += [f"note: {n}" for n in table.attrs.get("notes", [])]
     text += [f"warning: {w}" for w in table.attrs["warnings"]]
     common.emit(args, obj, "\n".join(text))
     return 0

@@ -139,10 +139,29 @@ def polish_batch(
     return fn(theta0, weights)
 
 
+#: Memory budget (bytes) of one vectorised chunk of a search over many starts.
+SEARCH_CHUNK_BYTES = 256 * 2**20
+
+
+def chunked_vmap(fn, xs, *, per_item_bytes: int):
+    """``jax.vmap(fn)(xs)``, computed in chunks of rows whose intermediates fit
+    :data:`SEARCH_CHUNK_BYTES` (one chunk, i.e. plain ``vmap``, when everything fits)."""
+    n_items = xs.shape[0]
+    batch = max(1, SEARCH_CHUNK_BYTES // max(int(per_item_bytes), 1))
+    if batch >= n_items:
+        return jax.vmap(fn)(xs)
+    return jax.lax.map(fn, xs, batch_size=int(batch))
+
+
 @partial(jax.jit, static_argnames=("law",))
 def objective_batch(law: Law, thetas, inputs: Inputs, target, weights, delta: float):
-    """Objective at each row of ``thetas`` (``(S, P)``) with one weight vector."""
-    return jax.vmap(lambda t: objective(law, t, inputs, target, weights, delta))(thetas)
+    """Objective at each row of ``thetas`` (``(S, P)``) with one weight vector (in chunks
+    of rows for long logs, as :func:`varpro_search`)."""
+    return chunked_vmap(
+        lambda t: objective(law, t, inputs, target, weights, delta),
+        thetas,
+        per_item_bytes=6 * 8 * target.shape[0],
+    )
 
 
 def _spd_solve(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
@@ -259,7 +278,10 @@ def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float)
         return theta, jnp.sum(weights * huber(r, delta))
 
     log_target = jnp.log(target) if law.residual == "log" else target
-    thetas, obj = jax.vmap(one)(grid)
+    # Each grid point holds a few (n, m) arrays: vectorised over the whole grid that is
+    # G x n x m floats (13 GB for 576 points and a million runs), so large logs are
+    # searched in chunks of grid points that fit a fixed memory budget.
+    thetas, obj = chunked_vmap(one, grid, per_item_bytes=(3 * m + 4) * 8 * target.shape[0])
     obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
     return thetas, obj
 

@@ -85,23 +85,27 @@ def map_columns(
     df: pd.DataFrame,
     columns: Mapping[str, str] | None,
     aliases: Mapping[str, tuple[str, ...]],
+    notes: list[str] | None = None,
 ) -> dict[str, str]:
     """Canonical name -> source column name, for the canonical columns present.
 
     Explicit ``columns`` win; the rest are matched through ``aliases`` (case, spaces,
-    dashes and underscores ignored, see :func:`normalize_name`).
+    dashes and underscores ignored, see :func:`normalize_name`). When several columns
+    match one canonical name and exactly one of them is the canonical name itself (``D``
+    beside ``train_tokens``), that one is taken and a note says which was left aside.
 
     Args:
         df: The table read.
         columns: Explicit ``{canonical: column}`` overrides (or None).
         aliases: Canonical name -> accepted aliases, e.g. :data:`scalinglaws.io.ALIASES`.
+        notes: A list that receives one-line notes (a column left aside); optional.
 
     Returns:
         ``{canonical: column}`` for every canonical name found.
 
     Raises:
         RunLogError: An override names an unknown role or a missing column, or several
-            columns match one canonical name.
+            columns match one canonical name and none of them is that name.
     """
     found: dict[str, str] = {}
     if columns:
@@ -125,6 +129,16 @@ def map_columns(
             for col in by_norm.get(normalize_name(alias), []):
                 if col not in hits and col not in found.values():
                     hits.append(col)
+        exact = [c for c in hits if str(c) == canon]
+        if len(hits) > 1 and len(exact) == 1:
+            others = [c for c in hits if c != exact[0]]
+            if notes is not None:
+                notes.append(
+                    f"columns {hits} all look like {canon!r}; used the canonical {canon!r} and "
+                    f"left {', '.join(map(repr, others))} aside (--column {canon}=COLUMN "
+                    "picks another)"
+                )
+            hits = exact
         if len(hits) > 1:
             raise RunLogError(
                 f"columns {hits} all look like {canon!r}; say which with columns={{'{canon}': ...}}"
@@ -148,12 +162,16 @@ def row_label(df: pd.DataFrame, pos: int, kind: str) -> str:
         ``"line 7"`` or ``"row 'a'"``.
     """
     if kind == "line":
-        return f"line {pos + 2}"  # the header is line 1
-    return f"row {df.index[pos]!r}"
+        # The header is line 1; a file's rows keep their position in the file as index
+        # labels, so the line stays right after rows were filtered out.
+        label = df.index[pos]
+        return f"line {(int(label) if isinstance(label, int | np.integer) else pos) + 2}"
+    label = df.index[pos]
+    return f"row {label.item() if isinstance(label, np.generic) else label!r}"
 
 
 def numeric_column(
-    df: pd.DataFrame, col: str, canon: str, kind: str, positive: bool
+    df: pd.DataFrame, col: str, canon: str, kind: str, positive: bool, hint: str = ""
 ) -> np.ndarray:
     """A column as finite floats, or a one-line error naming the first bad row.
 
@@ -163,6 +181,8 @@ def numeric_column(
         canon: Canonical name of the quantity, for the message (``"loss"``).
         kind: Row naming, as returned by :func:`read_table`.
         positive: Also require every value to be > 0.
+        hint: Text appended to the message about a missing or infinite value (an
+            option that would drop such rows).
 
     Returns:
         The values as a float array.
@@ -187,6 +207,7 @@ def numeric_column(
             f"{row_label(df, i, kind)}, column {col!r}: value is {raw.iloc[i]!r}; "
             f"every {canon} must be a finite number"
             + (f" ({bad.size} such rows)" if bad.size > 1 else "")
+            + hint
         )
     if positive:
         bad = np.flatnonzero(values <= 0)

@@ -642,9 +642,31 @@ def result_from_record(
         params = check_params(law, record["params"])
     except (ScalingLawsError, TypeError, ValueError, OverflowError) as exc:
         raise RecordError(f"{where}: {exc}") from None
+    try:
+        return _result(record, law, params, where)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # A field of the wrong shape or type (a string covariance, a list objective, ...).
+        raise RecordError(f"{where}: malformed record ({type(exc).__name__}: {exc})") from None
+
+
+def _result(
+    record: Mapping[str, Any], law: Law, params: dict[str, float], where: str
+) -> FitResult:
     unc = record.get("uncertainty") or {}
     draws = {k: np.asarray(v, dtype=float) for k, v in (unc.get("draws") or {}).items()}
+    for k, v in draws.items():
+        if v.ndim != 1:
+            raise ValueError(f"uncertainty.draws.{k} must be a list of numbers")
     cov = record.get("covariance")
+    if cov is not None:
+        cov = np.asarray(cov, dtype=float)
+        if cov.shape != (len(law.params), len(law.params)):
+            raise ValueError(f"covariance must be {len(law.params)}x{len(law.params)}")
+    objective = record.get("objective")
+    if objective is not None and (
+        isinstance(objective, bool) or not isinstance(objective, int | float)
+    ):
+        raise ValueError("objective must be a number")
     data = record.get("data") or {}
     options = dict(record.get("options") or {})
     options["record"] = {
@@ -656,12 +678,12 @@ def result_from_record(
     return FitResult(
         law=law,
         params=params,
-        objective=math.nan if record.get("objective") is None else float(record["objective"]),
+        objective=math.nan if objective is None else float(objective),
         status=record["status"],
         starts=pd.DataFrame(),
         n_runs=int(data.get("n_runs") or 0),
         options=options,
-        covariance=None if cov is None else np.asarray(cov, dtype=float),
+        covariance=cov,
         residuals=np.asarray([], dtype=float),
         warnings=tuple(record.get("warnings", [])),
         uncertainty=Uncertainty(

@@ -45,7 +45,7 @@ from scalinglaws.io.columns import (
     read_table,
     row_label,
 )
-from scalinglaws.io.runs import ALIASES, DEFAULT_COMPUTE_RTOL, DEFAULT_K, load_runs
+from scalinglaws.io.runs import ALIASES, DEFAULT_COMPUTE_RTOL, DEFAULT_K, load_runs, select_rows
 from scalinglaws.sparsity.schedules import (
     DEFAULT_INTERVAL,
     PruningSchedule,
@@ -97,7 +97,8 @@ def _find(
         hits = [
             c
             for c in df.columns
-            if normalize_name(c) in {normalize_name(a) for a in (canon, *aliases[canon])} and c not in taken
+            if normalize_name(c) in {normalize_name(a) for a in (canon, *aliases[canon])}
+            and c not in taken
         ]
         if len(hits) > 1:
             raise RunLogError(f"columns {hits} all look like {canon!r}; say which with columns=...")
@@ -283,6 +284,11 @@ def load_sparse_runs(
     compute_rtol: float = DEFAULT_COMPUTE_RTOL,
     duplicates: str = "keep",
     min_runs: int = 5,
+    checkpoints: Any = "last",
+    where: str | None = None,
+    best_of: str | None = None,
+    drop_nonfinite: bool = False,
+    loss_is: str = "loss",
 ) -> pd.DataFrame:
     """Read a log of dense and sparse runs and compute each run's average parameter count.
 
@@ -305,6 +311,11 @@ def load_sparse_runs(
         compute_rtol: Tolerance of a given ``C`` (or ``N_avg``) against the computed one.
         duplicates: As :func:`scalinglaws.load_runs`.
         min_runs: Fewest runs accepted.
+        checkpoints: As :func:`scalinglaws.load_runs`.
+        where: As :func:`scalinglaws.load_runs` (applied to the log's own rows first).
+        best_of: As :func:`scalinglaws.load_runs`.
+        drop_nonfinite: As :func:`scalinglaws.load_runs`.
+        loss_is: As :func:`scalinglaws.load_runs`.
 
     Returns:
         DataFrame with ``N_avg, D, C, loss`` and ``N0`` (dense prunable size; NaN when only
@@ -323,6 +334,8 @@ def load_sparse_runs(
     if not isinstance(source, pd.DataFrame | Mapping):
         base = Path(source).resolve().parent
     found, sparse = _sparse_columns(df, columns)
+    notes: list[str] = []
+    df = select_rows(df, found, kind, where=where, drop_nonfinite=drop_nonfinite, k=k, notes=notes)
     loss = numeric_column(df, found["loss"], "loss", kind, positive=True)
     ctx = _RowContext(
         df=df,
@@ -344,12 +357,21 @@ def load_sparse_runs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
         loaded = load_runs(
-            frame, k=k, compute_rtol=compute_rtol, duplicates=duplicates, min_runs=min_runs
+            frame,
+            k=k,
+            compute_rtol=compute_rtol,
+            duplicates=duplicates,
+            min_runs=min_runs,
+            checkpoints=checkpoints,
+            best_of=best_of,
+            loss_is=loss_is,
         )
     for c in caught:
         warnings.warn(str(c.message), ScalingLawsWarning, stacklevel=2)
     loaded = loaded.rename(columns={"N": "N_avg"})
     loaded.attrs["source"] = str(source) if base is not None else None
+    loaded.attrs["notes"] = [*notes, *loaded.attrs.get("notes", [])]
+    loaded.attrs["warnings"] = [*notes, *loaded.attrs.get("warnings", [])]
     return loaded
 
 
@@ -421,7 +443,9 @@ def _sparse_row(ctx: _RowContext, i: int, v: Mapping[str, float]) -> dict[str, A
     remainder = v.get("dense_remainder", math.nan)
     remainder = ctx.dense_remainder if not np.isfinite(remainder) else remainder
     if remainder < 0:
-        raise RunLogError(f"{where}, column {ctx.sparse['dense_remainder']!r}: must be >= 0")
+        if "dense_remainder" in ctx.sparse:
+            raise RunLogError(f"{where}, column {ctx.sparse['dense_remainder']!r}: must be >= 0")
+        raise RunLogError(f"dense_remainder must be >= 0, not {remainder:g}")
     row = _average_count(ctx, i, v, where, remainder)
     # N_avg given beside a schedule or count log must agree with what they imply.
     if row["source_kind"] in ("counts", "schedule") and np.isfinite(v.get("N_avg", math.nan)):
@@ -502,9 +526,7 @@ def _average_count(
     )
 
 
-def _tokens_and_compute(
-    ctx: _RowContext, row: dict[str, Any], c_given: float, where: str
-) -> None:
+def _tokens_and_compute(ctx: _RowContext, row: dict[str, Any], c_given: float, where: str) -> None:
     """Fill ``D`` (from C when absent) and ``C = k N_avg D``; a given C must agree."""
     k = ctx.k
     if not np.isfinite(row["D"]):

@@ -135,6 +135,11 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, float | np.floating) and math.isfinite(x) and float(x).is_integer()
 
 
+
+#: Most steps a schedule may have: per-step densities and counts are arrays of this length
+#: (8 bytes a step); LLM training runs take 1e4-1e7 steps.
+MAX_TOTAL_STEPS = 100_000_000
+
 @dataclass(frozen=True)
 class PruningSchedule:
     """One pruning schedule over a training run (validated on construction).
@@ -164,6 +169,12 @@ class PruningSchedule:
         if not _is_int(self.total_steps) or self.total_steps < 1:
             raise ScheduleError(
                 f"total_steps must be a positive whole number, not {self.total_steps!r}"
+            )
+        if self.total_steps > MAX_TOTAL_STEPS:
+            raise ScheduleError(
+                f"total_steps {self.total_steps:,} is above {MAX_TOTAL_STEPS:,}: per-step "
+                "outputs would not fit in memory, and no training run takes that many steps "
+                "(use fewer, larger steps)"
             )
         s = self.sparsity
         if not isinstance(s, int | float | np.number) or not (0.0 <= float(s) < 1.0):
@@ -433,6 +444,11 @@ def _check_compute_split(
         raise ScheduleError(
             f"total_steps must be a whole number larger than the interval {interval}, "
             f"not {total_steps!r}"
+        )
+    if total_steps > MAX_TOTAL_STEPS:
+        raise ScheduleError(
+            f"total_steps {total_steps:,} is above {MAX_TOTAL_STEPS:,}: per-step arrays would "
+            "not fit in memory, and no training run takes that many steps"
         )
     if not (isinstance(sparsity, int | float | np.number) and 0.0 <= sparsity < 1.0):
         raise ScheduleError(f"sparsity must lie in [0, 1), not {sparsity!r}")

@@ -150,7 +150,8 @@ def bootstrap(
         ``result`` with ``uncertainty`` set (method ``"bootstrap"``).
 
     Raises:
-        ScalingLawsError: Bad options, or the result carries no data.
+        ScalingLawsError: Bad options, the result carries no data, or there are no more
+            runs (clusters) than parameters, so no resample could identify them.
     """
     n = check_count(n, "number of bootstrap resamples")
     if by not in ("run", "row"):
@@ -161,6 +162,15 @@ def bootstrap(
         clusters, n_clusters = np.arange(data.n), data.n
     else:
         clusters, n_clusters = data.clusters, data.n_clusters
+    if n_clusters <= len(law.params):
+        # Every resample would draw at most n_clusters distinct runs: none could identify
+        # the parameters, so every refit would be dropped. Say so instead.
+        raise ScalingLawsError(
+            f"bootstrap by run needs more runs than the {len(law.params)} parameters of "
+            f"law {law.name!r}; these {data.n} rows come from {n_clusters} runs. Use "
+            "uncertainty 'laplace' or 'bayes' (or by='row', which treats correlated "
+            "checkpoints as independent)"
+        )
     delta = float(result.options.get("delta", 1e-3))
     iters = check_count(
         int(max_iter if max_iter is not None else result.options.get("max_iter", 200)),

@@ -75,9 +75,17 @@ def check_interval_options(uncertainty: str, level: float) -> float:
     return check_level(level)
 
 
-def load_law_runs(runs: Any, law: Law, k: float | None) -> pd.DataFrame:
-    """Load runs for ``law`` (requiring its N/D inputs), loader warnings silenced."""
-    kwargs: dict[str, Any] = {} if k is None else {"k": k}
+def load_law_runs(
+    runs: Any, law: Law, k: float | None, load_options: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Load runs for ``law`` (requiring its N/D inputs), loader warnings silenced.
+
+    ``load_options`` are further keywords of :func:`scalinglaws.load_runs` (``columns``,
+    ``checkpoints``, ``where``, ``best_of``, ``drop_nonfinite``, ``loss_is``).
+    """
+    kwargs: dict[str, Any] = dict(load_options or {})
+    if k is not None:
+        kwargs["k"] = k
     require = tuple(c for c in law.inputs if c in ("N", "D")) or ("N",)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)

@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "data" / "chinchilla_sim" / "runs.csv"
 LAW_RECORD = REPO / "fits" / "chinchilla" / "chinchilla_sim" / "v1.json"
 CMR_RECORD = REPO / "fits" / "cmr" / "cmr_sim" / "v2.json"
+CURVES = REPO / "data" / "cmr" / "simulated_curves.csv"
+SPARSE = REPO / "data" / "sparse" / "runs.csv"
 
 
 def _record_with(tmp: Path, edit) -> str:
@@ -82,7 +84,27 @@ CASES = [
     ("plan: 5000-digit number", lambda t: ["plan", "compute", _write(t, "big.json", '{"schema_version": ' + "9" * 5000 + "}"), "--budget", "1e22"]),
     ("plan mixture: law record", lambda t: ["plan", "mixture", str(LAW_RECORD)]),
     ("check: missing path", lambda t: ["check", str(t / "nothing")]),
+    ("out onto the input", lambda t: ["fit", "chinchilla", _copy(t), "--out", str(t / "runs.csv")]),
+    ("out empty", lambda t: ["fit", "chinchilla", str(RUNS), "--out", ""]),
+    ("out a folder", lambda t: ["fit", "chinchilla", str(RUNS), "--out", str(t)]),
+    ("out a device", lambda t: ["fit", "chinchilla", str(RUNS), "--out", "/dev/null"]),
+    ("cmr out onto the input", lambda t: ["fit", "cmr", _copy(t, CURVES), "--out", str(t / "runs.csv")]),
+    ("record: empty dataset", lambda t: ["record", "chinchilla", str(RUNS), "--dataset", "", "--fits-dir", str(t / "fits")]),
+    ("record: escaping dataset", lambda t: ["record", "chinchilla", str(RUNS), "--dataset", "../../x", "--fits-dir", str(t / "fits")]),
+    ("predict: empty --input", lambda t: ["predict", str(LAW_RECORD), "--input", "N=", "--D", "1e12"]),
+    ("avgparams: negative remainder", lambda t: ["fit", "avgparams", str(SPARSE), "--dense-remainder", "-1"]),
+    ("schedule: 3e9 steps", lambda t: ["schedule", "--sparsity", "0.5", "--total-steps", "3000000000"]),
+    ("schedule: 3e9 steps by step", lambda t: ["schedule", "--sparsity", "0.5", "--total-steps", "3000000000", "--start-step", "10", "--end-step", "20"]),
+    ("schedule csv onto a device", lambda t: ["schedule", "--sparsity", "0.5", "--total-steps", "1000", "--csv", "/dev/null"]),
 ]
+
+
+def _copy(folder: Path, source: Path = RUNS) -> str:
+    import shutil
+
+    target = folder / "runs.csv"
+    shutil.copy(source, target)
+    return str(target)
 
 
 def _write(folder: Path, name: str, text: str) -> str:
