@@ -20,6 +20,7 @@ from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
 from scalinglaws._caches import clear_caches
 from scalinglaws._version import __version__
 from scalinglaws.approaches.backtest import BacktestResult, backtest
+from scalinglaws.design import design_runs
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -114,6 +115,7 @@ __all__ = [
     "save_fit",
     # plans and reports
     "compute_for_loss",
+    "design_runs",
     "plan_compute",
     "plan_fixed_params",
     "plan_fixed_tokens",

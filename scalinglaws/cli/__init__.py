@@ -20,7 +20,7 @@ from scalinglaws._version import __version__
 from scalinglaws.errors import ScalingLawsError
 
 # Feature modules, in help order.
-_MODULES = ("core", "sparse", "mixture", "trust", "records")
+_MODULES = ("core", "sparse", "mixture", "trust", "records", "design")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,203 @@
+"""``scalinglaws design``: which runs to train next, from a fitted law's draws."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from scalinglaws.cli import common
+from scalinglaws.errors import PlanError, ScalingLawsError
+
+QUANTITY_CHOICES = (
+    "log_n_opt",
+    "tokens_per_param",
+    "loss",
+    "compute_for_loss",
+    "frontier_exponent",
+)
+
+
+def _load_runs(args: argparse.Namespace, result: Any) -> Any:
+    """The record's runs: ``--runs``, else the record's data file when it is present."""
+    import scalinglaws as sl
+    from scalinglaws.io.registry import resolve_data_path
+
+    if args.runs:
+        return sl.load_runs(args.runs)
+    data = (result.options.get("record") or {}).get("data") or {}
+    path = data.get("path")
+    if not path:
+        return None
+    resolved = resolve_data_path(Path(args.fit), path)
+    if not resolved.exists():
+        return None
+    load_options = dict(data.get("load_options") or {})
+    try:
+        return sl.load_runs(resolved, **load_options)
+    except (ScalingLawsError, TypeError):
+        return None
+
+
+def _design(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    import scalinglaws as sl
+    from scalinglaws.cli.core import load_law_record
+    from scalinglaws.design import design_runs
+
+    result = load_law_record(
+        args.fit, "design", "a law record with uncertainty draws", "a law record"
+    )
+    if result.uncertainty.n_draws == 0:
+        raise PlanError(
+            f"{args.fit} carries no uncertainty draws; refit with --uncertainty laplace, "
+            "bootstrap or bayes (and keep the draws in the record)"
+        )
+    runs = _load_runs(args, result)
+    if runs is not None:
+        # The residuals at the record's parameters, for the misfit check.
+        with np.errstate(all="ignore"):
+            pred = result.predict(runs)
+        resid = np.log(pred) - np.log(runs[result.law.target].to_numpy(dtype=float))
+        result = dataclasses.replace(result, data=runs, residuals=resid)
+    if args.quantity == "compute_for_loss":
+        if args.target_loss is None:
+            raise ScalingLawsError("--quantity compute_for_loss needs --target-loss L")
+        target: Any = args.target_loss
+    elif args.quantity == "frontier_exponent":
+        target = None
+    else:
+        if args.target_compute is None:
+            raise ScalingLawsError(f"--quantity {args.quantity} needs --target-compute C")
+        target = args.target_compute
+    candidates = sl.load_runs(args.candidates, min_runs=1) if args.candidates else None
+    if candidates is not None:
+        candidates = candidates[[c for c in (*result.law.inputs, "C") if c in candidates]]
+    common.progress(args, f"ranking candidate runs for {args.quantity} ({args.method} update)")
+    df = design_runs(
+        result,
+        target=target,
+        study_budget=args.study_budget,
+        k=args.n,
+        candidates=candidates,
+        quantity=args.quantity,
+        max_params=args.max_params,
+        max_tokens=args.max_tokens,
+        method=args.method,
+        selection=args.selection,
+        seed=args.seed,
+        isoflop=args.isoflop,
+        isoflop_budgets=args.isoflop_budgets,
+        sizes_per_budget=args.sizes_per_budget,
+    )
+    attrs = df.attrs
+    summary = {
+        k: attrs[k]
+        for k in (
+            "quantity",
+            "quantity_description",
+            "target",
+            "level",
+            "width_now",
+            "method",
+            "how",
+            "source",
+            "noise",
+            "noise_source",
+            "misfit",
+            "rule",
+            "stopped",
+            "n_candidates",
+            "n_draws",
+            "study_budget",
+            "seed",
+        )
+    }
+    summary["runs_known"] = None if runs is None else int(len(runs))
+    if "isoflop" in attrs:
+        summary["isoflop"] = attrs["isoflop"]
+    cols = [c for c in df.columns if c != "step"]
+    factor = (
+        f", a factor of {float(np.exp(attrs['width_now'])):.3g}" if "expected_factor" in df else ""
+    )
+    lines = [
+        f"Proposed runs for {attrs['quantity_description']}",
+        f"  today's {attrs['level']:.0%} interval width: {attrs['width_now']:.4g} "
+        f"(on q's scale{factor})",
+        "  step  " + "  ".join(f"{c:>14}" for c in cols),
+    ]
+    for _, row in df.iterrows():
+        lines.append(f"  {int(row['step']):>4}  " + "  ".join(f"{row[c]:>14.4g}" for c in cols))
+    lines.append(f"  ({attrs['how']}; noise sd {attrs['noise']:.3g} from {attrs['noise_source']})")
+    if "isoflop" in attrs:
+        iso = attrs["isoflop"]
+        chosen = ", ".join(f"{c:.3g}" for c in iso["budgets_chosen"])
+        lines.append(
+            f"  (isoFLOP slices: budgets {chosen} FLOPs chosen from "
+            f"{len(iso['budgets_considered'])}, up to {iso['sizes_per_budget']} sizes each)"
+        )
+    lines += [f"warning: {w}" for w in attrs["warnings"]]
+    payload = {
+        "rows": df.to_dict(orient="records"),
+        "summary": summary,
+        "warnings": list(attrs["warnings"]),
+    }
+    common.emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
+    p = sub.add_parser(
+        "design", help="which runs to train next so a plan's interval shrinks the most"
+    )
+    p.add_argument("fit", help="fitted law record (JSON) carrying uncertainty draws")
+    p.add_argument("--target-compute", type=float, metavar="C", help="target compute (FLOPs)")
+    p.add_argument("--target-loss", type=float, metavar="L", help="target loss (compute_for_loss)")
+    p.add_argument(
+        "--study-budget", type=float, required=True, metavar="C", help="FLOPs for the new runs"
+    )
+    p.add_argument("--n", type=int, default=8, help="largest number of runs to propose")
+    p.add_argument("--max-params", type=float, help="largest model size the team can train")
+    p.add_argument("--max-tokens", type=float, help="token supply (largest D of one run)")
+    p.add_argument("--quantity", default="log_n_opt", choices=QUANTITY_CHOICES)
+    p.add_argument(
+        "--method",
+        default="linear",
+        choices=("linear", "importance"),
+        help="how the expected interval is computed (default: linear-Gaussian update)",
+    )
+    p.add_argument(
+        "--selection",
+        default="per_flop",
+        choices=("per_flop", "absolute", "auto"),
+        help="greedy rule: value per share of FLOPs/run slots used (default), value, or the "
+        "better of the two by expected final variance",
+    )
+    p.add_argument("--candidates", help="run log of candidate runs (N, D[, C]); default a grid")
+    p.add_argument("--runs", help="the fitted runs (default: the record's data file if present)")
+    p.add_argument(
+        "--isoflop",
+        action="store_true",
+        help="propose isoFLOP slices: choose budgets, then sizes within each (ignores "
+        "--candidates)",
+    )
+    p.add_argument(
+        "--isoflop-budgets",
+        type=float,
+        nargs="+",
+        metavar="C",
+        help="candidate budgets for --isoflop (default: ten over three decades)",
+    )
+    p.add_argument(
+        "--sizes-per-budget",
+        type=int,
+        default=5,
+        metavar="K",
+        help="runs per isoFLOP slice with --isoflop (default 5)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    common.add_common(p)
+    p.set_defaults(func=_design)
