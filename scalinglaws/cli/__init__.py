@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import warnings
+from typing import Any
 
 from scalinglaws._version import __version__
 from scalinglaws.errors import ScalingLawsError
@@ -23,7 +25,17 @@ from scalinglaws.errors import ScalingLawsError
 _MODULES = ("core", "sparse", "mixture", "trust", "records", "design")
 
 
+#: A negative number in any notation (argparse alone takes ``-1e22`` for an option name).
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # `--budget -1e22` reaches the command's own check ("must be positive") instead
+        # of argparse's "expected at least one argument".
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
     def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
         sys.stderr.write(f"scalinglaws: error: {message} (see --help)\n")
         raise SystemExit(2)

@@ -68,6 +68,7 @@ CASES = [
     ("plan: not JSON", lambda t: ["plan", "compute", _write(t, "r.json", "{oops"), "--budget", "1e22"]),
     ("plan: deep JSON", lambda t: ["plan", "compute", _deep(t), "--budget", "1e22"]),
     ("plan: negative budget", lambda t: ["plan", "compute", str(LAW_RECORD), "--budget=-1e22"]),
+    ("plan: negative budget, spaced", lambda t: ["plan", "compute", str(LAW_RECORD), "--budget", "-1e22"]),
     ("plan: zero budget", lambda t: ["plan", "compute", str(LAW_RECORD), "--budget", "0"]),
     ("plan: nan budget", lambda t: ["plan", "compute", str(LAW_RECORD), "--budget", "nan"]),
     ("plan: budget 1e300", lambda t: ["plan", "compute", str(LAW_RECORD), "--budget", "1e300"]),
