@@ -158,7 +158,11 @@ def _write_png(path: str, fig: Any) -> None:
 
 def _backtest(args: Any) -> int:
     _check_backtest_args(args)
-    common.progress(args, f"backtest: fitting {args.law} ({args.uncertainty} uncertainty)")
+    common.progress(
+        args,
+        f"backtest: fitting {args.law} "
+        + ("(no uncertainty)" if args.uncertainty == "none" else f"({args.uncertainty})"),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
         opts = {

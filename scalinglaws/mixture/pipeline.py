@@ -216,7 +216,7 @@ class CMRFit:
             c = self.cmr[self.cmr["model"] == model].iloc[0]
             lines.append("")
             lines.append(
-                f"  {model}: R = {c['alpha4']:.6g} * T^{c['s4']:.6g} + {c['beta3']:.6g}   "
+                f"  {model}: R = {c['alpha4']:.6g} * T^{c['s4']:.6g} {_signed(c['beta3'], '.6g')}   "
                 f"({int(c['n_points'])} points, {c['status']})"
             )
             lines.append(
@@ -1160,3 +1160,8 @@ def file_sha256(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _signed(value: float, fmt: str) -> str:
+    """``+ 0.12`` or ``- 0.12``: a term appended to a formula (never ``+ -0.12``)."""
+    return f"{'-' if value < 0 else '+'} {abs(value):{fmt}}"
