@@ -15,10 +15,12 @@ def clear_caches() -> None:
     """
     import jax
 
+    from scalinglaws.datamix import laws as datamix_laws
     from scalinglaws.mixture import posterior
     from scalinglaws.uncertainty import bayes
 
     bayes._sampler.cache_clear()
+    datamix_laws._make_law.cache_clear()
     posterior.domain_anchor_law.cache_clear()
     posterior.general_anchor_law.cache_clear()
     jax.clear_caches()

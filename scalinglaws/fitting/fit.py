@@ -121,6 +121,7 @@ def fit(
     weights: Sequence[float] | None = None,
     k: float | None = None,
     discrepancy: str = "none",
+    starts: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Fit a law to run logs by global search and compiled, vectorised polish.
 
@@ -153,6 +154,11 @@ def fit(
         discrepancy: ``"none"`` or ``"quadratic"``: with bayes uncertainty attached later,
             add an orthogonalised model-discrepancy term to the posterior (see
             :func:`scalinglaws.uncertainty.sample_posterior`). Kept in ``options``.
+        starts: Explicit start points in natural units, ``{name: (S,) values}`` for every
+            parameter (points, not a grid product): for laws with too many parameters
+            for a grid (the data-mixing law has one exponent per training domain), e.g.
+            from a linearised pilot fit. Implies ``search="grid"``: the ``top_k`` best
+            by objective are polished.
 
     Returns:
         A :class:`FitResult`; check ``.status`` and ``.report()``.
@@ -160,6 +166,10 @@ def fit(
     Raises:
         FitError: Too few runs, bad options, or no start gave a finite objective.
     """
+    if starts is not None:
+        if search not in ("auto", "grid"):
+            raise FitError(f"starts= is a search over given points; search={search!r} is not")
+        search = "grid"
     search = _check_options(law, search, delta, top_k, max_iter, discrepancy)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScalingLawsWarning)
@@ -170,7 +180,7 @@ def fit(
 
     with jax.enable_x64(True):
         n_searched, out = _solve(
-            law, search, grid, inputs_np, target_np, w_np, delta, top_k, max_iter
+            law, search, grid, inputs_np, target_np, w_np, delta, top_k, max_iter, starts
         )
         theta, fval, status, iters, natural, resid, jac = map(np.asarray, out)
         finite = np.isfinite(fval)
@@ -233,7 +243,30 @@ def _check_options(
     return search
 
 
-def _solve(law: Law, search: str, grid, inputs, target, w, delta, top_k: int, max_iter: int):
+def _given_starts(law: Law, starts: Mapping[str, Any]) -> np.ndarray:
+    """Explicit start points ``{name: (S,)}`` as an (S, P) array in natural units."""
+    missing = [n for n in law.param_names if n not in starts]
+    unknown = [n for n in starts if n not in law.param_names]
+    if missing or unknown:
+        raise FitError(
+            f"starts= must give every parameter of law {law.name!r}; "
+            + (f"missing {missing}" if missing else f"unknown {unknown}")
+        )
+    try:
+        cols = [np.atleast_1d(np.asarray(starts[n], dtype=float)) for n in law.param_names]
+        g = np.stack(np.broadcast_arrays(*cols), axis=-1)
+    except (TypeError, ValueError) as exc:
+        raise FitError(f"starts= must be equal-length numeric arrays ({exc})") from None
+    if g.ndim != 2 or g.shape[0] == 0 or not np.all(np.isfinite(g)):
+        raise FitError("starts= must hold at least one finite start per parameter")
+    lo = np.asarray([p.lower for p in law.params])
+    hi = np.asarray([p.upper for p in law.params])
+    return np.clip(g, lo, hi)
+
+
+def _solve(
+    law: Law, search: str, grid, inputs, target, w, delta, top_k: int, max_iter: int, starts=None
+):
     """Search and polish (inside float64): ``(n_starts_searched, compiled outputs)``."""
     # numpy arrays go straight into the compiled calls (their fast argument path).
     if search == "varpro":
@@ -241,7 +274,7 @@ def _solve(law: Law, search: str, grid, inputs, target, w, delta, top_k: int, ma
         n_searched = g.shape[0]
         out = _varpro_fit(law, g, inputs, target, w, delta, min(top_k, n_searched), max_iter)
         return n_searched, out
-    g = _start_grid(law, grid, varpro=False)
+    g = _start_grid(law, grid, varpro=False) if starts is None else _given_starts(law, starts)
     n_searched = g.shape[0]
     thetas = jnp.asarray(
         np.asarray(law.to_internal({n: g[:, i] for i, n in enumerate(law.param_names)}))

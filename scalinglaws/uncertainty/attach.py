@@ -102,6 +102,7 @@ def fit(
     seed: int = 0,
     discrepancy: str = "none",
     progress: Callable[[str], None] | None = None,
+    starts: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Fit a law to run logs and, optionally, attach parameter uncertainty.
 
@@ -127,6 +128,8 @@ def fit(
             attached later), add an orthogonalised model-discrepancy term to the posterior
             (see :func:`scalinglaws.uncertainty.sample_posterior`). Kept in ``options``.
         progress: Optional callable receiving progress messages for long uncertainty work.
+        starts: Explicit start points ``{name: (S,) values}`` (see
+            :func:`scalinglaws.fitting.fit`).
 
     Returns:
         A :class:`~scalinglaws.fitting.FitResult`; check ``.status`` and ``.report()``.
@@ -146,6 +149,7 @@ def fit(
         weights=weights,
         k=k,
         discrepancy=discrepancy,
+        starts=starts,
     )
     if uncertainty == "none":
         return result

@@ -1,0 +1,538 @@
+"""``fit_datamix``: a mixture model per validation domain, and the target they predict.
+
+Every validation domain gets its own model of loss as a function of the mixture (and
+size): a :class:`~scalinglaws.laws.Law` fitted by the common :func:`scalinglaws.fit`
+path (the data-mixing law, or RegMix's regression baselines) with its parameter
+uncertainty, or the Gaussian-process model (:mod:`scalinglaws.datamix.gp`). The target a
+plan minimises is one validation domain, a weighted average of several, or their mean.
+
+Uncertainty is carried as *function draws*: S posterior draws of every domain's loss
+surface, evaluated consistently at any mixtures asked (:meth:`DataMixFit.draw_fn`), so
+that a planner can minimise each draw over the simplex and a design engine can score
+candidate proxies from the same ensemble. Domains are fitted separately, so their draws
+are independent.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from scalinglaws.datamix.laws import DEFAULT_N_REF, make_law, pilot_starts, weight_inputs
+from scalinglaws.datamix.runs import MixtureRuns, load_mixture_runs
+from scalinglaws.errors import FitError, PlanError, ScalingLawsWarning
+from scalinglaws.fitting.result import FitResult
+
+MODELS = ("mixing", "linear", "loglinear", "gp")
+UNCERTAINTIES = ("laplace", "bootstrap", "none")
+#: Huber threshold of the law fits: far above any log-loss residual of a proxy study
+#: (RegMix's are ~0.01-0.05), so the fit is least squares, as Ye et al. and RegMix fit.
+LEAST_SQUARES_DELTA = 1.0
+#: Function draws kept per domain.
+DEFAULT_DRAWS = 500
+#: Relative spread of sizes below which a study counts as one scale.
+ONE_SCALE_RTOL = 1e-6
+TRANSFER_NOTE = (
+    "the proxies were trained at one scale{at}: predicted values hold at that scale only; "
+    "at other scales only the ranking of mixtures is claimed"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a plan minimises: a weighted average of validation losses.
+
+    Attributes:
+        name: ``"mean"``, a domain name, or ``"weighted"``.
+        weights: ``{validation domain: weight}``, summing to one.
+    """
+
+    name: str
+    weights: Mapping[str, float]
+
+    def describe(self) -> str:
+        if self.name == "mean":
+            return f"mean of {len(self.weights)} validation losses"
+        if len(self.weights) == 1:
+            return f"{next(iter(self.weights))} validation loss"
+        return "weighted loss " + ", ".join(f"{d}={w:.3g}" for d, w in self.weights.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weights": dict(self.weights)}
+
+
+def target_spec(target: Any, domains: Sequence[str]) -> Target:
+    """A :class:`Target` from ``"mean"``, a domain name, ``"a=0.5,b=0.5"`` or a mapping.
+
+    Raises:
+        FitError: An unknown domain, or weights that are negative or all zero.
+    """
+    domains = list(domains)
+    if isinstance(target, Target):
+        target = dict(target.weights) if target.name != "mean" else "mean"
+    if target is None or target == "mean":
+        return Target("mean", {d: 1.0 / len(domains) for d in domains})
+    if isinstance(target, str) and "=" not in target:
+        if target not in domains:
+            raise FitError(
+                f"target domain {target!r} is not a validation domain of these runs "
+                f"(they are: {', '.join(domains)}; or 'mean')"
+            )
+        return Target(target, {target: 1.0})
+    if isinstance(target, str):
+        pairs = {}
+        for part in target.split(","):
+            key, _, val = part.partition("=")
+            try:
+                pairs[key.strip()] = float(val)
+            except ValueError:
+                raise FitError(f"target weight {part.strip()!r} is not 'domain=number'") from None
+        target = pairs
+    if not isinstance(target, Mapping) or not target:
+        raise FitError(
+            f"target must be 'mean', a domain name or {{domain: weight}}, not {target!r}"
+        )
+    unknown = [d for d in target if d not in domains]
+    if unknown:
+        raise FitError(
+            f"target domains {unknown} are not validation domains ({', '.join(domains)})"
+        )
+    w = {str(d): float(v) for d, v in target.items()}
+    if any(not math.isfinite(v) or v < 0 for v in w.values()) or sum(w.values()) <= 0:
+        raise FitError("target weights must be finite, non-negative and not all zero")
+    total = sum(w.values())
+    return Target("weighted", {d: v / total for d, v in w.items() if v > 0})
+
+
+@dataclass(frozen=True)
+class DomainModel:
+    """One validation domain's fitted model, behind one interface.
+
+    Attributes:
+        domain: The validation domain.
+        kind: ``"law"`` or ``"gp"``.
+        fit: The :class:`FitResult` (law) or the GP model.
+        noise: Standard deviation of a run's log loss around the model (its noise).
+        n_runs: Runs with a loss for this domain.
+    """
+
+    domain: str
+    kind: str
+    fit: Any
+    noise: float
+    n_runs: int
+
+    def mean(self, r: np.ndarray, n: np.ndarray | None) -> np.ndarray:
+        """Point prediction of the loss at mixtures ``r`` (m, K) (and sizes ``n``)."""
+        if self.kind == "gp":
+            return np.asarray(self.fit.predict(r)[0])
+        return np.asarray(self.fit.predict(_inputs_frame(self.fit.law, r, n)))
+
+    def draw_fn(self, n_draws: int, seed: int) -> Callable[[Any, Any], Any]:
+        """A pure JAX function ``f(r (m, K), n (m,) or None) -> (S, m)`` of loss draws."""
+        if self.kind == "gp":
+            g = self.fit.function_draws(n_draws, seed)
+
+            def fg(r, n=None):
+                return g(r)
+
+            return fg
+        law = self.fit.law
+        draws = self.fit.uncertainty.draws
+        if draws:
+            s = len(next(iter(draws.values())))
+            idx = np.random.default_rng(seed).choice(s, size=n_draws, replace=s < n_draws)
+            p = {k: jnp.asarray(np.asarray(v, dtype=float)[idx]) for k, v in draws.items()}
+        else:  # no uncertainty: every draw is the point fit
+            p = {k: jnp.full(n_draws, float(v)) for k, v in self.fit.params.items()}
+        names = law.inputs
+
+        def f(r, n=None):
+            r = jnp.asarray(r)
+            inputs = {w: r[:, j][None, :] for j, w in enumerate(names) if w.startswith("w_")}
+            if "N" in names:
+                inputs["N"] = jnp.asarray(n)[None, :]
+            return law.predict({k: v[:, None] for k, v in p.items()}, inputs)
+
+        return f
+
+
+def _inputs_frame(law, r: np.ndarray, n: np.ndarray | None) -> pd.DataFrame:
+    cols = {w: r[:, j] for j, w in enumerate(i for i in law.inputs if i.startswith("w_"))}
+    if "N" in law.inputs:
+        if n is None:
+            raise PlanError("this mixture law is nested with size: give the model size N")
+        cols["N"] = np.broadcast_to(np.asarray(n, dtype=float), (r.shape[0],))
+    return pd.DataFrame(cols)
+
+
+@dataclass(frozen=True)
+class DataMixFit:
+    """The outcome of :func:`fit_datamix`.
+
+    Attributes:
+        model: ``"mixing"``, ``"linear"``, ``"loglinear"`` or ``"gp"``.
+        runs: The proxy runs fitted.
+        target: What plans minimise.
+        domains: Per validation domain, its :class:`DomainModel`.
+        sizes: Distinct model sizes of the proxies (empty when unknown).
+        nested: Whether the law is nested with a size law (several sizes).
+        options: The settings used, for records and refits.
+        warnings: Messages the user should read.
+    """
+
+    model: str
+    runs: MixtureRuns
+    target: Target
+    domains: Mapping[str, DomainModel]
+    sizes: tuple[float, ...]
+    nested: bool
+    options: Mapping[str, Any]
+    warnings: tuple[str, ...] = ()
+    _draw_cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def training_domains(self) -> tuple[str, ...]:
+        return self.runs.domains
+
+    @property
+    def converged(self) -> bool:
+        return all(m.kind == "gp" or m.fit.converged for m in self.domains.values())
+
+    @property
+    def one_scale(self) -> bool:
+        return not self.nested
+
+    def transfer_note(self) -> str:
+        at = f" (N = {self.sizes[0]:.3g})" if len(self.sizes) == 1 else ""
+        return TRANSFER_NOTE.format(at=at)
+
+    # ---------------------------------------------------------------- inputs
+    def mixtures(self, mixtures: Any) -> np.ndarray:
+        """Mixtures as an ``(m, K)`` array over :attr:`training_domains`.
+
+        Accepts a DataFrame or mapping with one column per training domain (names as in
+        the runs, or ``w_<domain>``), a ``{domain: weight}`` dict for one mixture, or an
+        array with K columns. Rows must be non-negative and sum to one within 1e-6.
+        """
+        k = len(self.training_domains)
+        if isinstance(mixtures, Mapping) and all(np.ndim(v) == 0 for v in mixtures.values()):
+            mixtures = pd.DataFrame([dict(mixtures)])
+        if isinstance(mixtures, Mapping):
+            mixtures = pd.DataFrame(dict(mixtures))
+        if isinstance(mixtures, pd.DataFrame):
+            cols = {c[2:] if str(c).startswith("w_") else str(c): c for c in mixtures.columns}
+            unknown = [c for c in cols if c not in self.training_domains]
+            if unknown:
+                raise PlanError(
+                    f"mixture columns {unknown} are not training domains "
+                    f"({', '.join(self.training_domains)})"
+                )
+            r = np.column_stack(
+                [
+                    mixtures[cols[d]].to_numpy(dtype=float)
+                    if d in cols
+                    else np.zeros(len(mixtures))
+                    for d in self.training_domains
+                ]
+            )
+        else:
+            r = np.atleast_2d(np.asarray(mixtures, dtype=float))
+            if r.shape[-1] != k:
+                raise PlanError(
+                    f"a mixture has {k} weights (one per training domain), not {r.shape[-1]}"
+                )
+        if not np.all(np.isfinite(r)) or np.any(r < 0):
+            raise PlanError("mixture weights must be finite and non-negative")
+        off = np.abs(r.sum(axis=1) - 1)
+        if np.any(off > 1e-6):
+            i = int(np.argmax(off))
+            raise PlanError(f"mixture {i}: weights sum to {r[i].sum():.6g}, not 1")
+        return r
+
+    def sizes_for(self, r: np.ndarray, n: Any) -> np.ndarray | None:
+        """Model sizes for predictions at ``r``: refuses a scale the fit cannot reach."""
+        if not self.nested:
+            if n is not None:
+                asked = np.unique(np.asarray(n, dtype=float))
+                at = self.sizes[0] if len(self.sizes) == 1 else None
+                if at is None or np.any(np.abs(asked / at - 1) > ONE_SCALE_RTOL):
+                    raise PlanError(
+                        "the proxies were trained at one scale"
+                        + (f" (N = {at:.3g})" if at else " (no size column)")
+                        + f", so values at N = {asked[0]:.3g} cannot be predicted; fit proxies "
+                        "at 2-4 sizes (model='mixing' nests a size law), or compare mixtures "
+                        "by rank at the proxy scale"
+                    )
+            return None
+        if n is None:
+            raise PlanError(
+                "the fit is nested with a size law: give the model size N to predict at "
+                f"(proxy sizes {', '.join(f'{s:.3g}' for s in self.sizes)})"
+            )
+        out = np.broadcast_to(np.asarray(n, dtype=float), (r.shape[0],)).copy()
+        if not np.all(np.isfinite(out)) or np.any(out <= 0):
+            raise PlanError("model size N must be a positive number")
+        return out
+
+    # ---------------------------------------------------------------- predictions
+    def draw_fn(self, n_draws: int = DEFAULT_DRAWS, seed: int = 0):
+        """``f(r (m, K), n) -> (S, m, V)``: consistent posterior draws of every validation
+        domain's loss (a pure JAX function; the same S surfaces whatever ``r``)."""
+        key = (int(n_draws), int(seed))
+        if key not in self._draw_cache:
+            fns = [m.draw_fn(n_draws, seed + 7919 * i) for i, m in enumerate(self.domains.values())]
+
+            def f(r, n=None):
+                return jnp.stack([g(r, n) for g in fns], axis=-1)
+
+            self._draw_cache[key] = f
+        return self._draw_cache[key]
+
+    def target_weights(self) -> np.ndarray:
+        """The target's weight on each validation domain, in :attr:`domains` order."""
+        return np.asarray([self.target.weights.get(d, 0.0) for d in self.domains])
+
+    def predict(
+        self,
+        mixtures: Any,
+        *,
+        N: Any = None,
+        level: float = 0.9,
+        n_draws: int = DEFAULT_DRAWS,
+        seed: int = 0,
+        per_domain: bool = False,
+    ) -> pd.DataFrame:
+        """Predicted target loss at mixtures, with intervals.
+
+        Columns: ``target`` (point prediction), ``mean`` (posterior mean), ``lo``/``hi``
+        (``level`` credible interval of the expected loss), ``pred_lo``/``pred_hi`` (of a
+        new run's loss, noise included); with ``per_domain`` also ``<domain>`` point
+        predictions per validation domain.
+        """
+        if not 0 < level < 1:
+            raise PlanError(f"level must be in (0, 1), not {level!r}")
+        r = self.mixtures(mixtures)
+        n = self.sizes_for(r, N)
+        point = np.column_stack([m.mean(r, n) for m in self.domains.values()])
+        wt = self.target_weights()
+        with jax.enable_x64(True):
+            draws = np.asarray(
+                self.draw_fn(n_draws, seed)(jnp.asarray(r), None if n is None else jnp.asarray(n))
+            )
+        tdraw = draws @ wt
+        rng = np.random.default_rng(seed + 1)
+        sig = np.asarray([m.noise for m in self.domains.values()])
+        noisy = (draws * np.exp(sig * rng.standard_normal(draws.shape))) @ wt
+        a = (1 - level) / 2
+        out = pd.DataFrame(
+            {
+                "target": point @ wt,
+                "mean": tdraw.mean(axis=0),
+                "lo": np.quantile(tdraw, a, axis=0),
+                "hi": np.quantile(tdraw, 1 - a, axis=0),
+                "pred_lo": np.quantile(noisy, a, axis=0),
+                "pred_hi": np.quantile(noisy, 1 - a, axis=0),
+            }
+        )
+        if per_domain:
+            for j, d in enumerate(self.domains):
+                out[d] = point[:, j]
+        return out
+
+    def report(self) -> str:
+        """A plain-text summary: model, target, per-domain fit quality, notes."""
+        lines = [
+            f"data mixture: {self.model} model over {len(self.training_domains)} training "
+            f"domains, {len(self.domains)} validation domains, {len(self.runs)} proxy runs",
+            f"  target: {self.target.describe()}",
+            "  sizes: "
+            + (", ".join(f"{s:.3g}" for s in self.sizes) or "not given")
+            + ("  (nested size law)" if self.nested else ""),
+            "",
+            f"  {'validation domain':<22} {'runs':>5} {'noise (log)':>12}  status",
+        ]
+        for d, m in self.domains.items():
+            status = "gp" if m.kind == "gp" else m.fit.status
+            lines.append(f"  {d:<22} {m.n_runs:>5} {m.noise:>12.4g}  {status}")
+        msgs = list(self.warnings)
+        if msgs:
+            lines += ["", "  notes:", *(f"  - {w}" for w in msgs)]
+        return "\n".join(lines)
+
+
+def _law_domain(
+    model: str,
+    runs: MixtureRuns,
+    domain: str,
+    nested: bool,
+    n_ref: float,
+    uncertainty: str,
+    samples: int,
+    seed: int,
+    delta: float,
+) -> DomainModel:
+    from scalinglaws.fitting.fit import fit as point_fit
+    from scalinglaws.uncertainty import attach
+
+    law = make_law(model, runs.domains, size=nested, n_ref=n_ref)
+    y = runs.losses[domain].to_numpy(dtype=float)
+    keep = np.isfinite(y)
+    r = runs.weights.to_numpy(dtype=float)[keep]
+    df = pd.DataFrame(r, columns=weight_inputs(runs.domains))
+    n = runs.meta["N"].to_numpy(dtype=float)[keep] if nested else None
+    if nested:
+        df["N"] = n
+    df["loss"] = y[keep]
+    if "run" in runs.meta.columns:
+        df["run"] = runs.meta["run"].to_numpy()[keep]
+    starts = pilot_starts(law, r, y[keep], n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawsWarning)
+        res: FitResult = point_fit(law, df, starts=starts, delta=delta, top_k=3)
+        if uncertainty != "none":
+            res = attach(res, uncertainty, samples=samples, seed=seed)
+    resid = np.asarray(res.residuals)
+    dof = max(len(resid) - len(law.params), 1)
+    noise = float(np.sqrt(np.sum(resid**2) / dof))
+    if law.residual == "linear":  # loss-scale residuals -> log scale
+        noise = float(noise / np.mean(y[keep]))
+    return DomainModel(domain=domain, kind="law", fit=res, noise=noise, n_runs=int(keep.sum()))
+
+
+def _gp_domain(
+    runs: MixtureRuns, domain: str, seed: int, options: Mapping[str, Any]
+) -> DomainModel:
+    import importlib
+
+    gp = importlib.import_module("scalinglaws.datamix.gp")
+
+    y = runs.losses[domain].to_numpy(dtype=float)
+    keep = np.isfinite(y)
+    model = gp.fit_gp(runs.weights.to_numpy(dtype=float)[keep], y[keep], seed=seed, **options)
+    noise = float(model.noise_log)
+    return DomainModel(domain=domain, kind="gp", fit=model, noise=noise, n_runs=int(keep.sum()))
+
+
+def fit_datamix(
+    runs: Any,
+    *,
+    target: Any = "mean",
+    model: str = "mixing",
+    uncertainty: str = "laplace",
+    samples: int = 1000,
+    seed: int = 0,
+    n_ref: float = DEFAULT_N_REF,
+    delta: float = LEAST_SQUARES_DELTA,
+    validation: Sequence[str] | None = None,
+    gp_options: Mapping[str, Any] | None = None,
+    **load_options: Any,
+) -> DataMixFit:
+    """Fit a data-mixture model to proxy runs: one model per validation domain.
+
+    Args:
+        runs: A :class:`MixtureRuns`, or a path/table for :func:`load_mixture_runs`
+            (``losses=`` and the other loader options pass through ``load_options``).
+        target: What plans minimise: ``"mean"`` of the validation losses, one domain's
+            name, ``"a=0.7,b=0.3"`` or ``{domain: weight}``.
+        model: ``"mixing"`` (Ye et al.'s law; nested with a size law when the proxies
+            have several sizes N), ``"linear"``, ``"loglinear"`` (RegMix's regressions) or
+            ``"gp"`` (Gaussian process, :mod:`scalinglaws.datamix.gp`; one scale).
+        uncertainty: For the laws: ``"laplace"`` (default), ``"bootstrap"`` or ``"none"``.
+            The GP's uncertainty is its posterior.
+        samples: Parameter draws per domain.
+        seed: Seed of every random choice.
+        n_ref: Reference size of the nested size law.
+        delta: Huber threshold of the law fits (default: least squares).
+        validation: Fit only these validation domains (default: all; the target's
+            domains are always fitted).
+        gp_options: Options for :func:`scalinglaws.datamix.gp.fit_gp`.
+
+    Returns:
+        A :class:`DataMixFit`.
+
+    Raises:
+        FitError: Unknown model or target, too few runs, or cross-scale needs unmet.
+        RunLogError: From loading.
+    """
+    if model not in MODELS:
+        raise FitError(f"unknown mixture model {model!r}; known: {', '.join(MODELS)}")
+    if uncertainty not in UNCERTAINTIES:
+        raise FitError(
+            f"uncertainty must be one of {', '.join(UNCERTAINTIES)}, not {uncertainty!r}"
+        )
+    if not isinstance(runs, MixtureRuns):
+        runs = load_mixture_runs(runs, **load_options)
+    elif load_options:
+        raise FitError(
+            f"loader options {sorted(load_options)} need a path or table, not loaded runs"
+        )
+    tgt = target_spec(target, runs.targets)
+    fit_domains = list(runs.targets if validation is None else validation)
+    unknown = [d for d in fit_domains if d not in runs.targets]
+    if unknown:
+        raise FitError(
+            f"validation domains {unknown} are not in the runs ({', '.join(runs.targets)})"
+        )
+    for d in tgt.weights:
+        if d not in fit_domains:
+            fit_domains.append(d)
+    sizes = runs.sizes
+    nested = len(sizes) > 1
+    notes = list(runs.notes)
+    if nested and model != "mixing":
+        raise FitError(
+            f"the proxies have {len(sizes)} sizes; model {model!r} has no size term "
+            "(use model='mixing', nested with a size law, or select one size with where=)"
+        )
+    if not nested:
+        notes.append(TRANSFER_NOTE.format(at=f" (N = {sizes[0]:.3g})" if sizes else ""))
+    n_params = len(runs.domains) + 1 + int(nested)
+    if len(runs) <= n_params:
+        raise FitError(
+            f"{len(runs)} proxy runs cannot determine a mixture law over {len(runs.domains)} "
+            f"training domains ({n_params} parameters per validation domain); at least "
+            f"{n_params + 1} are needed, several times that in practice"
+        )
+    models: dict[str, DomainModel] = {}
+    for i, d in enumerate(fit_domains):
+        if model == "gp":
+            models[d] = _gp_domain(runs, d, seed + i, dict(gp_options or {}))
+        else:
+            models[d] = _law_domain(
+                model, runs, d, nested, n_ref, uncertainty, samples, seed + i, delta
+            )
+    bad = [d for d, m in models.items() if m.kind == "law" and not m.fit.converged]
+    if bad:
+        notes.append(
+            f"the fits of {', '.join(bad)} did not converge; their predictions are suspect"
+        )
+    options = {
+        "model": model,
+        "uncertainty": uncertainty if model != "gp" else "gp",
+        "samples": int(samples),
+        "seed": int(seed),
+        "n_ref": float(n_ref),
+        "delta": float(delta),
+        "validation": list(fit_domains),
+        **({"gp": dict(gp_options)} if gp_options else {}),
+    }
+    return DataMixFit(
+        model=model,
+        runs=runs,
+        target=tgt,
+        domains=models,
+        sizes=sizes,
+        nested=nested,
+        options=options,
+        warnings=tuple(dict.fromkeys(notes)),
+    )
