@@ -278,7 +278,10 @@ def load_mixture_runs(
         if extra:
             notes.append(f"{extra} rows of the losses table have no mixture and were left out")
         df = wdf.merge(ldf[keep], on=key, how="left", suffixes=("", "_loss"), validate="1:1")
-        kind = "row"
+        keys = df[key].to_numpy()
+
+        def row_name(i: int) -> str:  # rows of a joined table are named by their key
+            return f"run {key}={keys[int(i)]}"
     else:
         df = wdf
         lcols = []
@@ -310,8 +313,11 @@ def load_mixture_runs(
         mask = np.asarray(row_mask(meta, where, label="where"), dtype=bool)
         if not mask.any():
             raise RunLogError(f"where={where!r} selects no run")
+        labels = [row_name(int(i)) for i in np.flatnonzero(mask)]
         df, meta = df[mask].reset_index(drop=True), meta[mask].reset_index(drop=True)
-        kind = "row"
+
+        def row_name(i: int) -> str:  # after a selection, rows keep their original names
+            return labels[int(i)]
 
     w = _numeric(df, wcols, "weight", row_name)
     w = _check_weights(w, wcols, row_name, notes)
