@@ -231,7 +231,8 @@ def _plan_compute(args: argparse.Namespace) -> int:
     warn: list[str] = []
     if args.budget:
         df = plan_compute(result, args.budget, calibrated=calibrated)
-        payload_rows += df.to_dict(orient="records")
+        # Budget rows and target-loss rows share one list; "row" says which each is.
+        payload_rows += [{"row": "budget", **r} for r in df.to_dict(orient="records")]
         warn += df.attrs.get("warnings", [])
         cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
         if result.uncertainty.draws:
@@ -245,7 +246,7 @@ def _plan_compute(args: argparse.Namespace) -> int:
             )
     if args.target_loss:
         df = compute_for_loss(result, args.target_loss)
-        payload_rows += df.to_dict(orient="records")
+        payload_rows += [{"row": "target_loss", **r} for r in df.to_dict(orient="records")]
         warn += df.attrs.get("warnings", [])
         parts.append("Compute for a target loss\n" + _format_table(df, list(df.columns)[:5]))
     warn = list(dict.fromkeys(warn))

@@ -56,6 +56,7 @@ def test_plan_compute_json(capsys, fit_json):
     assert set(payload) == {"rows", "summary", "warnings"}
     assert len(payload["rows"]) == 2
     assert {"C", "N_opt", "D_opt", "tokens_per_param", "loss"} <= set(payload["rows"][0])
+    assert [r["row"] for r in payload["rows"]] == ["budget", "budget"]
     row = payload["rows"][1]
     # The plan is the recorded law's frontier (the frontier's own values are tested
     # against hand computations in tests/laws/test_derived.py); both are float64 closed
@@ -101,6 +102,15 @@ def test_bad_input_exit_2_one_line_nothing_written(capsys, tmp_path, make, messa
     assert out == ""
     assert not out_path.exists()
     assert list(tmp_path.iterdir()) == [bad]  # no temporary files left either
+
+
+def test_plan_compute_json_says_which_rows_are_budgets(capsys, fit_json):
+    code, out, _ = run_cli(
+        ["plan", "compute", fit_json, "--budget", "1e21", "--target-loss", "2.5", "--json"], capsys
+    )
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    assert [r["row"] for r in rows] == ["budget", "target_loss"]
 
 
 def test_plan_refuses_target_below_e(capsys, fit_json):
