@@ -87,12 +87,38 @@ def load_cpt_runs(
         baselines[(m, s)] for m, s in zip(ckpt["model"], ckpt["split"], strict=True)
     ]
     ckpt["dloss"] = ckpt["loss"] - ckpt["baseline"]
-    ckpt = ckpt.sort_values(["model", "ratio", "split", "tokens"], kind="stable")
-    ckpt = ckpt.drop(columns="_row").reset_index(drop=True)
+    ckpt["_model_order"] = ckpt["model"].map(model_order(ckpt["model"]))
+    ckpt = ckpt.sort_values(["_model_order", "ratio", "split", "tokens"], kind="stable")
+    ckpt = ckpt.drop(columns=["_row", "_model_order"]).reset_index(drop=True)
     ckpt.attrs["baselines"] = baselines
     ckpt.attrs["token_unit_in"] = float(token_unit_in)
     ckpt.attrs["source"] = str(source) if not isinstance(source, pd.DataFrame | Mapping) else None
     return ckpt
+
+
+_SIZE_SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+
+
+def _model_size(name: str) -> float | None:
+    """A model name's size when it reads as one (``"460M"`` -> 4.6e8, ``"1.6B"``), else None."""
+    text = str(name).strip().lower()
+    scale = _SIZE_SUFFIX.get(text[-1:], None)
+    try:
+        return float(text[:-1]) * scale if scale else float(text)
+    except ValueError:
+        return None
+
+
+def model_order(models: Any) -> dict[str, int]:
+    """Rank of each model name: by size when every name reads as a size (``460M`` before
+    ``1.6B``, not string order), else in string order."""
+    names = list(pd.unique(pd.Series(models)))
+    sizes = [_model_size(n) for n in names]
+    if all(v is not None for v in sizes):
+        order = sorted(range(len(names)), key=lambda i: (sizes[i], str(names[i])))
+    else:
+        order = sorted(range(len(names)), key=lambda i: str(names[i]))
+    return {names[i]: rank for rank, i in enumerate(order)}
 
 
 def _parse_rows(
