@@ -28,6 +28,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from scalinglaws.datamix import record as datamix_record  # registers the "datamix" reader
 from scalinglaws.errors import RecordError, RunLogError, ScalingLawsError, ScalingLawsWarning
 from scalinglaws.fitting.fit import fit
 from scalinglaws.fitting.result import FitResult
@@ -414,9 +415,70 @@ def _check_cmr(path: Path, record: Mapping[str, Any], data_file: Path) -> CheckR
     return _verdict(path, rows)
 
 
+# ------------------------------------------------------------------ data-mixture pipeline
+def _check_datamix(path: Path, record: Mapping[str, Any], data_file: Path) -> CheckResult:
+    """Data-mixture pipeline (:mod:`scalinglaws.datamix`): a refit of every validation
+    domain's point model from the recorded data file(s) with the recorded, validated
+    options; each domain's parameters (a GP's hyperparameters), the run count and the
+    predicted target at the anchors are compared."""
+    datamix_record.datamix_from_record(record, where=str(path))  # validates every field
+    policy = _policy.policy_for(path)
+    data = record.get("data") or {}
+    losses_file = None
+    if data.get("losses_path") is not None:
+        losses_file = resolve_data_path(path, data["losses_path"])
+        policy.locate(losses_file)  # located and digested by _second_data_file already
+    now = datamix_record.refit_datamix(record, data_file, losses_file)
+    rtols = _tolerances(record)
+    now_params = {
+        (d, label): v
+        for d, label, _, v in datamix_record.param_leaves(datamix_record.fit_params(now))
+    }
+    rows = []
+    n_rec, n_now = data.get("n_runs"), len(now.runs)
+    if isinstance(n_rec, int) and not isinstance(n_rec, bool):
+        rows.append(
+            CheckRow("runs", float(n_rec), float(n_now), "exact", PASS if n_rec == n_now else DRIFT)
+        )
+    for domain, label, name, recorded in datamix_record.param_leaves(record["params"]):
+        value = now_params.get((domain, label), math.nan)
+        value = math.nan if value is None else float(value)
+        tol = policy.param_tolerance(rtols.get(name))
+        ok = _close(value, float(recorded), tol)
+        rows.append(
+            CheckRow(f"{domain}: {label}", float(recorded), value, tol, PASS if ok else DRIFT)
+        )
+    for anchor in record.get("anchors") or []:
+        recorded = float(anchor["target"])
+        value = datamix_record.anchor_value(now, anchor)
+        tol = policy.anchor_tolerance(anchor.get("rtol"))
+        ok = math.isclose(value, recorded, rel_tol=tol)
+        label = f"target@{anchor.get('label', 'mixture')}"
+        rows.append(CheckRow(label, recorded, value, tol, PASS if ok else DRIFT))
+    return _verdict(path, rows)
+
+
+def _second_data_file(
+    path: Path, record: Mapping[str, Any], strict: bool
+) -> Path | CheckResult | None:
+    """A record's second data file (``data.losses_path``, e.g. a data-mixture study's
+    losses), validated like the first: allowed roots, presence, SHA-256."""
+    data = record.get("data") or {}
+    if data.get("losses_path") is None:
+        if data.get("losses_sha256") is not None:
+            return CheckResult(path, UNUSABLE, "record has data.losses_sha256 but no losses_path")
+        return None
+    if not isinstance(data["losses_path"], str) or not data["losses_path"]:
+        return CheckResult(path, UNUSABLE, "data.losses_path must be a path")
+    return _data_file(
+        path, {"data": {"path": data["losses_path"], "sha256": data.get("losses_sha256")}}, strict
+    )
+
+
 #: pipeline name -> checker(path, record, data file).
 PIPELINE_CHECKERS: dict[str, Callable[[Path, Mapping[str, Any], Path], CheckResult]] = {
     "cmr": _check_cmr,
+    "datamix": _check_datamix,
 }
 
 
@@ -454,6 +516,9 @@ def _check_record(path: Path, strict: bool) -> CheckResult:
     data_file = _data_file(path, record, strict)
     if isinstance(data_file, CheckResult):
         return data_file
+    second = _second_data_file(path, record, strict)
+    if isinstance(second, CheckResult):
+        return second
     try:
         return check(path, record, data_file)
     except RecordError as exc:

@@ -22,7 +22,7 @@ from scalinglaws._version import __version__
 from scalinglaws.errors import ScalingLawsError
 
 # Feature modules, in help order.
-_MODULES = ("core", "sparse", "mixture", "trust", "records", "design")
+_MODULES = ("core", "sparse", "mixture", "datamix", "trust", "records", "design")
 
 
 #: A negative number in any notation (argparse alone takes ``-1e22`` for an option name).

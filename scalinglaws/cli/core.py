@@ -367,7 +367,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.report:
         from scalinglaws.report import write_report
 
-        common.progress(args, f"writing the report to {args.report}/")
+        common.progress(args, f"writing the report to {str(args.report).rstrip('/') or '/'}/")
         report_path = write_report(result, args.report, budgets=list(DEMO_BUDGETS))
     cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
     if result.uncertainty.draws:

@@ -1,4 +1,5 @@
-"""``scalinglaws design``: which runs to train next, from a fitted law's draws."""
+"""``scalinglaws design``: which runs to train next, from a fitted law's draws (or, for a
+data-mixture record, which proxy mixtures: :func:`scalinglaws.cli.datamix.design_command`)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,17 @@ def _design(args: argparse.Namespace) -> int:
     import numpy as np
 
     import scalinglaws as sl
+    from scalinglaws.cli import datamix
     from scalinglaws.cli.core import load_law_record
     from scalinglaws.design import design_runs
+    from scalinglaws.io.records import read_record, record_name
 
+    record = read_record(args.fit)
+    if record["kind"] == "pipeline" and record_name(record) == "datamix":
+        return datamix.design_command(args, record)  # the next proxy mixtures
+    datamix.refuse_datamix_options(args)
+    if args.study_budget is None:
+        raise ScalingLawsError("design needs --study-budget C (FLOPs for the new runs)")
     result = load_law_record(
         args.fit, "design", "a law record with uncertainty draws", "a law record"
     )
@@ -153,11 +162,19 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p = sub.add_parser(
         "design", help="which runs to train next so a plan's interval shrinks the most"
     )
-    p.add_argument("fit", help="fitted law record (JSON) carrying uncertainty draws")
+    p.add_argument(
+        "fit",
+        help="fitted law record (JSON) carrying uncertainty draws, or a data-mixture record "
+        "(then: the next proxy mixtures)",
+    )
     p.add_argument("--target-compute", type=float, metavar="C", help="target compute (FLOPs)")
     p.add_argument("--target-loss", type=float, metavar="L", help="target loss (compute_for_loss)")
     p.add_argument(
-        "--study-budget", type=float, required=True, metavar="C", help="FLOPs for the new runs"
+        "--study-budget",
+        type=float,
+        default=None,
+        metavar="C",
+        help="FLOPs for the new runs (required for a law record)",
     )
     p.add_argument("--n", type=int, default=8, help="largest number of runs to propose")
     p.add_argument("--max-params", type=float, help="largest model size the team can train")
@@ -199,5 +216,8 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         help="runs per isoFLOP slice with --isoflop (default 5)",
     )
     p.add_argument("--seed", type=int, default=0)
+    from scalinglaws.cli.datamix import add_design_options
+
+    add_design_options(p)  # dispatch on the record: a datamix record proposes mixtures
     common.add_common(p)
     p.set_defaults(func=_design)
