@@ -4,7 +4,8 @@ The public surface is this module's ``__all__``; everything else may change. In 
 of the pipeline:
 
 * laws — :mod:`scalinglaws.laws` (``Law``, ``ParamSpec`` for a law of your own);
-* run logs — :func:`load_runs`, :func:`load_sparse_runs`, :func:`load_cpt_runs`;
+* run logs — :func:`load_runs`, :func:`load_sparse_runs`, :func:`load_cpt_runs`,
+  :func:`load_mixture_runs` (proxy runs over data mixtures, :mod:`scalinglaws.datamix`);
 * fits — :func:`fit` (point fit, optionally with uncertainty), :class:`FitResult`;
 * uncertainty — :func:`attach`, :func:`bootstrap`, :func:`laplace`,
   :func:`sample_posterior`, conformal :func:`calibrate` and :func:`predictive_interval`;
@@ -16,10 +17,11 @@ of the pipeline:
 * housekeeping — :func:`clear_caches` releases compiled programs in a long-lived process.
 """
 
-from scalinglaws import approaches, laws, mixture, sparsity, uncertainty
+from scalinglaws import approaches, datamix, laws, mixture, sparsity, uncertainty
 from scalinglaws._caches import clear_caches
 from scalinglaws._version import __version__
 from scalinglaws.approaches.backtest import BacktestResult, backtest
+from scalinglaws.datamix import DataMixFit, fit_datamix, load_mixture_runs
 from scalinglaws.design import design_runs
 from scalinglaws.errors import (
     FitError,
@@ -73,6 +75,7 @@ def __getattr__(name: str):
 __all__ = [
     # subpackages
     "approaches",
+    "datamix",
     "laws",
     "mixture",
     "plotting",
@@ -90,12 +93,14 @@ __all__ = [
     "Law",
     "ParamSpec",
     "load_cpt_runs",
+    "load_mixture_runs",
     "load_runs",
     "load_sparse_runs",
     # fits and uncertainty
     "BacktestResult",
     "CMRFit",
     "Calibration",
+    "DataMixFit",
     "FitResult",
     "Uncertainty",
     "attach",
@@ -104,6 +109,7 @@ __all__ = [
     "calibrate",
     "fit",
     "fit_cmr",
+    "fit_datamix",
     "laplace",
     "predictive_interval",
     "sample_posterior",

@@ -46,7 +46,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fitting", ("scalinglaws.fitting",)),
     ("uncertainty", ("scalinglaws.uncertainty",)),
     ("records", ("scalinglaws.io",)),
-    ("workflows", ("scalinglaws.approaches", "scalinglaws.mixture", "scalinglaws.sparsity")),
+    (
+        "workflows",
+        (
+            "scalinglaws.approaches",
+            "scalinglaws.datamix",
+            "scalinglaws.mixture",
+            "scalinglaws.sparsity",
+        ),
+    ),
     (
         "decisions",
         (
@@ -55,6 +63,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "scalinglaws.checking",
             "scalinglaws.simulate",
             "scalinglaws.design",
+            # choosing and proposing mixtures decide from a fit, like the planners
+            "scalinglaws.datamix.plan",
+            "scalinglaws.datamix.propose",
         ),
     ),
     ("report", ("scalinglaws.report", "scalinglaws.testing", "scalinglaws._caches")),
@@ -67,7 +78,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: Everything else within a layer must go through a lower layer.
 #: Keys are ``(importer, imported)`` top-level packages (``scalinglaws.x``). None is
 #: needed today: approaches, mixture and sparsity import none of each other.
-SAME_LAYER_ALLOWED: Mapping[tuple[str, str], str] = {}
+SAME_LAYER_ALLOWED: Mapping[tuple[str, str], str] = {
+    ("scalinglaws.datamix", "scalinglaws.design"): (
+        "mixture proposals are scored by the one experiment-design engine"
+    ),
+}
 
 #: Private (underscore) module paths that may be imported from anywhere, with the reason.
 PRIVATE_ALLOWED: Mapping[str, str] = {
