@@ -11,6 +11,7 @@ choose the mixture, propose the next proxies (DESIGN §12).
 
 from scalinglaws.datamix.fit import DataMixFit, DomainModel, Target, fit_datamix, target_spec
 from scalinglaws.datamix.laws import linear_law, loglinear_law, make_law, mixing_law
+from scalinglaws.datamix.record import load_datamix, save_datamix  # registers "datamix" records
 from scalinglaws.datamix.runs import MixtureRuns, load_mixture_runs
 
 __all__ = [
@@ -20,9 +21,11 @@ __all__ = [
     "Target",
     "fit_datamix",
     "linear_law",
+    "load_datamix",
     "load_mixture_runs",
     "loglinear_law",
     "make_law",
     "mixing_law",
+    "save_datamix",
     "target_spec",
 ]
