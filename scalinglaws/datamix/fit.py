@@ -132,17 +132,20 @@ class DomainModel:
 
     def mean(self, r: np.ndarray, n: np.ndarray | None) -> np.ndarray:
         """Point prediction of the loss at mixtures ``r`` (m, K) (and sizes ``n``)."""
-        if self.kind == "gp":
-            return np.asarray(self.fit.predict(r)[0])
+        if self.kind == "gp":  # the GP's centre on the loss scale (the median with a log target)
+            centre = np.asarray(self.fit.predict(r)[0])
+            return np.exp(centre) if self.fit.target == "log" else centre
         return np.asarray(self.fit.predict(_inputs_frame(self.fit.law, r, n)))
 
     def draw_fn(self, n_draws: int, seed: int) -> Callable[[Any, Any], Any]:
         """A pure JAX function ``f(r (m, K), n (m,) or None) -> (S, m)`` of loss draws."""
         if self.kind == "gp":
             g = self.fit.function_draws(n_draws, seed)
+            log_target = self.fit.target == "log"
 
             def fg(r, n=None):
-                return g(r)
+                out = g(r)
+                return jnp.exp(out) if log_target else out
 
             return fg
         law = self.fit.law
@@ -187,6 +190,11 @@ class DataMixFit:
         nested: Whether the law is nested with a size law (several sizes).
         options: The settings used, for records and refits.
         warnings: Messages the user should read.
+        noise_corr: Correlation of a run's log-loss noise across the fitted validation
+            domains (:attr:`domains` order), estimated from the runs' residuals and shrunk
+            towards the identity; ``None`` means independent noise. A run's noise is
+            shared by its domains (one data order, one seed), so intervals for a target
+            over several domains are too narrow without it.
     """
 
     model: str
@@ -197,6 +205,7 @@ class DataMixFit:
     nested: bool
     options: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
+    noise_corr: np.ndarray | None = None
     _draw_cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     # ---------------------------------------------------------------- properties
@@ -332,7 +341,10 @@ class DataMixFit:
         tdraw = draws @ wt
         rng = np.random.default_rng(seed + 1)
         sig = np.asarray([m.noise for m in self.domains.values()])
-        noisy = (draws * np.exp(sig * rng.standard_normal(draws.shape))) @ wt
+        z = rng.standard_normal(draws.shape)
+        if self.noise_corr is not None:
+            z = z @ np.linalg.cholesky(self.noise_corr).T
+        noisy = (draws * np.exp(sig * z)) @ wt
         a = (1 - level) / 2
         out = pd.DataFrame(
             {
@@ -351,9 +363,15 @@ class DataMixFit:
 
     def report(self) -> str:
         """A plain-text summary: model, target, per-domain fit quality, notes."""
+        n_runs = (
+            f"{len(self.runs)} proxy runs"
+            if len(self.runs)
+            else f"{max((m.n_runs for m in self.domains.values()), default=0)} proxy runs "
+            "(read from a record)"
+        )
         lines = [
             f"data mixture: {self.model} model over {len(self.training_domains)} training "
-            f"domains, {len(self.domains)} validation domains, {len(self.runs)} proxy runs",
+            f"domains, {len(self.domains)} fitted validation domains, {n_runs}",
             f"  target: {self.target.describe()}",
             "  sizes: "
             + (", ".join(f"{s:.3g}" for s in self.sizes) or "not given")
@@ -421,6 +439,36 @@ def _gp_domain(
     model = gp.fit_gp(runs.weights.to_numpy(dtype=float)[keep], y[keep], seed=seed, **options)
     noise = float(model.noise_log)
     return DomainModel(domain=domain, kind="gp", fit=model, noise=noise, n_runs=int(keep.sum()))
+
+
+def noise_correlation(runs: MixtureRuns, models: Mapping[str, DomainModel]) -> np.ndarray | None:
+    """Correlation of the runs' log-loss residuals across the fitted validation domains.
+
+    Residuals are ``log(loss) - log(model)`` on the runs with every fitted domain's loss.
+    The sample correlation is shrunk towards the identity with weight ``V / (V + n)``
+    (V domains, n runs), which keeps it positive definite and leaves little of a
+    correlation estimated from few runs. ``None`` for one domain or fewer than ``V + 2``
+    complete runs (independent noise).
+    """
+    names = list(models)
+    v = len(names)
+    if v < 2:
+        return None
+    y = runs.losses[names].to_numpy(dtype=float)
+    keep = np.all(np.isfinite(y) & (y > 0), axis=1)
+    n_rows = int(keep.sum())
+    if n_rows < v + 2:
+        return None
+    r = runs.weights.to_numpy(dtype=float)[keep]
+    n = runs.meta["N"].to_numpy(dtype=float)[keep] if "N" in runs.meta.columns else None
+    fitted = np.column_stack([models[d].mean(r, n) for d in names])
+    resid = np.log(y[keep]) - np.log(np.maximum(fitted, 1e-300))
+    sd = resid.std(axis=0)
+    if not np.all(np.isfinite(sd) & (sd > 0)):
+        return None
+    corr = np.corrcoef(resid, rowvar=False)
+    lam = v / (v + n_rows)
+    return (1 - lam) * corr + lam * np.eye(v)
 
 
 def fit_datamix(
@@ -516,6 +564,7 @@ def fit_datamix(
         notes.append(
             f"the fits of {', '.join(bad)} did not converge; their predictions are suspect"
         )
+    corr = noise_correlation(runs, models)
     options = {
         "model": model,
         "uncertainty": uncertainty if model != "gp" else "gp",
@@ -525,6 +574,12 @@ def fit_datamix(
         "delta": float(delta),
         "validation": list(fit_domains),
         **({"gp": dict(gp_options)} if gp_options else {}),
+        # The loader keywords (all but the losses file), so a record can be refitted alike.
+        **(
+            {"load": load}
+            if (load := {k: v for k, v in load_options.items() if k != "losses"})
+            else {}
+        ),
     }
     return DataMixFit(
         model=model,
@@ -535,4 +590,5 @@ def fit_datamix(
         nested=nested,
         options=options,
         warnings=tuple(dict.fromkeys(notes)),
+        noise_corr=corr,
     )

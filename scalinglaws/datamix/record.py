@@ -21,7 +21,9 @@ Layout (besides the envelope):
 * ``uncertainty``: ``method`` and ``draws`` (per domain, the thinned parameter draws of a
   law; a GP's uncertainty is its posterior, so it has none).
 * ``parts.domains``: per fitted domain ``kind``, ``noise`` (sd of a run's log loss around
-  the model), ``n_runs``, ``status``, ``objective``, ``covariance`` and the law spec.
+  the model), ``n_runs``, ``status``, ``objective``, ``covariance`` and the law spec;
+  ``parts.noise_corr`` (optional) the correlation of that noise across the fitted
+  domains, in ``fitted_domains`` order.
 * ``data``: the weights file (``path``, ``sha256``) and, for two-file studies (RegMix),
   the losses file (``losses_path``, ``losses_sha256``); ``load_options`` holds only
   keywords of :func:`scalinglaws.datamix.load_mixture_runs`, validated on check.
@@ -262,6 +264,8 @@ def datamix_to_record(
     data_path = data_path if data_path is not None else _source_file(fit, 0)
     if losses_path is None and data_path is not None and len(fit.runs.source) > 1:
         losses_path = _source_file(fit, 1)
+    if load_options is None:  # the keywords the fit's runs were read with
+        load_options = fit.options.get("load")
     opts = _load_options(load_options)
     params: dict[str, Any] = {}
     draws: dict[str, Any] = {}
@@ -301,7 +305,7 @@ def datamix_to_record(
         "params": params,
         "objective": {d: parts[d]["objective"] for d in parts},
         "status": _status(fit),
-        "options": json_safe(dict(fit.options)),
+        "options": json_safe({k: v for k, v in fit.options.items() if k != "load"}),
         "data": data,
         "uncertainty": {
             "method": str(fit.options.get("uncertainty", "none")),
@@ -312,7 +316,14 @@ def datamix_to_record(
         "tolerances": {"params_rtol": _param_rtols(params, param_rtol)},
         "warnings": list(fit.warnings),
         "provenance": records.provenance(),
-        "parts": {"domains": parts},
+        "parts": {
+            "domains": parts,
+            **(
+                {"noise_corr": np.asarray(fit.noise_corr, dtype=float).tolist()}
+                if fit.noise_corr is not None
+                else {}
+            ),
+        },
     }
 
 
@@ -524,7 +535,8 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _datamix(record: Mapping[str, Any]) -> DataMixFit:
     h = _head(record)
     params = _need(record, "params", "record")
-    parts = _need(_need(record, "parts", "record"), "domains", "parts")
+    parts_block = _need(record, "parts", "record")
+    parts = _need(parts_block, "domains", "parts")
     unc = _mapping(record.get("uncertainty"))
     all_draws = unc.get("draws") or {}
     if not isinstance(all_draws, Mapping):
@@ -555,9 +567,41 @@ def _datamix(record: Mapping[str, Any]) -> DataMixFit:
         domains=domains,
         sizes=h["sizes"],
         nested=h["nested"],
-        options=dict(record.get("options") or {}),
+        options={
+            **dict(record.get("options") or {}),
+            **(
+                {"load": dict(lo)}
+                if isinstance(lo := data.get("load_options"), Mapping) and lo
+                else {}
+            ),
+        },
         warnings=tuple(str(w) for w in warns),
+        noise_corr=_noise_corr(parts_block.get("noise_corr"), len(h["fitted"])),
     )
+
+
+def _noise_corr(value: Any, v: int) -> np.ndarray | None:
+    """``parts.noise_corr``: absent, or a V x V symmetric positive-definite correlation."""
+    if value is None:
+        return None
+    try:
+        c = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise RecordError("parts.noise_corr must be a matrix of numbers") from None
+    if c.shape != (v, v):
+        raise RecordError(f"parts.noise_corr must be {v} x {v} (one row per fitted domain)")
+    if (
+        not np.all(np.isfinite(c))
+        or not np.allclose(c, c.T, atol=1e-12)
+        or not np.allclose(np.diag(c), 1.0, atol=1e-12)
+        or np.any(np.abs(c) > 1.0 + 1e-12)
+    ):
+        raise RecordError("parts.noise_corr must be a symmetric correlation matrix")
+    try:
+        np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        raise RecordError("parts.noise_corr must be positive definite") from None
+    return c
 
 
 def load_datamix(path: str | os.PathLike) -> DataMixFit:

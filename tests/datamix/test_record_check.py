@@ -144,6 +144,15 @@ def test_two_file_record_layout_and_round_trip(two_files):
 
 
 # ------------------------------------------------------------------ malformed records
+def _fill(corr: list, value: float) -> None:
+    """Off-diagonal entries +-value in a checkerboard, in place: symmetric, inside [-1, 1],
+    and for three or more domains not positive definite (x = (1, -1, 1, ...) is negative)."""
+    for i, row in enumerate(corr):
+        for j in range(len(row)):
+            if i != j:
+                row[j] = value if (i + j) % 2 else -value
+
+
 def _mutated(path: Path, edit) -> dict:
     rec = json.loads(path.read_text())
     edit(rec)
@@ -166,6 +175,10 @@ def _mutated(path: Path, edit) -> dict:
         (lambda r: r["pipeline"].update(nested="yes"), "nested"),
         (lambda r: r["parts"]["domains"]["web"].update(kind="gp"), "kind must be 'law'"),
         (lambda r: r["parts"]["domains"]["web"]["law"].update(version="99"), "version"),
+        (lambda r: r["parts"].update(noise_corr=[[1.0]]), "noise_corr must be"),
+        (lambda r: r["parts"]["noise_corr"][0].__setitem__(1, 0.5), "symmetric correlation"),
+        (lambda r: r["parts"]["noise_corr"][0].__setitem__(0, "x"), "noise_corr must be"),
+        (lambda r: _fill(r["parts"]["noise_corr"], 0.99), "positive definite"),
     ],
 )
 def test_malformed_records_are_one_line_record_errors(study, edit, needle):
@@ -338,9 +351,6 @@ def test_recorded_load_options_are_replayed(study, tmp_path):
 
 
 def test_gp_record_round_trip(study):
-    gp = pytest.importorskip("scalinglaws.datamix.gp")
-    if not hasattr(gp.GPModel, "noise_log"):
-        pytest.skip("the GP model (scalinglaws.datamix.gp) does not yet give noise_log")
     root, _, _ = study
     fit = fit_datamix(
         str(root / "runs.csv"), where="N == 2e7", model="gp", validation=["web"], target="web"
