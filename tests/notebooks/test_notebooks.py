@@ -39,6 +39,7 @@ EXPECTED = {
     "02_uncertainty.ipynb",
     "03_sparse_pretraining.ipynb",
     "04_mixture.ipynb",
+    "05_data_mixture.ipynb",
 }
 
 
