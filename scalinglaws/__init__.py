@@ -9,9 +9,10 @@ of the pipeline:
 * fits — :func:`fit` (point fit, optionally with uncertainty), :class:`FitResult`;
 * uncertainty — :func:`attach`, :func:`bootstrap`, :func:`laplace`,
   :func:`sample_posterior`, conformal :func:`calibrate` and :func:`predictive_interval`;
-* records — :func:`save_fit`, :func:`load_fit` (and the CMR pair);
+* records — :func:`save_fit`, :func:`load_fit` (and the CMR and data-mixture pairs);
 * plans — :func:`plan_compute`, :func:`plan_fixed_params`, :func:`plan_fixed_tokens`,
-  :func:`compute_for_loss`, :func:`plan_sparsity`, :func:`plan_mixture`;
+  :func:`compute_for_loss`, :func:`plan_sparsity`, :func:`plan_mixture`,
+  :func:`plan_data_mixture`; next runs — :func:`design_runs`, :func:`propose_mixtures`;
 * checks — :func:`backtest`; figures and reports — :mod:`scalinglaws.plotting`,
   :func:`write_report` (both imported on first use);
 * housekeeping — :func:`clear_caches` releases compiled programs in a long-lived process.
@@ -21,7 +22,15 @@ from scalinglaws import approaches, datamix, laws, mixture, sparsity, uncertaint
 from scalinglaws._caches import clear_caches
 from scalinglaws._version import __version__
 from scalinglaws.approaches.backtest import BacktestResult, backtest
-from scalinglaws.datamix import DataMixFit, fit_datamix, load_mixture_runs
+from scalinglaws.datamix import (
+    DataMixFit,
+    fit_datamix,
+    load_datamix,
+    load_mixture_runs,
+    save_datamix,
+)
+from scalinglaws.datamix.plan import plan_data_mixture
+from scalinglaws.datamix.propose import propose_mixtures
 from scalinglaws.design import design_runs
 from scalinglaws.errors import (
     FitError,
@@ -116,17 +125,21 @@ __all__ = [
     "to_inference_data",
     # records
     "load_cmr_fit",
+    "load_datamix",
     "load_fit",
     "save_cmr_fit",
+    "save_datamix",
     "save_fit",
     # plans and reports
     "compute_for_loss",
     "design_runs",
     "plan_compute",
+    "plan_data_mixture",
     "plan_fixed_params",
     "plan_fixed_tokens",
     "plan_mixture",
     "plan_sparsity",
+    "propose_mixtures",
     "write_report",
     # process housekeeping
     "clear_caches",

@@ -10,6 +10,7 @@ from scalinglaws.plotting.chinchilla import (
     plot_parity,
     plot_posterior_bands,
 )
+from scalinglaws.plotting.datamix import datamix_fit_table, plot_datamix_fit, plot_datamix_plan
 from scalinglaws.plotting.sparse import (
     plot_density_schedules,
     plot_loss_vs_avgparams,
@@ -17,6 +18,9 @@ from scalinglaws.plotting.sparse import (
 )
 
 __all__ = [
+    "datamix_fit_table",
+    "plot_datamix_fit",
+    "plot_datamix_plan",
     "plot_density_schedules",
     "plot_loss_vs_avgparams",
     "plot_sparsity_frontier",
