@@ -226,9 +226,11 @@ def propose_mixtures(
             why = f"{where}; expected to cut the variance of the {what} by {100 * g / var_now:.1f}%"
         else:
             why = f"{where}; added for spread (the engine expected no further gain)"
+        w = np.where(cand[m] < 1e-12, 0.0, cand[m])  # round-off of the projection is zero
+        w = w / w.sum()
         rows.append(
             {
-                **{d: float(cand[m, j]) for j, d in enumerate(domains)},
+                **{d: float(w[j]) for j, d in enumerate(domains)},
                 "predicted": float(point[m]),
                 "sd": float(sd[m]),
                 "gain": float(g),
