@@ -7,11 +7,11 @@ bench/results/datamix_loop.txt).
     4x it. Reported: the share of studies whose chosen mixture's TRUE target loss is
     within 0.5% of the true optimum's, the relative regret, the coverage of the true
     optimal weights by the plan's weight intervals, stability and P(beats uniform).
-(b) the loop "fit -> propose -> train -> fit" at one size (1e8): 16 random proxies, then
-    rounds of 8 more, either proposed by ``propose_mixtures`` or drawn at random
+(b) the loop "fit -> propose -> train -> fit" at one size (1e8): 16 random proxies (--start),
+    then rounds of 8 more (--per-round), either proposed by ``propose_mixtures`` or drawn at random
     (Dirichlet(1)), until ``--max-runs``. Reported: the runs each arm needs before the
     planned mixture's true loss is within 0.5% (and 0.1%, 0.05%) of the true optimum
-    (median over studies; a study that never gets there counts as max-runs + 8).
+    (median over studies; a study that never gets there counts as max-runs + per-round).
 
 Usage: python bench/datamix_loop.py [--studies 20] [--max-runs 64] [--methods regret]
 """
@@ -157,6 +157,8 @@ def main() -> None:
     ap.add_argument("--max-runs", type=int, default=64)
     ap.add_argument("--methods", default="regret", help="comma-separated proposal methods")
     ap.add_argument("--skip-plan", action="store_true")
+    ap.add_argument("--start", type=int, default=16, help="random proxies before the loop")
+    ap.add_argument("--per-round", type=int, default=8, help="proxies added per round")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     lines = [
@@ -197,10 +199,17 @@ def main() -> None:
     for s in range(args.studies):
         truth = random_truth(5, seed=1000 + s)
         for a in arms:
-            h = run_loop(truth, arm=a, max_runs=args.max_runs, seed=1000 + s)
+            h = run_loop(
+                truth,
+                arm=a,
+                start=args.start,
+                per_round=args.per_round,
+                max_runs=args.max_runs,
+                seed=1000 + s,
+            )
             curves[a].append([r for _, r in h])
             for t in THRESHOLDS:
-                needed[a][t].append(runs_needed(h, t, args.max_runs, 8))
+                needed[a][t].append(runs_needed(h, t, args.max_runs, args.per_round))
         print(
             f"study {s}: "
             + "  ".join(
@@ -209,10 +218,11 @@ def main() -> None:
             flush=True,
         )
     lines.append(
-        f"(b) loop at one size (N=1e8): 16 random proxies, +8 per round, up to {args.max_runs}; "
+        f"(b) loop at one size (N=1e8): {args.start} random proxies, +{args.per_round} per round, "
+        f"up to {args.max_runs}; "
         "runs needed until the planned mixture is within the threshold of the true optimum"
     )
-    lines.append(f"    (median over studies [mean]; never reached counts as {args.max_runs + 8})")
+    lines.append(f"    (median over studies [mean]; never reached counts as {args.max_runs + args.per_round})")
     lines.append(f"{'arm':>10} " + " ".join(f"{'<= ' + format(t, '.3%'):>16}" for t in THRESHOLDS))
     for a in arms:
         lines.append(
@@ -228,7 +238,7 @@ def main() -> None:
     n_fits = min(len(c) for a in arms for c in curves[a])
     for i in range(n_fits):
         lines.append(
-            f"{16 + 8 * i:>10} "
+            f"{args.start + args.per_round * i:>10} "
             + " ".join(f"{np.median([c[i] for c in curves[a]]):>10.2e}" for a in arms)
         )
     lines.append(f"  time {time.time() - t1:.0f} s")
