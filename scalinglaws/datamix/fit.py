@@ -441,6 +441,28 @@ def _gp_domain(
     return DomainModel(domain=domain, kind="gp", fit=model, noise=noise, n_runs=int(keep.sum()))
 
 
+def _refuse_several_lengths(runs: MixtureRuns) -> None:
+    """The laws here have no token or step term: proxies of one size trained for different
+    lengths (or several checkpoints of each run) would be pooled as if they were alike."""
+    for col, what in (("D", "token counts D"), ("step", "steps")):
+        if col not in runs.meta.columns:
+            continue
+        by = runs.meta["N"] if "N" in runs.meta.columns else pd.Series(0.0, index=runs.meta.index)
+        frame = pd.DataFrame({"N": by.to_numpy(dtype=float), col: runs.meta[col].to_numpy()})
+        counts = frame.dropna().groupby("N")[col].nunique()
+        if (counts > 1).any():
+            n = float(counts[counts > 1].index[0])
+            vals = np.unique(frame.loc[frame["N"] == n, col].dropna().to_numpy(dtype=float))
+            at = f" at N = {n:.3g}" if "N" in runs.meta.columns else ""
+            raise FitError(
+                f"the proxies{at} were trained for {len(vals)} different {what} "
+                f"({vals[0]:.3g} .. {vals[-1]:.3g}); the mixture laws here have no token or "
+                f"step term, so select one length per run (e.g. where='{col} == "
+                f"{vals[-1]:.6g}', the last checkpoints) or drop the {col} column if it does "
+                "not matter"
+            )
+
+
 def noise_correlation(runs: MixtureRuns, models: Mapping[str, DomainModel]) -> np.ndarray | None:
     """Correlation of the runs' log-loss residuals across the fitted validation domains.
 
@@ -534,6 +556,7 @@ def fit_datamix(
     for d in tgt.weights:
         if d not in fit_domains:
             fit_domains.append(d)
+    _refuse_several_lengths(runs)
     sizes = runs.sizes
     nested = len(sizes) > 1
     notes = list(runs.notes)

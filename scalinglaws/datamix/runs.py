@@ -359,7 +359,7 @@ def _meta(df: pd.DataFrame, columns: Mapping[str, str] | None, kind: str, row_na
         bad = np.flatnonzero(~np.isfinite(v) | (v <= 0))
         if bad.size:
             raise RunLogError(
-                f"{row_name(bad[0])}, column {col!r}: {v[bad[0]]!r} must be a positive number"
+                f"{row_name(bad[0])}, column {col!r}: {float(v[bad[0]]):g} must be a positive number"
             )
         out[canon] = v
     return pd.DataFrame(out, index=range(len(df)))

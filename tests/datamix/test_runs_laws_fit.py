@@ -189,6 +189,21 @@ def test_nested_fit_recovers_a_simulated_truth():
     np.testing.assert_allclose(pred["target"], true, rtol=0.01)
 
 
+def test_several_lengths_per_size_are_refused_not_pooled():
+    """The laws have no token/step term: runs of one size at two token counts (or two
+    checkpoints of each run) are refused with the selection to make; lengths tied to the
+    size (D = 20 N) are one length per size and fit."""
+    frame = pd.read_csv(SIM)
+    two = frame.assign(D=np.where(np.arange(len(frame)) % 2, 1e9, 2e9))
+    with pytest.raises(FitError, match=r"at N = 2e\+07 were trained for 2 different token"):
+        fit_datamix(two, uncertainty="none")
+    steps = frame.assign(step=1 + np.arange(len(frame)) % 3)
+    with pytest.raises(FitError, match="where='step == 3'"):
+        fit_datamix(steps, uncertainty="none")
+    tied = fit_datamix(frame.assign(D=20 * frame["N"]), uncertainty="none")
+    assert tied.nested
+
+
 def test_one_scale_fit_refuses_values_at_another_scale():
     truth = random_truth(K=3, seed=1)
     df = simulate_mixture_runs(truth, sizes=(1e8,), n_per_size=40, seed=2)
