@@ -297,12 +297,17 @@ def _num_text(v: Any) -> str:
     return str(v)
 
 
-def _table(df: Any) -> list[str]:
-    cols = [str(c) for c in df.columns]
-    widths = {c: max(len(c), 10) for c in cols}
-    lines = ["  " + "  ".join(f"{c:>{widths[c]}}" for c in cols)]
-    for _, row in df.iterrows():
-        lines.append("  " + "  ".join(f"{_num_text(row[c]):>{widths[c]}}" for c in cols))
+def proposal_text(df: Any, domains: Any) -> list[str]:
+    """One block per proposed mixture: its prediction and reason, then its weights (the
+    domains with at least 0.0005, to three decimals; the JSON has every weight)."""
+    lines = []
+    for i, (_, row) in enumerate(df.iterrows(), start=1):
+        lines.append(
+            f"  {i}. predicted {_num_text(row['predicted'])} (sd {_num_text(row['sd'])}); "
+            f"{row['why']}"
+        )
+        shown = [f"{d} {float(row[d]):.3f}" for d in domains if float(row[d]) >= 5e-4]
+        lines.append("     weights: " + ", ".join(shown))
     return lines
 
 
@@ -674,7 +679,7 @@ def design_command(args: argparse.Namespace, record: Mapping[str, Any]) -> int:
         "warnings": warns,
     }
     lines = [f"Proposed proxy mixtures ({fit.model} model; target: {fit.target.describe()})"]
-    lines += _table(df)
+    lines += proposal_text(df, fit.training_domains)
     lines += [f"  {k}: {_num_text(v)}" for k, v in summary.items()]
     lines += [f"warning: {w}" for w in warns]
     common.emit(args, payload, "\n".join(lines))
