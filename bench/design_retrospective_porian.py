@@ -63,6 +63,7 @@ def porian_a2(runs: pd.DataFrame, mask: np.ndarray) -> float:
                 loss_noise=PORIAN_2024_SEED_NOISE["rw"],
                 n_boot=200,
                 drop_small=True,
+                weighting="inverse-variance",  # Porian et al.'s 1/sd^2 weights
             )
         return float(res.a)
     except Exception:  # noqa: BLE001 - a subset Approach 2 cannot fit reports NaN

@@ -170,6 +170,8 @@ def porian_approach2(
     With ``method="akima"`` and no other options this is their procedure (see the module
     docstring); the seed-noise sd defaults to theirs per dataset. Other options go to
     :func:`~scalinglaws.approaches.approach2` unchanged (e.g. ``method="local"``).
+    Every method weights the budgets as they did (``weighting="inverse-variance"``,
+    1/sd(log N*)^2) unless ``weighting`` (or the legacy ``weighted``) is given.
 
     Returns:
         One row per setting: the setting's columns, ``step``, ``label``, the fitted
@@ -186,6 +188,9 @@ def porian_approach2(
     for _, s in settings.iterrows():
         runs = porian_runs(df, s["source_file"], int(s["config_index"]))
         opts = dict(options)
+        if "weighted" not in opts:
+            # Their fit weights each budget by 1/sd^2, whatever approach2's default is.
+            opts.setdefault("weighting", "inverse-variance")
         if method == "akima":
             opts.setdefault("bootstrap", "noise")
             opts.setdefault("observation", "median")

@@ -6,7 +6,8 @@
   --holdout-above-params N | --holdout-query EXPR | --leave-one-budget-out)
   [--uncertainty {none,laplace,bootstrap,bayes}] [--level 0.9] [--plot PARITY.png]
   [--calibrate {none,conformal} [--calibration-fraction F | --calibration-cutoff C]]``
-* ``scalinglaws approaches RUNS --budgets C [C ...] [--method parabola|local|akima]``
+* ``scalinglaws approaches RUNS --budgets C [C ...] [--method parabola|local|akima]
+  [--weighting capped|inverse-variance|unweighted]``
 
 Both print ``{rows, summary, warnings}`` with ``--json`` (DESIGN §8).
 """
@@ -27,7 +28,7 @@ from scalinglaws.approaches.backtest import (
     leave_one_budget_out,
 )
 from scalinglaws.approaches.compare import compare_approaches
-from scalinglaws.approaches.isoflop import METHODS
+from scalinglaws.approaches.isoflop import DEFAULT_WEIGHTING, METHODS, WEIGHTINGS
 from scalinglaws.cli import common
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
 
@@ -133,6 +134,14 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
     common.add_run_options(q)
     q.add_argument("--approach", type=int, nargs="+", choices=(1, 2, 3), default=[1, 2, 3])
     q.add_argument("--method", choices=METHODS, default="parabola", help="Approach 2 minimiser")
+    q.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default=DEFAULT_WEIGHTING,
+        help="Approach 2: weights of the isoFLOP slices in the power-law fit: 1/sd^2 clipped "
+        "to within 4x of the median slice (capped), 1/sd^2, or equal "
+        f"(default {DEFAULT_WEIGHTING})",
+    )
     q.add_argument("--loss-noise", type=_positive, default=None, help="seed sd of a loss (akima)")
     q.add_argument("--budget-rtol", type=float, default=0.0, help="isoFLOP budget tolerance")
     q.add_argument("--level", type=float, default=0.95)
@@ -158,6 +167,7 @@ def _write_png(path: str, fig: Any) -> None:
 
 def _backtest(args: Any) -> int:
     _check_backtest_args(args)
+    common.check_output(args.plot, inputs=args.runs, option="--plot")
     common.progress(
         args,
         f"backtest: fitting {args.law} "
@@ -258,7 +268,11 @@ def _backtest_text(res: Any) -> str:
 def _approaches(args: Any) -> int:
     if args.method == "akima" and args.loss_noise is None:
         raise ScalingLawsError("--method akima needs --loss-noise (the seed sd of a loss)")
-    a2: dict[str, Any] = {"method": args.method, "budget_rtol": args.budget_rtol}
+    a2: dict[str, Any] = {
+        "method": args.method,
+        "budget_rtol": args.budget_rtol,
+        "weighting": args.weighting,
+    }
     if args.loss_noise is not None:
         a2.update({"bootstrap": "noise", "loss_noise": args.loss_noise})
     common.progress(args, f"approaches: running {', '.join(map(str, args.approach))}")
@@ -280,6 +294,8 @@ def _approaches(args: Any) -> int:
         "skipped": {str(k): v for k, v in table.attrs["skipped"].items()},
         "load_notes": list(table.attrs.get("notes", [])),
     }
+    if 2 in table.attrs["results"]:
+        summary["approach2"] = {"weighting": table.attrs["results"][2].options["weighting"]}
     obj = {
         "rows": common.json_safe(table.to_dict(orient="records")),
         "summary": summary,
@@ -294,6 +310,8 @@ def _approaches(args: Any) -> int:
             ["approach", "C", "N_opt", "N_opt_lo", "N_opt_hi", "D_opt", "tokens_per_param"]
         ].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
     ]
+    if "approach2" in summary:
+        text += [f"approach 2 weighting: {summary['approach2']['weighting']}"]
     text += [f"skipped approach {k}: {v}" for k, v in table.attrs["skipped"].items()]
     text += [f"note: {n}" for n in table.attrs.get("notes", [])]
     text += [f"warning: {w}" for w in table.attrs["warnings"]]

@@ -118,7 +118,8 @@ def test_noisy_intervals_cover_truth_when_centred_and_miss_when_drifting():
 # ----------------------------------------------------------------------- the fit
 def test_weighted_and_unweighted_power_laws_match_their_definitions():
     runs = simulate_runs(LAW, TRUTH, design([1.0] * 5, 11), noise=0.003, seed=4)
-    w = quiet(approach2, runs, n_boot=300, seed=1)
+    # weighting="inverse-variance" (named: the default is now "capped").
+    w = quiet(approach2, runs, n_boot=300, seed=1, weighting="inverse-variance")
     u = quiet(approach2, runs, n_boot=300, seed=1, weighted=False)
     s = w.slices
     x, y, sd = np.log(s["budget"]), np.log(s["N_star"]), s["log_N_star_sd"]
@@ -128,7 +129,7 @@ def test_weighted_and_unweighted_power_laws_match_their_definitions():
     assert abs(u.a - np.polyfit(x, y, 1)[0]) < 1e-10
     assert w.powerlaws.loc["N", "weighted"] and not u.powerlaws.loc["N", "weighted"]
     # Same seed, same numbers (bootstrap reproducibility).
-    again = quiet(approach2, runs, n_boot=300, seed=1)
+    again = quiet(approach2, runs, n_boot=300, seed=1, weighted=True)
     assert np.array_equal(again.draws["a"], w.draws["a"])
 
 
