@@ -170,6 +170,8 @@ def check_constraints(fit: Any, cons: Mapping[str, Any]) -> None:
         raise ScalingLawsError(f"--tokens must be a positive number of tokens, not {tokens:g}")
     if epochs is not None and not epochs > 0:
         raise ScalingLawsError(f"--max-epochs must be positive, not {epochs:g}")
+    if epochs is not None and (avail is None or tokens is None):
+        raise ScalingLawsError("--max-epochs needs --available and --tokens (it caps their ratio)")
     if isinstance(avail, Mapping):
         bad = [d for d, v in avail.items() if not v > 0]
         if bad:
@@ -351,6 +353,7 @@ def fit_payload(fit: Any, record: Mapping[str, Any]) -> dict[str, Any]:
             "sizes": list(fit.sizes),
             "nested": fit.nested,
             "noise": {d: parts[d]["noise"] for d in parts},
+            "noise_corr": record["parts"].get("noise_corr"),
             "runs_per_domain": {d: parts[d]["n_runs"] for d in parts},
             "domain_status": {d: parts[d]["status"] for d in parts},
             "anchors": record["anchors"],
@@ -369,6 +372,8 @@ def _fit_datamix(args: argparse.Namespace) -> int:
     from scalinglaws.datamix.record import datamix_to_record
     from scalinglaws.io.records import write_record
 
+    if args.bump and not args.record:
+        raise ScalingLawsError("--bump needs --record DATASET (it picks the next version)")
     common.check_output(args.out, inputs=[args.runs, args.losses])
     target = None
     if args.record:  # refuse an existing version before the fit

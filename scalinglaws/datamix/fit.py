@@ -382,6 +382,12 @@ class DataMixFit:
         for d, m in self.domains.items():
             status = "gp" if m.kind == "gp" else m.fit.status
             lines.append(f"  {d:<22} {m.n_runs:>5} {m.noise:>12.4g}  {status}")
+        if self.noise_corr is not None:
+            off = self.noise_corr[np.triu_indices(len(self.domains), 1)]
+            lines.append(
+                f"  run noise shared across validation domains: correlation {off.mean():.2f} "
+                f"on average ({off.min():.2f} .. {off.max():.2f}; shrunk towards 0)"
+            )
         msgs = list(self.warnings)
         if msgs:
             lines += ["", "  notes:", *(f"  - {w}" for w in msgs)]
