@@ -121,6 +121,8 @@ def test_every_bundled_record_and_fixture_loads(path):
     obj = records.load_record(path)
     if rec["kind"] == "law":
         assert isinstance(obj, sl.FitResult) and set(obj.params) == set(rec["params"])
+    elif records.record_name(rec) == "datamix":
+        assert isinstance(obj, sl.DataMixFit) and set(obj.domains) == set(rec["params"])
     else:
         assert isinstance(obj, sl.CMRFit) and obj.models
 
