@@ -308,24 +308,13 @@ def _plan_section(result: FitResult, plan: pd.DataFrame) -> list[str]:
     if any(col.endswith("_q05") for col in plan.columns):
         lines.append(f"Brackets: 5-95% interval over the {unc.n_draws} {unc.method} draws.")
     lines.append("")
-    largest = None
-    data = result.data
-    if data is not None and {"N", "D"} <= set(data.columns):
-        largest = float(
-            data["C"].max() if "C" in data.columns else (result.k * data["N"] * data["D"]).max()
-        )
     lines.append(
         "| compute C (FLOPs) | model size N_opt (parameters) | tokens D_opt | "
         "tokens per parameter | loss (nats/token) | note |"
     )
     lines.append("|---:|---:|---:|---:|---:|---|")
-    for i in range(len(plan)):
+    for i, note in enumerate(plan_notes(result, plan)):
         c = float(plan["C"].iat[i])
-        note = ""
-        if largest is not None and c > largest:
-            ratio = c / largest
-            times = f"{ratio:.3g}" if ratio < 100 else f"{ratio:,.0f}"
-            note = f"extrapolated: {times}x the largest run's compute"
         lines.append(
             f"| {_flops(c)} | {_with_interval(plan, i, 'N_opt', _si)} | "
             f"{_with_interval(plan, i, 'D_opt', _si)} | "
@@ -334,6 +323,57 @@ def _plan_section(result: FitResult, plan: pd.DataFrame) -> list[str]:
         )
     lines += ["", "The same table at full precision: [plan.csv](plan.csv).", ""]
     return lines
+
+
+def largest_compute(result: FitResult) -> float | None:
+    """The largest training compute among the fit's runs, in FLOPs (None without runs).
+
+    Parameters
+    ----------
+    result : FitResult
+        A fit carrying its data (``N`` and ``D``, and ``C`` when the log had it).
+
+    Returns
+    -------
+    float or None
+        max C over the runs, with C = k N D where the log gave no compute.
+    """
+    data = result.data
+    if data is None or not {"N", "D"} <= set(data.columns):
+        return None
+    return float(
+        data["C"].max() if "C" in data.columns else (result.k * data["N"] * data["D"]).max()
+    )
+
+
+def plan_notes(result: FitResult, plan: pd.DataFrame) -> list[str]:
+    """The note of each row of a compute-optimal plan, as ``report.md`` prints it.
+
+    A budget beyond the largest run's compute is marked ``"extrapolated: Rx the largest
+    run's compute"`` (R = C / max C over the runs); other rows get ``""``.
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit the plan came from (its runs give the largest compute).
+    plan : pandas.DataFrame
+        A plan with a ``C`` column (budgets in FLOPs), e.g. :func:`plan_table`.
+
+    Returns
+    -------
+    list of str
+        One note per row of ``plan``.
+    """
+    largest = largest_compute(result)
+    notes = []
+    for c in plan["C"].to_numpy(dtype=float):
+        note = ""
+        if largest is not None and c > largest:
+            ratio = c / largest
+            times = f"{ratio:.3g}" if ratio < 100 else f"{ratio:,.0f}"
+            note = f"extrapolated: {times}x the largest run's compute"
+        notes.append(note)
+    return notes
 
 
 def _figures_section(figures: list[str]) -> list[str]:
