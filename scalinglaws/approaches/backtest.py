@@ -231,7 +231,7 @@ def _holdout(df: pd.DataFrame, rule: str, value: Any) -> tuple[np.ndarray, str]:
     """The held-out mask of a rule and its description; refuses a rule selecting none."""
     if rule == "holdout_query":
         mask = holdout_mask(df, value)
-        described = f"query: {value}"
+        described = "query: " + " ".join(str(value).split())  # one line, whatever it holds
     else:
         col = "C" if rule == "holdout_above_compute" else "N"
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):

@@ -205,6 +205,27 @@ def loader_messages(args: Any, notes: list[str]) -> None:
         progress(args, f"note: {note}")
 
 
+def check_folder(path: Any, option: str, shown: Any = None) -> None:
+    """Refuse an output folder before any work: a file there or above it (one line).
+
+    Raises:
+        ScalingLawsError: The path, or the nearest existing folder above it, is not a folder.
+    """
+    if not path:
+        return
+    above = Path(path)
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        raise ScalingLawsError(f"{option} {shown or path}: {above} is not a folder")
+
+
+def check_samples(samples: int | None) -> None:
+    """Refuse ``--samples`` below one before any work (one line)."""
+    if samples is not None and samples < 1:
+        raise ScalingLawsError(f"--samples must be a positive number of draws, not {samples}")
+
+
 def check_output(path: Any, *, inputs: Any = (), option: str = "--out") -> None:
     """Refuse an output path before any work: empty, a folder, a device or pipe, or one
     of the command's own input files (which the write would replace).
@@ -222,6 +243,7 @@ def check_output(path: Any, *, inputs: Any = (), option: str = "--out") -> None:
         raise ScalingLawsError(f"{option} {text}: is a folder, not a file")
     if p.exists() and not p.is_file():
         raise ScalingLawsError(f"{option} {text}: not a regular file; refusing to replace it")
+    check_folder(p.parent, option, shown=text)
     for inp in inputs if isinstance(inputs, list | tuple) else (inputs,):
         if inp is None or not isinstance(inp, str | os.PathLike):
             continue

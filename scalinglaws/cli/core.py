@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from scalinglaws.cli import common
+from scalinglaws.cli import common, demo_truth
 from scalinglaws.errors import RecordError, ScalingLawsError, ScalingLawsWarning
 
 UNCERTAINTY_METHODS = ("none", "laplace", "bootstrap", "bayes")
 CALIBRATION_METHODS = ("none", "conformal")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "chinchilla_sim" / "runs.csv"
+#: The demo's bundled run log (simulated from known parameters: data/demo/README.md).
+DEFAULT_DATA = demo_truth.DEMO_DATA
 DEMO_BUDGETS = (1e21, 1e22, 1e23, 5.76e23, 1e24, 1e25)
 
 
@@ -288,6 +289,11 @@ def _predict(args: argparse.Namespace) -> int:
             f"law {law.name!r} needs inputs {list(law.inputs)}; missing {missing} "
             "(use --N/--D or --input NAME=V1,V2)"
         )
+    unknown = [n for n in given if n not in law.inputs]
+    if unknown:
+        raise ScalingLawsError(
+            f"law {law.name!r} takes inputs {list(law.inputs)}; unknown {unknown}"
+        )
     arrays = {n: np.asarray(given[n], dtype=float) for n in law.inputs}
     try:
         arrays = dict(zip(arrays, np.broadcast_arrays(*arrays.values()), strict=True))
@@ -348,6 +354,8 @@ def _demo(args: argparse.Namespace) -> int:
     from scalinglaws.planning.compute import plan_compute
 
     path = Path(args.runs) if args.runs else DEFAULT_DATA
+    common.check_folder(args.report, "--report")
+    common.check_samples(args.samples)
     common.progress(args, f"fitting the Chinchilla law to {path}")
     runs = sl.load_runs(path, **common.run_load_options(args))
     result = sl.fit(sl.laws.chinchilla(), runs)
@@ -377,6 +385,11 @@ def _demo(args: argparse.Namespace) -> int:
         + "\n\nCompute-optimal plan (C in FLOPs, N in parameters, D in tokens, loss in nats/token)\n"
         + _format_table(plan, cols)
     )
+    notes = demo_truth.notes(result, plan)
+    text += "\n\nNotes (as in the report):\n" + "\n".join(f"  - {n}" for n in notes or ["none"])
+    truth = demo_truth.bundled_truth(path)
+    if truth is not None:
+        text += "\n\n" + demo_truth.truth_text(result, plan, truth, str(path))
     if report_path is not None:
         text += f"\n\nReport written to {report_path}"
     payload = {
@@ -385,6 +398,8 @@ def _demo(args: argparse.Namespace) -> int:
             "fit": fit_payload(result),
             "data": str(path),
             "report": str(report_path) if report_path else None,
+            "notes": notes,
+            "truth": demo_truth.truth_comparison(result, plan, truth) if truth else None,
         },
         "warnings": plan.attrs.get("warnings", []),
     }

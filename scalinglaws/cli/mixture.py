@@ -227,7 +227,9 @@ def _selected_curves(args) -> Any:
         if not mask.any():
             raise ScalingLawsError(f"--where {args.where!r} selects none of the curves' rows")
         common.progress(
-            args, f"note: kept {int(mask.sum())} of {len(table)} rows where {args.where}"
+            args,
+            f"note: kept {int(mask.sum())} of {len(table)} rows where "
+            + " ".join(args.where.split()),
         )
         table = table[mask].reset_index(drop=True)
     for role, col in renames.items():
@@ -242,6 +244,8 @@ def _fit_cmr(args) -> int:
     from scalinglaws.mixture.record import cmr_fit_to_dict, registry_target, save_cmr_fit
 
     target = None
+    if args.bump and not args.record:
+        raise ScalingLawsError("--bump needs --record DATASET (it picks the next version)")
     common.check_output(args.out, inputs=args.curves)
     if args.record:  # refuse an existing version before the (slow) fit
         target = registry_target(args.fits_dir, args.record, bump=args.bump)

@@ -11,8 +11,8 @@ import pandas as pd
 
 from scalinglaws.cli import common
 from scalinglaws.cli.core import add_fit_options, fit_and_report, fit_text
-from scalinglaws.errors import ScalingLawsError
-from scalinglaws.io.records import load_fit, read_record
+from scalinglaws.errors import RecordError, ScalingLawsError
+from scalinglaws.io.records import describe_record, load_fit, read_record
 from scalinglaws.laws.avgparams import avgparams
 from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
 from scalinglaws.sparsity.runs import load_sparse_runs
@@ -166,7 +166,13 @@ def _fit_avgparams(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------ plan sparsity
 def _load_result(path: str) -> Any:
-    name = read_record(path)["law"]["name"]
+    record = read_record(path)
+    if record["kind"] != "law":
+        raise RecordError(
+            f"{path} is {describe_record(record)}; plan sparsity needs a law record "
+            "(avgparams or chinchilla)"
+        )
+    name = record["law"]["name"]
     # The law is passed explicitly so records load whether or not it is registered.
     return load_fit(path, law=avgparams() if name == "avgparams" else None)
 

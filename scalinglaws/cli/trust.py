@@ -168,6 +168,7 @@ def _write_png(path: str, fig: Any) -> None:
 def _backtest(args: Any) -> int:
     _check_backtest_args(args)
     common.check_output(args.plot, inputs=args.runs, option="--plot")
+    common.check_samples(args.samples)
     common.progress(
         args,
         f"backtest: fitting {args.law} "

@@ -359,9 +359,9 @@ def _number(v: Any, where: str, *, positive: bool = False, allow_none: bool = Fa
 
 
 def _names(v: Any, where: str, *, empty: bool = False) -> tuple[str, ...]:
-    ok = isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+    ok = isinstance(v, list) and all(isinstance(x, str) and x and x.isprintable() for x in v)
     if not ok or (not v and not empty) or len(set(v)) != len(v):
-        raise RecordError(f"{where} must be a list of distinct domain names")
+        raise RecordError(f"{where} must be a list of distinct, printable domain names")
     return tuple(v)
 
 

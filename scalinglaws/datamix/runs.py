@@ -324,6 +324,9 @@ def load_mixture_runs(
     lv = _numeric(df, lcols, "loss", row_name)
     _check_losses(lv, lcols, row_name)
 
+    bad = [str(c) for c in [*wcols, *lcols] if not str(c).isprintable()]
+    if bad:  # domain names are printed: a newline in one would start a new output line
+        raise RunLogError(f"column names {bad} hold a line break or control character")
     wnames, lnames = _strip_common(wcols), _strip_common(lcols)
     if weight_prefix and len(wcols) == 1:
         wnames = [str(wcols[0])[len(weight_prefix) :] or str(wcols[0])]

@@ -64,6 +64,17 @@ def read_table(source: Any) -> tuple[pd.DataFrame, str]:
         if suffix in (".csv", ".csv.gz", ".tsv", ".txt"):
             sep = "\t" if suffix == ".tsv" else ","
             df = pd.read_csv(path, sep=sep)
+            # pandas renames a repeated header (loss, loss.1): which one is meant is unknown.
+            first = pd.read_csv(
+                path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False
+            )
+            head = [str(h) for h in first.iloc[0] if str(h).strip()]
+            repeated = sorted({h for h in head if head.count(h) > 1})
+            if repeated:
+                raise RunLogError(
+                    f"run log {str(path)!r}: repeated column names {repeated}; "
+                    "rename or drop the extra columns"
+                )
         elif suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         elif suffix in (".jsonl", ".ndjson", ".json", ".jsonl.gz"):
@@ -117,6 +128,9 @@ def map_columns(
                     f"column {src!r} given for {canon!r} is not in the run log; "
                     f"found columns: {', '.join(map(str, df.columns))}"
                 )
+            twice = [role for role, col in found.items() if col == src]
+            if twice:
+                raise RunLogError(f"column {src!r} is given for both {twice[0]!r} and {canon!r}")
             found[canon] = src
     by_norm: dict[str, list[str]] = {}
     for col in df.columns:

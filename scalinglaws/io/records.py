@@ -657,6 +657,9 @@ def _result(
     for k, v in draws.items():
         if v.ndim != 1:
             raise ValueError(f"uncertainty.draws.{k} must be a list of numbers")
+    if len({v.size for v in draws.values()}) > 1:
+        sizes = {k: int(v.size) for k, v in draws.items()}
+        raise ValueError(f"uncertainty.draws: unequal numbers of draws per parameter {sizes}")
     cov = record.get("covariance")
     if cov is not None:
         cov = np.asarray(cov, dtype=float)

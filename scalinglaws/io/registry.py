@@ -79,9 +79,22 @@ def registry_target(fits_dir: str | Path, family: str, dataset: str, *, bump: bo
         RecordError: A version exists and ``bump`` is false, or the dataset name is empty
             or contains a path separator.
     """
-    if not dataset or "/" in dataset or "\\" in dataset or dataset in (".", ".."):
+    if (
+        not dataset
+        or "/" in dataset
+        or "\\" in dataset
+        or dataset in (".", "..")
+        or not dataset.isprintable()
+    ):
         raise RecordError(f"dataset must be a plain folder name, not {dataset!r}")
     folder = Path(fits_dir) / family / dataset
+    above = folder
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if above.exists() and not above.is_dir():  # refused before the fit, not at the write
+        raise RecordError(
+            f"registry folder {str(folder)!r} lies under {str(above)!r}, not a folder"
+        )
     existing = latest_records([folder]) if folder.exists() else []
     if existing and not bump:
         raise RecordError(

@@ -265,7 +265,8 @@ def _filter_rows(
     mask = row_mask(view, where, label="where filter")
     if not mask.any():
         raise RunLogError(f"where filter {where!r} selects none of the {len(df)} rows")
-    notes.append(f"kept {int(mask.sum())} of {len(df)} rows where {where}")
+    shown = " ".join(str(where).split())  # a note is one line, whatever the filter holds
+    notes.append(f"kept {int(mask.sum())} of {len(df)} rows where {shown}")
     return df[mask]
 
 
@@ -396,7 +397,15 @@ def _derive_compute(
     hint = "" if dropped else "; drop_nonfinite=True (--drop-nonfinite) drops such rows"
     values["loss"] = numeric_column(df, found["loss"], "loss", kind, positive=True, hint=hint)
     if "N" in values and "D" in values:
-        kcd = k * values["N"] * values["D"]
+        with np.errstate(over="ignore"):
+            kcd = k * values["N"] * values["D"]
+        huge = np.flatnonzero(~np.isfinite(kcd))
+        if huge.size:
+            i = int(huge[0])
+            raise RunLogError(
+                f"{row_label(df, i, kind)}: compute k*N*D overflows (N = {values['N'][i]:.4g}, "
+                f"D = {values['D'][i]:.4g}) in {huge.size} rows"
+            )
         if "C" not in values:
             values["C"] = kcd
             return values
