@@ -27,6 +27,9 @@ import pytest
 
 from scalinglaws.cli import main
 
+#: Slow: 321 CLI runs, about 40 s: every refusal class over every command (CI runs it).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 RUNS = REPO / "data" / "chinchilla_sim" / "runs.csv"
 SPARSE = REPO / "data" / "sparse" / "runs.csv"

@@ -12,6 +12,9 @@ import scalinglaws as sl
 from scalinglaws.cli import main
 from scalinglaws.cli.core import DEFAULT_DATA, DEMO_BUDGETS
 
+#: Slow: the demo's fit with 1,000 bootstrap draws and a regeneration of its log (CI runs it).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "data" / "demo"
 OTHER_LOG = REPO / "data" / "chinchilla_sim" / "runs.csv"

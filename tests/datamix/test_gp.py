@@ -59,6 +59,7 @@ def test_recovers_smooth_function_and_intervals_cover(model):
     assert 0.84 <= coverage <= 0.96
 
 
+@pytest.mark.slow
 def test_function_draws_consistent_and_match_predict(model):
     Xn, _ = simulate(30, seed=2)
     n_draws = 1000

@@ -139,6 +139,7 @@ def test_bad_options(study):
         plan_data_mixture(fit, N=4 * N)
 
 
+@pytest.mark.slow
 def test_ceiling_holds_at_the_optimum(study, plain):
     truth, fit = study
     base = {d: 1 / 3 for d in fit.training_domains}

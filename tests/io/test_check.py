@@ -43,6 +43,7 @@ def registry(tmp_path):
     return tmp_path / "fits", data
 
 
+@pytest.mark.slow
 def test_check_repository_registry_passes(capsys):
     assert main(["check", str(REPO / "fits")]) == 0
 

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -140,6 +141,7 @@ def test_any_where_expression_parses_or_is_refused(expr):
         max_size=6,
     )
 )
+@pytest.mark.slow
 def test_any_argument_list_exits_with_a_code_not_a_traceback(argv, capsys):
     try:
         code = main(argv)

@@ -70,6 +70,7 @@ def test_not_json(tmp_path):
         sl.load_fit(p)
 
 
+@pytest.mark.slow
 def test_uncertainty_round_trip_thinned_and_aligned(tmp_path, fitted, monkeypatch):
     """A record keeps a thinned set of draws with their per-draw noise scales aligned, so
     plans and predictive intervals come back without refitting."""

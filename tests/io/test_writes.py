@@ -90,6 +90,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_eight_concurrent_writers_get_eight_versions(tmp_path):
     folder = tmp_path / "fits" / "chinchilla" / "sim"
     start = time.time() + 8.0  # after every interpreter has started

@@ -148,6 +148,7 @@ def test_a_one_percent_curve_parameter_edit_is_drift(registry, tmp_path):
     assert res.message == f"drift in 460M: ratios/{ratio}/s1"
 
 
+@pytest.mark.slow
 def test_check_refits_a_bootstrap_record_with_its_point_options_only(
     registry, tmp_path, monkeypatch
 ):

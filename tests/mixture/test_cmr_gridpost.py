@@ -271,6 +271,7 @@ def test_coverage_on_simulated_general_curves():
         assert abs(np.mean(h) - 0.9) < 3 * se, (name, np.mean(h))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", ["domain", "general"])
 def test_padding_with_weight_zero_rows_changes_nothing(split):
     # Ragged logs are padded to one length so they share a compiled pass: the padded rows

@@ -48,6 +48,7 @@ def noisy():
     return runs, truth, fit
 
 
+@pytest.mark.slow
 def test_noise_free_curves_give_back_the_cmr_law_exactly():
     runs, truth = _sim(0.0, seed=0)
     with warnings.catch_warnings():
@@ -280,6 +281,7 @@ def test_plan_states_what_its_intervals_are_worth(noisy):
     assert plan_mixture(thin, [5e9]).attrs["summary"]["interval_calibration"] == ""
 
 
+@pytest.mark.slow
 def test_point_law_depends_on_data_and_options_only(noisy):
     runs, _, fit = noisy
     with warnings.catch_warnings():

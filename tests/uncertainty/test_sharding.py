@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from scalinglaws.uncertainty import bootstrap, predictive, shard_rows
 
@@ -48,6 +49,7 @@ def test_shard_rows_pads_to_a_multiple_of_the_devices():
     np.testing.assert_array_equal(np.asarray(x)[:5], np.arange(10.0).reshape(5, 2))
 
 
+@pytest.mark.slow
 def test_four_devices_match_one(sim_fit):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (
