@@ -14,9 +14,12 @@ A registry lays records out as ``fits/<law>/<dataset>/v<N>.json``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import math
+import signal
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -300,8 +303,9 @@ def _option(value: Any) -> Any:
 #: Options of the uncertainty draws: they cannot change the point estimate (its weights
 #: are the delta-method variances of the curve fits, DESIGN §5), so the check runs the
 #: point pipeline only and leaves them out.
-_DRAW_OPTIONS = frozenset({"uncertainty", "samples", "seed", "sampler", "chains", "warmup",
-                           "max_tree_depth"})
+_DRAW_OPTIONS = frozenset(
+    {"uncertainty", "samples", "seed", "sampler", "chains", "warmup", "max_tree_depth"}
+)
 
 
 def refit_cmr(record: Mapping[str, Any], data_file: str | Path) -> CMRFit:
@@ -491,17 +495,69 @@ def _checker_for(record: Mapping[str, Any], path: Path) -> Callable[..., CheckRe
     raise RecordError(f"{path}: no drift check for {describe_record(record)}")
 
 
-def check_record(path: str | Path, *, strict: bool = False) -> CheckResult:
+#: Seconds one record's check may take by default (``check --time-limit``); a record is
+#: untrusted input, and one that asks for an endless refit must not stall a CI gate.
+DEFAULT_TIME_LIMIT = 600.0
+
+
+class _TimeLimit(BaseException):
+    """Raised inside a check by the interval timer when its time is up (a BaseException,
+    like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`_TimeLimit` in this thread after ``seconds`` of wall time.
+
+    Uses the POSIX interval timer, so it acts only in the main thread of a POSIX process
+    (elsewhere there is no limit), and between computations: a single compiled call runs
+    to its end before the limit is noticed.
+    """
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def _expire(signum: int, frame: Any) -> None:
+        raise _TimeLimit
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check_record(
+    path: str | Path, *, strict: bool = False, time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> CheckResult:
     """Refit one record from its data and compare with its tolerances.
 
     Dispatches on the record's ``kind``: a law record is refitted with
     :func:`scalinglaws.fit`, a pipeline record with its pipeline's checker
     (:data:`PIPELINE_CHECKERS`). A record that cannot be read, or refitted, is
     ``UNUSABLE``; a changed data file is a digest mismatch; an absent one is skipped (a
-    failure with ``strict``).
+    failure with ``strict``). A check that takes longer than ``time_limit`` seconds (None
+    or 0: no limit) is stopped and ``UNUSABLE``.
     """
     path = Path(path)
-    res = _check_record(path, strict)
+    try:
+        with _time_limit(time_limit):
+            res = _check_record(path, strict)
+    except _TimeLimit:
+        res = CheckResult(
+            path,
+            UNUSABLE,
+            f"the check took longer than its time limit of {time_limit:g} s and was stopped "
+            "(--time-limit raises it)",
+        )
     # Messages may quote the record or the data: one line each, whatever they hold.
     return dataclasses.replace(res, message=_policy.one_line(res.message))
 
@@ -530,9 +586,14 @@ def _check_record(path: Path, strict: bool) -> CheckResult:
         return CheckResult(path, UNUSABLE, f"malformed record ({type(exc).__name__}: {exc})")
 
 
-def check_paths(paths: Iterable[str | Path], *, strict: bool = False) -> list[CheckResult]:
+def check_paths(
+    paths: Iterable[str | Path],
+    *,
+    strict: bool = False,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+) -> list[CheckResult]:
     """:func:`check_record` on the latest record in every folder under ``paths``."""
-    return [check_record(p, strict=strict) for p in latest_records(paths)]
+    return [check_record(p, strict=strict, time_limit=time_limit) for p in latest_records(paths)]
 
 
 def exit_code(results: list[CheckResult]) -> int:

@@ -4,6 +4,7 @@ record`` (append to a registry)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import warnings
 from pathlib import Path
@@ -20,6 +21,10 @@ def _check(args: argparse.Namespace) -> int:
     for opt in ("budget", "max_outside", "plan_rtol"):
         if getattr(args, opt) is not None:
             raise ScalingLawsError(f"--{opt.replace('_', '-')} applies with --new-runs")
+    if not (args.time_limit >= 0 and math.isfinite(args.time_limit)):
+        raise ScalingLawsError(
+            f"--time-limit must be a number of seconds >= 0, not {args.time_limit:g}"
+        )
     paths = args.paths or ["fits"]
     records = checking.latest_records(paths)
     if not records:
@@ -27,7 +32,7 @@ def _check(args: argparse.Namespace) -> int:
     results = []
     for path in records:
         common.progress(args, f"checking {path}")
-        results.append(checking.check_record(path, strict=args.strict))
+        results.append(checking.check_record(path, strict=args.strict, time_limit=args.time_limit))
     code = checking.exit_code(results)
     payload = {
         "rows": [
@@ -118,6 +123,14 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     )
     p.add_argument("paths", nargs="*", help="record files or folders (default: fits/)")
     p.add_argument("--strict", action="store_true", help="a missing data file is a failure")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=checking.DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help="stop a record's check after this long and report it unusable "
+        f"(default {checking.DEFAULT_TIME_LIMIT:g}; 0: no limit)",
+    )
     p.add_argument(
         "--new-runs",
         metavar="RUNS",

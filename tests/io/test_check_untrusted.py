@@ -215,3 +215,33 @@ def test_the_readme_ci_gate_passes_on_a_clone_without_shared(tmp_path, monkeypat
     statuses = {Path(r["record"]).parent.name: r["status"] for r in payload["rows"]}
     assert statuses["epoch_245"] == checking.SKIPPED
     assert all(v == checking.PASS for k, v in statuses.items() if k != "epoch_245"), statuses
+
+
+def test_a_check_past_its_time_limit_is_stopped_and_unusable(registry, monkeypatch, capsys):
+    """A record is untrusted: one whose refit never ends must not stall the gate. The
+    refit is replaced by one that sleeps 30 s; a 0.3 s limit stops it (a sleep is woken by
+    the timer at once, so 5 s of slack is generous), and the next record is still checked."""
+    import time
+
+    root, path = registry
+    real = checking._checker_for
+
+    def slow_checker(record, where):
+        def check(*args):
+            time.sleep(30)
+
+        return check
+
+    monkeypatch.setattr(checking, "_checker_for", slow_checker)
+    t0 = time.perf_counter()
+    res = checking.check_record(path, time_limit=0.3)
+    assert time.perf_counter() - t0 < 5.0
+    assert res.status == checking.UNUSABLE and "time limit of 0.3 s" in res.message
+    capsys.readouterr()
+    assert main(["check", str(root / "fits"), "--time-limit", "0.3"]) == 2
+    assert "time limit" in capsys.readouterr().out
+    monkeypatch.setattr(checking, "_checker_for", real)
+    assert checking.check_record(path, time_limit=60).status == checking.PASS  # timer reset
+    assert main(["check", str(root / "fits"), "--time-limit", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--time-limit must be a number of seconds >= 0" in err and len(err.splitlines()) == 1
