@@ -134,3 +134,18 @@ def test_refits_in_chunks_match_refits_at_once(sim_fit, monkeypatch):
     np.testing.assert_allclose(
         chunked.uncertainty.extra["noise_scale"], whole.uncertainty.extra["noise_scale"], rtol=1e-6
     )
+
+
+def test_refits_stopped_by_the_limit_are_run_again_longer(sim_fit):
+    """With 3 Newton iterations most refits stop at the limit; each is run again from where
+    it stopped with 4x the iterations, and the ones that then converge are counted."""
+    import warnings
+
+    with warnings.catch_warnings():  # those still stopped may be too many: a warning
+        warnings.simplefilter("ignore", sl.ScalingLawsWarning)
+        out = bootstrap(sim_fit, n=40, seed=0, max_iter=3)
+    d = out.uncertainty.diagnostics
+    assert d["retried"] > 0 and 0 < d["rescued"] <= d["retried"]
+    assert d["status_counts"]["max_iter"] == d["retried"] - d["rescued"]
+    full = bootstrap(sim_fit, n=40, seed=0)  # the default limit: every refit converges
+    assert full.uncertainty.diagnostics["retried"] == 0
