@@ -96,6 +96,15 @@ def _refit_resamples(result: FitResult, data, clusters, n_clusters, n, seed, del
     theta0 = np.broadcast_to(point_internal(result), (n, n_params))
     per_refit = refit_bytes(n_params, data.n)
     chunk = n if per_refit * n <= REFIT_CHUNK_BYTES else max(1, REFIT_CHUNK_BYTES // per_refit)
+    if per_refit > REFIT_CHUNK_BYTES:  # even one refit at a time is over the budget
+        warnings.warn(
+            f"one bootstrap refit of {data.n} rows needs about {per_refit / 2**30:.1f} GiB, "
+            f"over the {REFIT_CHUNK_BYTES / 2**30:.1f} GiB budget "
+            "(uncertainty.bootstrap.REFIT_CHUNK_BYTES): the refits run one at a time and may "
+            "exhaust memory; uncertainty 'laplace' needs no refits",
+            ScalingLawsWarning,
+            stacklevel=3,
+        )
     with jax.enable_x64(True):
         # Resample counts are drawn on the device (no host round trip of an n x runs
         # table), unsharded so the draws do not depend on the device count or the chunks.

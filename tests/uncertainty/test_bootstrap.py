@@ -149,3 +149,15 @@ def test_refits_stopped_by_the_limit_are_run_again_longer(sim_fit):
     assert d["status_counts"]["max_iter"] == d["retried"] - d["rescued"]
     full = bootstrap(sim_fit, n=40, seed=0)  # the default limit: every refit converges
     assert full.uncertainty.diagnostics["retried"] == 0
+
+
+def test_a_refit_over_the_memory_budget_is_warned_before_it_runs(sim_fit, monkeypatch):
+    """When even one refit needs more than the budget, the bootstrap says so first."""
+    import importlib
+
+    boot_module = importlib.import_module("scalinglaws.uncertainty.bootstrap")
+    per = boot_module.refit_bytes(len(sim_fit.law.params), len(sim_fit.data))
+    monkeypatch.setattr(boot_module, "REFIT_CHUNK_BYTES", per // 2)
+    with pytest.warns(sl.ScalingLawsWarning, match="over the .* GiB budget"):
+        out = bootstrap(sim_fit, n=3, seed=0)
+    assert out.uncertainty.diagnostics["n_resamples"] == 3
