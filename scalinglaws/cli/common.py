@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglaws.errors import ScalingLawsError
-from scalinglaws.io.files import atomic_write, json_safe, to_json
+from scalinglaws.io.files import atomic_write, json_safe, nearest_existing, to_json
 
 __all__ = [
     "atomic_write",
@@ -213,9 +213,7 @@ def check_folder(path: Any, option: str, shown: Any = None) -> None:
     """
     if not path:
         return
-    above = Path(path)
-    while not above.exists() and above != above.parent:
-        above = above.parent
+    above = nearest_existing(path)
     if above.exists() and not above.is_dir():
         raise ScalingLawsError(f"{option} {shown or path}: {above} is not a folder")
 

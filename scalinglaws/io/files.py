@@ -39,6 +39,15 @@ def to_json(obj: Any) -> str:
     return json.dumps(json_safe(obj), indent=2, allow_nan=False)
 
 
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path`` itself when it exists, else its nearest existing ancestor (an output
+    folder is refused before any work when this is a regular file)."""
+    above = Path(path)
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    return above
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

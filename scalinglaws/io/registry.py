@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from scalinglaws.errors import RecordError
+from scalinglaws.io.files import nearest_existing
 
 _VERSION = re.compile(r"^v(\d+)\.json$")
 
@@ -88,9 +89,7 @@ def registry_target(fits_dir: str | Path, family: str, dataset: str, *, bump: bo
     ):
         raise RecordError(f"dataset must be a plain folder name, not {dataset!r}")
     folder = Path(fits_dir) / family / dataset
-    above = folder
-    while not above.exists() and above != above.parent:
-        above = above.parent
+    above = nearest_existing(folder)
     if above.exists() and not above.is_dir():  # refused before the fit, not at the write
         raise RecordError(
             f"registry folder {str(folder)!r} lies under {str(above)!r}, not a folder"
