@@ -345,13 +345,10 @@ def _whitening(result: FitResult, data, theta_hat: np.ndarray) -> tuple[np.ndarr
 
 def _rank_diagnostics(per_chain: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """Rank-normalised split R-hat and bulk ESS per quantity, ``(chains, draws)`` each."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # arviz is imported on first use (slow to import; only diagnostics need it).
-        import arviz as az
+    from scalinglaws.uncertainty.mcmc_diagnostics import ess_bulk, rhat
 
-        r_hat = {k: float(az.rhat(v)) for k, v in per_chain.items()}
-        ess = {k: float(az.ess(v, method="bulk")) for k, v in per_chain.items()}
+    r_hat = {k: rhat(v) for k, v in per_chain.items()}
+    ess = {k: ess_bulk(v) for k, v in per_chain.items()}
     return r_hat, ess
 
 
@@ -686,15 +683,17 @@ def _model_extra(law: Law, run, sigma0: float, learn_dof: bool, nu0: float, disc
 
 
 def to_inference_data(result: FitResult) -> Any:
-    """The posterior of a ``"bayes"`` result as an ArviZ ``InferenceData`` (arviz 0.x).
+    """The posterior of a result as ArviZ data: ``InferenceData`` (ArviZ 0.x) or an xarray
+    ``DataTree`` (ArviZ 1.x), whichever the installed ArviZ builds.
 
     Groups: ``posterior`` (every law parameter in natural units, plus ``sigma`` and, when
     learned, ``nu``; dims ``chain, draw``) and ``sample_stats`` (``diverging``). Draws of
     another method (bootstrap, Laplace) are exported as a single chain without
-    sample statistics.
+    sample statistics. Both ArviZ series read ``result.posterior`` and
+    ``result.sample_stats`` alike.
 
     Raises:
-        ScalingLawsError: The result has no draws.
+        ScalingLawsError: The result has no draws, or ArviZ is not installed.
     """
     unc = result.uncertainty
     if unc.n_draws == 0:
@@ -705,7 +704,10 @@ def to_inference_data(result: FitResult) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # arviz is imported on first use (slow to import; only this conversion needs it).
-        import arviz as az
+        try:
+            import arviz as az
+        except ImportError:  # pragma: no cover - arviz is a dependency
+            raise ScalingLawsError("exporting draws needs ArviZ: pip install arviz") from None
 
     n = unc.n_draws
     chains = int(unc.extra.get("chains", 1)) if unc.method == "bayes" else 1
@@ -723,6 +725,23 @@ def to_inference_data(result: FitResult) -> Any:
     div = unc.extra.get("diverging")
     if div is not None and np.size(div) == n:
         sample_stats = {"diverging": np.asarray(div, dtype=bool).reshape(shape)}
+    return _arviz_from_dict(az, posterior, sample_stats)
+
+
+def _arviz_major(module: Any) -> int:
+    version = str(getattr(module, "__version__", "0"))
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _arviz_from_dict(az: Any, posterior: dict, sample_stats: dict | None) -> Any:
+    """``from_dict`` of either ArviZ series: 0.x takes one keyword per group; 1.x (and its
+    ``arviz_base`` core) one mapping ``{group: {variable: array}}``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return az.from_dict(posterior=posterior, sample_stats=sample_stats)
+        if az.__name__ == "arviz" and _arviz_major(az) < 1:
+            return az.from_dict(posterior=posterior, sample_stats=sample_stats)
+        groups = {"posterior": posterior}
+        if sample_stats is not None:
+            groups["sample_stats"] = sample_stats
+        return az.from_dict(groups)

@@ -111,3 +111,20 @@ def test_posteriors_of_different_sizes_in_one_process():
             warnings.simplefilter("ignore", sl.ScalingLawsWarning)
             res = sl.fit(sl.laws.chinchilla(), runs, uncertainty="bayes", samples=50)
         assert res.uncertainty.n_draws == 200
+
+
+@pytest.mark.slow
+def test_inference_data_export_arviz_1x_series(post, monkeypatch):
+    """The ArviZ 1.x export path (its core, arviz_base): an xarray DataTree, same groups."""
+    arviz_base = pytest.importorskip("arviz_base")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "arviz", arviz_base)
+    tree = to_inference_data(post)
+    assert type(tree).__name__ == "DataTree"
+    assert set(tree.posterior.data_vars) >= {"E", "A", "B", "alpha", "beta", "sigma"}
+    assert tree.posterior["alpha"].shape == (2, 1000)
+    np.testing.assert_array_equal(
+        np.asarray(tree.posterior["alpha"]).ravel(), np.asarray(post.uncertainty.draws["alpha"])
+    )
+    assert "diverging" in tree.sample_stats
