@@ -18,20 +18,13 @@ of the pipeline:
 * housekeeping — :func:`clear_caches` releases compiled programs in a long-lived process.
 """
 
-from scalinglaws import approaches, datamix, laws, mixture, sparsity, uncertainty
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from scalinglaws._caches import clear_caches
 from scalinglaws._version import __version__
-from scalinglaws.approaches.backtest import BacktestResult, backtest
-from scalinglaws.datamix import (
-    DataMixFit,
-    fit_datamix,
-    load_datamix,
-    load_mixture_runs,
-    save_datamix,
-)
-from scalinglaws.datamix.plan import plan_data_mixture
-from scalinglaws.datamix.propose import propose_mixtures
-from scalinglaws.design import design_runs
 from scalinglaws.errors import (
     FitError,
     PlanError,
@@ -40,45 +33,108 @@ from scalinglaws.errors import (
     ScalingLawsError,
     ScalingLawsWarning,
 )
-from scalinglaws.fitting import FitResult, Uncertainty
-from scalinglaws.io.records import load_fit, save_fit
-from scalinglaws.io.runs import load_runs
-from scalinglaws.laws import Law, ParamSpec
-from scalinglaws.mixture import CMRFit, fit_cmr, load_cmr_fit, load_cpt_runs, save_cmr_fit
-from scalinglaws.planning.compute import (
-    compute_for_loss,
-    plan_compute,
-    plan_fixed_params,
-    plan_fixed_tokens,
-)
-from scalinglaws.planning.mixture import plan_mixture
-from scalinglaws.planning.sparsity import plan_sparsity
-from scalinglaws.sparsity import load_sparse_runs
-from scalinglaws.uncertainty import (
-    Calibration,
-    attach,
-    bootstrap,
-    calibrate,
-    fit,
-    laplace,
-    predictive_interval,
-    sample_posterior,
-    to_inference_data,
-)
+
+# The public names are imported on first use (PEP 562), so that ``import scalinglaws``
+# and every command-line call load only what they need: a command that plans compute
+# does not import the data-mixture, sparsity or design code (nor SciPy's optimisers).
+# ``from scalinglaws import fit`` and ``scalinglaws.fit`` work as if imported here.
+_SUBPACKAGES = ("approaches", "datamix", "laws", "mixture", "plotting", "sparsity", "uncertainty")
+_LAZY: dict[str, str] = {
+    "BacktestResult": "scalinglaws.approaches.backtest",
+    "backtest": "scalinglaws.approaches.backtest",
+    "DataMixFit": "scalinglaws.datamix",
+    "fit_datamix": "scalinglaws.datamix",
+    "load_datamix": "scalinglaws.datamix",
+    "load_mixture_runs": "scalinglaws.datamix",
+    "save_datamix": "scalinglaws.datamix",
+    "plan_data_mixture": "scalinglaws.datamix.plan",
+    "propose_mixtures": "scalinglaws.datamix.propose",
+    "design_runs": "scalinglaws.design",
+    "FitResult": "scalinglaws.fitting",
+    "Uncertainty": "scalinglaws.fitting",
+    "load_fit": "scalinglaws.io.records",
+    "save_fit": "scalinglaws.io.records",
+    "load_runs": "scalinglaws.io.runs",
+    "Law": "scalinglaws.laws",
+    "ParamSpec": "scalinglaws.laws",
+    "CMRFit": "scalinglaws.mixture",
+    "fit_cmr": "scalinglaws.mixture",
+    "load_cmr_fit": "scalinglaws.mixture",
+    "load_cpt_runs": "scalinglaws.mixture",
+    "save_cmr_fit": "scalinglaws.mixture",
+    "compute_for_loss": "scalinglaws.planning.compute",
+    "plan_compute": "scalinglaws.planning.compute",
+    "plan_fixed_params": "scalinglaws.planning.compute",
+    "plan_fixed_tokens": "scalinglaws.planning.compute",
+    "plan_mixture": "scalinglaws.planning.mixture",
+    "plan_sparsity": "scalinglaws.planning.sparsity",
+    "load_sparse_runs": "scalinglaws.sparsity",
+    "Calibration": "scalinglaws.uncertainty",
+    "attach": "scalinglaws.uncertainty",
+    "bootstrap": "scalinglaws.uncertainty",
+    "calibrate": "scalinglaws.uncertainty",
+    "fit": "scalinglaws.uncertainty",
+    "laplace": "scalinglaws.uncertainty",
+    "predictive_interval": "scalinglaws.uncertainty",
+    "sample_posterior": "scalinglaws.uncertainty",
+    "to_inference_data": "scalinglaws.uncertainty",
+    "write_report": "scalinglaws.report",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported here
+    from scalinglaws import approaches, datamix, laws, mixture, plotting, sparsity, uncertainty
+    from scalinglaws.approaches.backtest import BacktestResult, backtest
+    from scalinglaws.datamix import (
+        DataMixFit,
+        fit_datamix,
+        load_datamix,
+        load_mixture_runs,
+        save_datamix,
+    )
+    from scalinglaws.datamix.plan import plan_data_mixture
+    from scalinglaws.datamix.propose import propose_mixtures
+    from scalinglaws.design import design_runs
+    from scalinglaws.fitting import FitResult, Uncertainty
+    from scalinglaws.io.records import load_fit, save_fit
+    from scalinglaws.io.runs import load_runs
+    from scalinglaws.laws import Law, ParamSpec
+    from scalinglaws.mixture import CMRFit, fit_cmr, load_cmr_fit, load_cpt_runs, save_cmr_fit
+    from scalinglaws.planning.compute import (
+        compute_for_loss,
+        plan_compute,
+        plan_fixed_params,
+        plan_fixed_tokens,
+    )
+    from scalinglaws.planning.mixture import plan_mixture
+    from scalinglaws.planning.sparsity import plan_sparsity
+    from scalinglaws.report import write_report
+    from scalinglaws.sparsity import load_sparse_runs
+    from scalinglaws.uncertainty import (
+        Calibration,
+        attach,
+        bootstrap,
+        calibrate,
+        fit,
+        laplace,
+        predictive_interval,
+        sample_posterior,
+        to_inference_data,
+    )
 
 
-def __getattr__(name: str):
-    # Plotting pulls in matplotlib: imported on first use, so the command line and
-    # plain fits start fast.
-    if name == "plotting":
-        import importlib
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"scalinglaws.{name}")
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'scalinglaws' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return importlib.import_module("scalinglaws.plotting")
-    if name == "write_report":
-        from scalinglaws.report import write_report
 
-        return write_report
-    raise AttributeError(f"module 'scalinglaws' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

@@ -37,6 +37,11 @@ from scalinglaws.fitting.fit import fit
 from scalinglaws.fitting.result import FitResult
 from scalinglaws.io import policy as _policy
 from scalinglaws.io.columns import read_table
+from scalinglaws.io.policy import (
+    DEFAULT_MAX_OUTSIDE,
+    DEFAULT_PLAN_RTOL,
+    DEFAULT_TIME_LIMIT,
+)
 from scalinglaws.io.records import (
     LAW,
     describe_record,
@@ -495,11 +500,6 @@ def _checker_for(record: Mapping[str, Any], path: Path) -> Callable[..., CheckRe
     raise RecordError(f"{path}: no drift check for {describe_record(record)}")
 
 
-#: Seconds one record's check may take by default (``check --time-limit``); a record is
-#: untrusted input, and one that asks for an endless refit must not stall a CI gate.
-DEFAULT_TIME_LIMIT = 600.0
-
-
 class _TimeLimit(BaseException):
     """Raised inside a check by the interval timer when its time is up (a BaseException,
     like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it)."""
@@ -614,17 +614,6 @@ def summary(results: list[CheckResult]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ new runs
-#: Share of new runs allowed outside the recorded law's predictive intervals (90% by
-#: default) before the check fails: twice the nominal 10%. With 10 new runs that follow
-#: the recorded law, 3 or more fall outside by chance with probability 7% (binomial), so
-#: false alarms are rare, while a law that bends away at scale puts most large runs out.
-DEFAULT_MAX_OUTSIDE = 0.2
-#: Relative move of N_opt or D_opt at the budget that fails the check. The plan at 100x
-#: the largest compute is sensitive: adding 10 runs that follow the law (0.5% loss
-#: scatter, 3x-10x beyond 63 recorded runs) moved N_opt by 15% and D_opt by 17% in
-#: tests/io/test_check_new_runs.py, while runs from a law whose floor is 0.1 nats higher
-#: moved them by 32% and 24%. 25% flags moves beyond that scatter.
-DEFAULT_PLAN_RTOL = 0.25
 #: Default budget of the plan comparison, as a multiple of the largest compute among
 #: the old and new runs: the extrapolation a team plans for (as the records' anchors).
 PLAN_BUDGET_FACTOR = 100.0

@@ -10,9 +10,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from scalinglaws import checking
 from scalinglaws.cli import common
 from scalinglaws.errors import RecordError, ScalingLawsError, ScalingLawsWarning
+from scalinglaws.io import policy as _policy
+
+
+def _checking() -> Any:
+    """The drift-check module, imported when a check runs (it imports every pipeline)."""
+    import scalinglaws.checking
+
+    return scalinglaws.checking
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -26,14 +33,16 @@ def _check(args: argparse.Namespace) -> int:
             f"--time-limit must be a number of seconds >= 0, not {args.time_limit:g}"
         )
     paths = args.paths or ["fits"]
-    records = checking.latest_records(paths)
+    records = _checking().latest_records(paths)
     if not records:
         raise RecordError(f"no records (v<N>.json) found under {', '.join(map(str, paths))}")
     results = []
     for path in records:
         common.progress(args, f"checking {path}")
-        results.append(checking.check_record(path, strict=args.strict, time_limit=args.time_limit))
-    code = checking.exit_code(results)
+        results.append(
+            _checking().check_record(path, strict=args.strict, time_limit=args.time_limit)
+        )
+    code = _checking().exit_code(results)
     payload = {
         "rows": [
             {
@@ -44,11 +53,11 @@ def _check(args: argparse.Namespace) -> int:
             }
             for r in results
         ],
-        "summary": {**checking.summary(results), "exit_code": code},
-        "warnings": [f"{r.path}: {r.message}" for r in results if r.status != checking.PASS],
+        "summary": {**_checking().summary(results), "exit_code": code},
+        "warnings": [f"{r.path}: {r.message}" for r in results if r.status != _checking().PASS],
     }
     text = "\n\n".join(r.table() for r in results)
-    s = checking.summary(results)
+    s = _checking().summary(results)
     text += "\n\n" + ", ".join(f"{v} {k}" for k, v in s.items())
     common.emit(args, payload, text)
     return code
@@ -62,13 +71,13 @@ def _check_new_runs(args: argparse.Namespace) -> int:
         )
     options = {
         "budget": args.budget,
-        "max_outside": checking.DEFAULT_MAX_OUTSIDE
+        "max_outside": _policy.DEFAULT_MAX_OUTSIDE
         if args.max_outside is None
         else args.max_outside,
-        "plan_rtol": checking.DEFAULT_PLAN_RTOL if args.plan_rtol is None else args.plan_rtol,
+        "plan_rtol": _policy.DEFAULT_PLAN_RTOL if args.plan_rtol is None else args.plan_rtol,
     }
     common.progress(args, f"checking {args.new_runs} against {args.paths[0]}")
-    result = checking.check_new_runs(args.paths[0], args.new_runs, **options)
+    result = _checking().check_new_runs(args.paths[0], args.new_runs, **options)
     payload = {"rows": result.rows, "summary": result.summary, "warnings": result.warnings}
     common.emit(args, payload, result.table())
     return int(result.summary["exit_code"])
@@ -86,7 +95,7 @@ def _record(args: argparse.Namespace) -> int:
     law = sl.laws.get(args.law)
     target = registry_target(args.fits_dir, law.name, args.dataset, bump=args.bump)
     load_options: dict[str, Any] = {"k": args.k} if args.k != 6.0 else {}
-    if not ({"N", "D"} <= set(law.inputs) or law.name in checking.LOADERS):
+    if not ({"N", "D"} <= set(law.inputs) or law.name in _checking().LOADERS):
         if common.run_load_options(args):
             raise ScalingLawsError(
                 f"run-log options (--column, --checkpoints, --where, ...) do not apply to law "
@@ -95,7 +104,7 @@ def _record(args: argparse.Namespace) -> int:
     load_options.update(common.run_load_options(args))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
-        runs = checking.load_law_data(law, args.runs, load_options)
+        runs = _checking().load_law_data(law, args.runs, load_options)
         result = sl.fit(law, runs)
     rel = os.path.relpath(Path(args.runs).resolve(), target.parent.resolve())
     # The version is claimed when written: of concurrent writers, each gets its own.
@@ -126,10 +135,10 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p.add_argument(
         "--time-limit",
         type=float,
-        default=checking.DEFAULT_TIME_LIMIT,
+        default=_policy.DEFAULT_TIME_LIMIT,
         metavar="SECONDS",
         help="stop a record's check after this long and report it unusable "
-        f"(default {checking.DEFAULT_TIME_LIMIT:g}; 0: no limit)",
+        f"(default {_policy.DEFAULT_TIME_LIMIT:g}; 0: no limit)",
     )
     p.add_argument(
         "--new-runs",
@@ -152,7 +161,7 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         default=None,
         metavar="SHARE",
         help=f"with --new-runs: largest share of runs outside their intervals that passes "
-        f"(default {checking.DEFAULT_MAX_OUTSIDE:g}, twice the nominal 10%%)",
+        f"(default {_policy.DEFAULT_MAX_OUTSIDE:g}, twice the nominal 10%%)",
     )
     p.add_argument(
         "--plan-rtol",
@@ -160,7 +169,7 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         default=None,
         metavar="TOL",
         help=f"with --new-runs: largest relative move of N_opt or D_opt that passes "
-        f"(default {checking.DEFAULT_PLAN_RTOL:g})",
+        f"(default {_policy.DEFAULT_PLAN_RTOL:g})",
     )
     common.add_common(p)
     p.set_defaults(func=_check)

@@ -14,7 +14,6 @@ from scalinglaws.cli.core import add_fit_options, fit_and_report, fit_text
 from scalinglaws.errors import RecordError, ScalingLawsError
 from scalinglaws.io.records import describe_record, load_fit, read_record
 from scalinglaws.laws.avgparams import avgparams
-from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
 from scalinglaws.sparsity.runs import load_sparse_runs
 from scalinglaws.sparsity.schedules import (
     DEFAULT_END_COMPUTE,
@@ -178,6 +177,8 @@ def _load_result(path: str) -> Any:
 
 
 def _plan_sparsity(args: argparse.Namespace) -> int:
+    from scalinglaws.planning.sparsity import DEFAULT_SPARSITIES, plan_sparsity
+
     result = _load_result(args.fit)
     if args.budget is None and args.target_loss is None:
         raise ScalingLawsError("give --budget C, --target-loss L, or both")

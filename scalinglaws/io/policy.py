@@ -44,6 +44,21 @@ EXTERNAL = "external"
 #: Longest string a record may hand a loader (a column name, a row filter).
 MAX_OPTION_TEXT = 1_000
 
+#: Seconds one record's check may take by default (``check --time-limit``); a record is
+#: untrusted input, and one that asks for an endless refit must not stall a CI gate.
+DEFAULT_TIME_LIMIT = 600.0
+#: Share of new runs allowed outside the recorded law's predictive intervals (90% by
+#: default) before the check fails: twice the nominal 10%. With 10 new runs that follow
+#: the recorded law, 3 or more fall outside by chance with probability 7% (binomial), so
+#: false alarms are rare, while a law that bends away at scale puts most large runs out.
+DEFAULT_MAX_OUTSIDE = 0.2
+#: Relative move of N_opt or D_opt at the budget that fails the check. The plan at 100x
+#: the largest compute is sensitive: adding 10 runs that follow the law (0.5% loss
+#: scatter, 3x-10x beyond 63 recorded runs) moved N_opt by 15% and D_opt by 17% in
+#: tests/io/test_check_new_runs.py, while runs from a law whose floor is 0.1 nats higher
+#: moved them by 32% and 24%. 25% flags moves beyond that scatter.
+DEFAULT_PLAN_RTOL = 0.25
+
 
 @dataclass(frozen=True)
 class CheckPolicy:
