@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jax
@@ -99,7 +100,8 @@ class FitResult:
         """
         x = inputs_from(self.law, runs, inputs)
         with jax.enable_x64(True):
-            out = self.law.predict(
+            out = _predict(
+                self.law,
                 {k: jnp.asarray(v) for k, v in self.params.items()},
                 {k: jnp.asarray(v) for k, v in x.items()},
             )
@@ -255,3 +257,11 @@ def inputs_from(law: Law, runs: Any, inputs: Mapping[str, Any]) -> dict[str, np.
         if not np.all(np.isfinite(arr)):
             raise ScalingLawsError(f"input {name} has non-finite values")
     return dict(zip(src, arrays, strict=True))
+
+
+@partial(jax.jit, static_argnums=0)
+def _predict(law: Law, params, inputs):
+    """``law.predict`` as one compiled program: run eagerly, each of its operations would
+    be a program of its own, compiled (or loaded from the persistent cache) one by one in
+    every new process."""
+    return law.predict(params, inputs)

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import importlib
 import json
 import math
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,9 @@ MAX_RECORD_DRAWS = 2000
 
 #: pipeline name -> converter(record, where) -> result object (see register_pipeline).
 _PIPELINES: dict[str, Callable[[Mapping[str, Any], str], Any]] = {}
+#: The package module that registers each built-in pipeline, imported when a record of
+#: that pipeline is read (``import scalinglaws`` does not import every package).
+_PIPELINE_MODULES = {"cmr": "scalinglaws.mixture.record", "datamix": "scalinglaws.datamix.record"}
 
 
 # ------------------------------------------------------------------ small pieces
@@ -156,11 +161,20 @@ def describe_record(record: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------ law records
 def _frontier_anchor(result: FitResult, budget: float) -> dict[str, float]:
     """The law's compute-optimal inputs at ``budget`` (its declared frontier)."""
-    law = result.law
+    params = {k: float(v) for k, v in result.params.items()}
     with jax.enable_x64(True):
-        size, tokens = law.derived_fn("compute_optimal")(result.params, budget, result.k)
-        inputs = law.derived_fn("inputs")(size, tokens)
-    return {name: float(np.asarray(value)) for name, value in inputs.items()}
+        inputs = _frontier_inputs(result.law, params, float(budget), float(result.k))
+    # In the law's input order (a compiled program returns its dict sorted by key).
+    order = {name: i for i, name in enumerate(result.law.inputs)}
+    names = sorted(inputs, key=lambda name: (order.get(name, len(order)), name))
+    return {name: float(np.asarray(inputs[name])) for name in names}
+
+
+@partial(jax.jit, static_argnums=0)
+def _frontier_inputs(law: Law, params, budget, k):
+    """The compute-optimal inputs as one compiled program (not one per operation)."""
+    size, tokens = law.derived_fn("compute_optimal")(params, budget, k)
+    return law.derived_fn("inputs")(size, tokens)
 
 
 def default_anchors(result: FitResult) -> list[dict[str, Any]]:
@@ -294,9 +308,7 @@ def save_fit(
 
 
 # ------------------------------------------------------------------ the writer
-def write_record(
-    record: Mapping[str, Any], path: str | Path, *, claim: str | None = None
-) -> Path:
+def write_record(record: Mapping[str, Any], path: str | Path, *, claim: str | None = None) -> Path:
     """Validate a schema-2 record and write it as JSON (a temporary file renamed into place).
 
     Non-finite numbers are written as ``null`` (a pipeline writes ``"inf"`` where an
@@ -551,6 +563,8 @@ def record_object(
     if record["kind"] == LAW:
         return result_from_record(record, law=law, where=where)
     name = record_name(record)
+    if name not in _PIPELINES and name in _PIPELINE_MODULES:
+        importlib.import_module(_PIPELINE_MODULES[name])
     if name not in _PIPELINES:
         raise RecordError(
             f"{where}: no reader is registered for pipeline {name!r} (import the package "
@@ -649,9 +663,7 @@ def result_from_record(
         raise RecordError(f"{where}: malformed record ({type(exc).__name__}: {exc})") from None
 
 
-def _result(
-    record: Mapping[str, Any], law: Law, params: dict[str, float], where: str
-) -> FitResult:
+def _result(record: Mapping[str, Any], law: Law, params: dict[str, float], where: str) -> FitResult:
     unc = record.get("uncertainty") or {}
     draws = {k: np.asarray(v, dtype=float) for k, v in (unc.get("draws") or {}).items()}
     for k, v in draws.items():
