@@ -11,17 +11,22 @@ Usage::
         [--law mixing|linear|loglinear|gp] [--uncertainty laplace|bootstrap|none]
         [--samples S] [--seed S] [--out FIT.json] [--record DATASET [--fits-dir D]
         [--bump]] [--json] [--quiet]
-    scalinglaws plan datamix FIT.json [--N N] [--baseline natural|uniform|d=w,...]
+    scalinglaws plan datamix FIT.json [--N N] [--D D] [--baseline natural|uniform|d=w,...]
         [--min V|d=v,...] [--max V|d=v,...] [--available d=tokens,...] [--tokens D]
         [--max-epochs E] [--ceiling F] [--objective mean|quantile] [--quantile Q]
         [--level L] [--seed S] [--json]
-    scalinglaws design FIT.json --n K [--N N] [--min ...] [--max ...] [--available ...]
-        [--tokens D] [--max-epochs E] [--proxy-N N] [--mix-method regret|value|thompson]
+    scalinglaws design FIT.json --n K [--N N] [--D D] [--min ...] [--max ...]
+        [--available ...] [--tokens D] [--max-epochs E] [--proxy-N N] [--proxy-D D]
+        [--mix-method regret|value|thompson]
         [--n-candidates C] [--seed S] [--json]
 
 ``design`` dispatches on the record: a data-mixture record proposes the next proxy
 mixtures (:func:`scalinglaws.datamix.propose.propose_mixtures`), a law record ranks the
 next (N, D) runs as before.
+
+``--D`` is the training length of the planned run for a fit nested with a length law (its
+proxies of one size were trained for several token counts D, or several checkpoints were
+kept): tokens, or steps when the runs record steps only (the fit's ``length_column``).
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ UNCERTAINTIES = ("laplace", "bootstrap", "none")
 #: Options of ``design`` that apply to a data-mixture record only (dest -> flag).
 DESIGN_DATAMIX_OPTIONS = {
     "N": "--N",
+    "D": "--D",
     "min_weight": "--min",
     "max_weight": "--max",
     "available": "--available",
     "tokens": "--tokens",
     "max_epochs": "--max-epochs",
     "proxy_N": "--proxy-N",
+    "proxy_D": "--proxy-D",
     "mix_method": "--mix-method",
     "n_candidates": "--n-candidates",
 }
@@ -204,12 +211,14 @@ def check_constraints(fit: Any, cons: Mapping[str, Any]) -> None:
         )
 
 
-def _check_scale(fit: Any, n: float | None) -> None:
-    """A one-scale fit refuses --N at another scale; a nested fit needs --N (one line)."""
+def _check_scale(fit: Any, n: float | None, d: float | None = None) -> None:
+    """A one-scale fit refuses --N (--D) at another scale; a fit nested in size (length)
+    needs --N (--D) (one line)."""
     import numpy as np
 
     r = np.full((1, len(fit.training_domains)), 1.0 / len(fit.training_domains))
     fit.sizes_for(r, n)
+    fit.lengths_for(r, d)
 
 
 def _constraints(args: argparse.Namespace) -> dict[str, Any]:
@@ -234,6 +243,14 @@ def _add_constraint_options(p: Any, group_title: str | None = None) -> None:
         default=None,
         help="model size of the target run (needed for a nested fit; a one-scale fit "
         "predicts at its proxy size only)",
+    )
+    g.add_argument(
+        "--D",
+        type=float,
+        default=None,
+        help="training length of the target run: tokens, or steps when the fit's runs "
+        "record steps only (needed for a fit nested with a length law; any other fit "
+        "predicts at its proxies' length only)",
     )
     g.add_argument(
         "--min",
@@ -352,6 +369,9 @@ def fit_payload(fit: Any, record: Mapping[str, Any]) -> dict[str, Any]:
             "target": fit.target.to_dict(),
             "sizes": list(fit.sizes),
             "nested": fit.nested,
+            "lengths": list(fit.lengths),
+            "length_nested": fit.length_nested,
+            "length_column": fit.length_column,
             "noise": {d: parts[d]["noise"] for d in parts},
             "noise_corr": record["parts"].get("noise_corr"),
             "runs_per_domain": {d: parts[d]["n_runs"] for d in parts},
@@ -435,7 +455,10 @@ def _fit_datamix(args: argparse.Namespace) -> int:
     text = fit.report()
     anchors = record["anchors"]
     if anchors:
-        at = f" at N = {anchors[0]['N']:.3g}" if anchors[0].get("N") else ""
+        where = [f"N = {anchors[0]['N']:.3g}"] if anchors[0].get("N") else []
+        if anchors[0].get("D"):
+            where.append(f"{fit.length_name} = {anchors[0]['D']:.3g}")
+        at = f" at {', '.join(where)}" if where else ""
         text += f"\n\n  predicted target{at}:"
         for a in anchors:
             text += f"\n    {a['label']:<22} {a['target']:.5g}"
@@ -448,7 +471,8 @@ def _add_fit_datamix(fit_sub: Any) -> None:
         "datamix",
         help="data-mixture law per validation domain from proxy runs (Ye et al. 2024; RegMix)",
         description="Fit a model of each validation domain's loss against the training "
-        "mixture (and model size) from proxy runs: one wide file, or a weights file and "
+        "mixture (and model size N and training length D or step, when they vary) from "
+        "proxy runs: one wide file, or a weights file and "
         "a losses file (--losses) joined on a key.",
     )
     p.add_argument("runs", metavar="RUNS", help="proxy runs: weights (and losses) per run")
@@ -481,8 +505,9 @@ def _add_fit_datamix(fit_sub: Any) -> None:
         dest="model",
         choices=LAWS,
         default="mixing",
-        help="mixing (Ye et al., nested with size across sizes; default), linear, "
-        "loglinear (RegMix baselines) or gp",
+        help="mixing (Ye et al., nested with size across sizes and with a token/step law "
+        "when a size has several lengths D or steps; default), linear, loglinear (RegMix "
+        "baselines) or gp (these three: one length per size)",
     )
     p.add_argument("--uncertainty", choices=UNCERTAINTIES, default="laplace")
     p.add_argument("--samples", type=int, default=None, help="parameter draws per domain")
@@ -515,7 +540,7 @@ def _plan_datamix(args: argparse.Namespace) -> int:
     if args.baseline is not None:
         kwargs["baseline"] = parse_baseline(args.baseline)
     check_constraints(fit, kwargs)
-    _check_scale(fit, args.N)
+    _check_scale(fit, args.N, args.D)
     for key in ("ceiling", "objective", "quantile", "level", "seed"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -523,11 +548,11 @@ def _plan_datamix(args: argparse.Namespace) -> int:
     common.progress(args, f"planning the mixture for {fit.target.describe()}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
-        df = plan_mod.plan_data_mixture(fit, N=args.N, **kwargs)
+        df = plan_mod.plan_data_mixture(fit, N=args.N, D=args.D, **kwargs)
     payload = plan_mod.plan_to_json(df)
     lines = plan_text(fit, df)
     warns = list(df.attrs.get("warnings", []) or [])
-    note = fit.transfer_note() if not fit.nested else None
+    note = fit.transfer_note()
     if note and note not in warns:  # the planner's notes carry it; never lose it
         warns.append(note)
         payload["warnings"] = [*payload.get("warnings", []), note]
@@ -541,8 +566,11 @@ def plan_text(fit: Any, df: Any) -> list[str]:
     s = df.attrs.get("summary", {}) or {}
     level = float(s.get("level", 0.9))
     n = s.get("N")
+    d = s.get("D")
     head = f"data-mixture plan ({fit.model} model; target: {fit.target.describe()}"
-    head += f"; N = {n:.3g})" if isinstance(n, int | float) else ")"
+    head += f"; N = {n:.3g}" if isinstance(n, int | float) else ""
+    head += f"; {s.get('length_column') or 'D'} = {d:.3g}" if isinstance(d, int | float) else ""
+    head += ")"
     lines = [
         head,
         f"  {'domain':<20} {'weight':>8} {f'{level:.0%} interval':>19} "
@@ -630,6 +658,14 @@ def add_design_options(p: Any) -> None:
         help="size the new proxies will be trained at (default: the largest proxy size)",
     )
     g.add_argument(
+        "--proxy-D",
+        dest="proxy_D",
+        type=float,
+        default=None,
+        help="length (tokens, or steps) the new proxies will be trained for, for a fit "
+        "nested with a length law (default: the longest proxy length)",
+    )
+    g.add_argument(
         "--n-candidates",
         type=int,
         default=None,
@@ -653,8 +689,8 @@ def design_command(args: argparse.Namespace, record: Mapping[str, Any]) -> int:
         if getattr(args, dest, default) != default:
             raise ScalingLawsError(
                 f"{flag} applies to a law record; {args.fit} is a data-mixture record "
-                "(options: --n, --N, --min, --max, --available, --tokens, --max-epochs, "
-                "--proxy-N, --mix-method, --n-candidates, --seed)"
+                "(options: --n, --N, --D, --min, --max, --available, --tokens, --max-epochs, "
+                "--proxy-N, --proxy-D, --mix-method, --n-candidates, --seed)"
             )
     fit = datamix_from_record(record, where=args.fit)
     if args.n is None or args.n < 1:
@@ -663,18 +699,20 @@ def design_command(args: argparse.Namespace, record: Mapping[str, Any]) -> int:
         raise ScalingLawsError("--n-candidates must be positive")
     kwargs = _constraints(args)
     check_constraints(fit, kwargs)
-    _check_scale(fit, args.N)
+    _check_scale(fit, args.N, args.D)
     if args.mix_method is not None:
         kwargs["method"] = args.mix_method
     if args.n_candidates is not None:
         kwargs["n_candidates"] = args.n_candidates
     if args.proxy_N is not None:
         kwargs["proxy_N"] = args.proxy_N
+    if args.proxy_D is not None:
+        kwargs["proxy_D"] = args.proxy_D
     propose = _module("propose")
     common.progress(args, f"proposing {args.n} proxy mixtures for {fit.target.describe()}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
-        df = propose.propose_mixtures(fit, args.n, N=args.N, seed=args.seed, **kwargs)
+        df = propose.propose_mixtures(fit, args.n, N=args.N, D=args.D, seed=args.seed, **kwargs)
     attrs = df.attrs or {}
     warns = [str(w) for w in attrs.get("warnings", []) or []]
     summary = {k: v for k, v in (attrs.get("summary") or {}).items() if not isinstance(v, Mapping)}

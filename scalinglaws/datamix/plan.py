@@ -272,6 +272,7 @@ class _LawEval:
         self.law = law
         self.wnames = [w for w in law.inputs if w.startswith("w_")]
         self.sized = "N" in law.inputs
+        self.lengthed = "D" in law.inputs
 
     def __hash__(self):
         return id(self.law)
@@ -279,29 +280,32 @@ class _LawEval:
     def __eq__(self, other):
         return isinstance(other, _LawEval) and other.law is self.law
 
-    def _inputs(self, r, n):
+    def _inputs(self, r, n, d=None):
         inputs = {w: r[..., j, None] for j, w in enumerate(self.wnames)}
         if self.sized:
             inputs["N"] = n
+        if self.lengthed:
+            inputs["D"] = d
         return inputs
 
     def point(self, data, r):  # r (..., K) -> (..., V)
-        return self.law.predict(data["point"], self._inputs(r, data["n"]))
+        return self.law.predict(data["point"], self._inputs(r, data["n"], data["d"]))
 
     def draws(self, data, r):  # r (m, K) -> (S, m, V)
         p = {k: v[:, None, :] for k, v in data["draws"].items()}
-        return self.law.predict(p, self._inputs(r[None], data["n"]))
+        return self.law.predict(p, self._inputs(r[None], data["n"], data["d"]))
 
     def diag(self, data, r):  # r (S, m, K) -> (S, m, V)
         p = {k: v[:, None, :] for k, v in data["draws"].items()}
-        return self.law.predict(p, self._inputs(r, data["n"]))
+        return self.law.predict(p, self._inputs(r, data["n"], data["d"]))
 
 
 class _ClosureEval:
     """Any fit (e.g. a Gaussian process): the fit's own draw functions (compiled per call)."""
 
-    def __init__(self, fit, n, n_draws, seed):
+    def __init__(self, fit, n, n_draws, seed, d=None):
         self.n = n
+        self.d = d
         self.draws_fn = fit.draw_fn(n_draws, seed)
         self.domain_fns = [
             m.draw_fn(n_draws, seed + 7919 * i) for i, m in enumerate(fit.domains.values())
@@ -318,29 +322,32 @@ class _ClosureEval:
     def _nv(self, shape):
         return None if self.n is None else jnp.full(shape, self.n)
 
+    def _dv(self, shape):
+        return None if self.d is None else jnp.full(shape, self.d)
+
     def point(self, data, r):
         out = []
         flat = r.reshape(-1, r.shape[-1])
         for i, (kind, ev, params) in enumerate(self.point_fns):
             if kind == "law":
                 p = {k: jnp.asarray(v)[None] for k, v in params.items()}
-                out.append(ev.law.predict(p, ev._inputs(r, self.n))[..., 0])
+                out.append(ev.law.predict(p, ev._inputs(r, self.n, self.d))[..., 0])
             else:
-                g = self.domain_fns[i](flat, self._nv(flat.shape[:1]))
+                g = self.domain_fns[i](flat, self._nv(flat.shape[:1]), self._dv(flat.shape[:1]))
                 out.append(jnp.mean(g, axis=0).reshape(r.shape[:-1]))
         return jnp.stack(out, axis=-1)
 
     def draws(self, data, r):
-        return self.draws_fn(r, self._nv(r.shape[:1]))
+        return self.draws_fn(r, self._nv(r.shape[:1]), self._dv(r.shape[:1]))
 
     def diag(self, data, r):  # S x S x m work: fine for a few hundred draws
         s, mm, k = r.shape
-        out = self.draws_fn(r.reshape(s * mm, k), self._nv((s * mm,)))
+        out = self.draws_fn(r.reshape(s * mm, k), self._nv((s * mm,)), self._dv((s * mm,)))
         out = out.reshape(s, s, mm, -1)
         return jnp.moveaxis(jnp.diagonal(out, axis1=0, axis2=1), -1, 0)
 
 
-def _law_data(fit, n, n_draws, seed):
+def _law_data(fit, n, n_draws, seed, length=None):
     """Stacked parameters (point: (V,), draws: (S, V)) when every domain is the same law,
     with draws identical to :meth:`DataMixFit.draw_fn`'s; else None."""
     models = list(fit.domains.values())
@@ -370,11 +377,12 @@ def _law_data(fit, n, n_draws, seed):
         "point": {k: jnp.asarray(v) for k, v in point.items()},
         "draws": {k: jnp.asarray(np.stack(v, axis=-1)) for k, v in draws.items()},
         "n": None if n is None else jnp.asarray(float(n)),
+        "d": None if length is None else jnp.asarray(float(length)),
     }
 
 
 class Surfaces:
-    """The fitted target's surfaces at one size, as JAX functions of mixtures.
+    """The fitted target's surfaces at one size and length, as JAX functions of mixtures.
 
     * ``point(r (..., K)) -> (..., V)``: the fitted surface (laws at their fitted
       parameters; a GP domain's mean over its draws);
@@ -386,21 +394,23 @@ class Surfaces:
     for one fit serve every fit of the same law and shapes.
     """
 
-    def __init__(self, fit, n: float | None, n_draws: int, seed: int):
+    def __init__(self, fit, n: float | None, n_draws: int, seed: int, d: float | None = None):
         self.n = n
+        self.d = d
         self.n_draws = int(n_draws)
         wt = jnp.asarray(fit.target_weights())
-        fast = _law_data(fit, n, self.n_draws, seed)
+        fast = _law_data(fit, n, self.n_draws, seed, d)
         if fast is not None:
             ev, data = fast
             k = len(fit.training_domains)
             r = jnp.asarray(np.random.default_rng(seed + 1).dirichlet(np.ones(k), size=2))
             nv = None if n is None else jnp.full(2, n)
-            ref = np.asarray(fit.draw_fn(self.n_draws, seed)(r, nv))
+            dv = None if d is None else jnp.full(2, d)
+            ref = np.asarray(fit.draw_fn(self.n_draws, seed)(r, nv, dv))
             if not np.allclose(np.asarray(ev.draws(data, r)), ref, rtol=1e-9, atol=0):
                 fast = None
         if fast is None:
-            ev, data = _ClosureEval(fit, n, self.n_draws, seed), {}
+            ev, data = _ClosureEval(fit, n, self.n_draws, seed, d), {}
         self.ev = ev
         self.data = {**data, "wt": wt}
         self.wt = wt
@@ -593,6 +603,7 @@ class _Core:
 
     bounds: Bounds
     n: float | None
+    d: float | None  # training length (length-nested fits), else None
     surf: Surfaces
     obj: Objective
     chosen: np.ndarray  # (K,)
@@ -638,6 +649,7 @@ def _core(
     fit,
     *,
     N: Any,
+    D: Any = None,
     bounds: Bounds,
     base: np.ndarray | None,
     ceiling: float | None,
@@ -651,7 +663,9 @@ def _core(
     k = len(fit.training_domains)
     n_arr = fit.sizes_for(np.full((1, k), 1.0 / k), N)
     n = None if n_arr is None else float(n_arr[0])
-    surf = Surfaces(fit, n, n_draws, seed)
+    d_arr = fit.lengths_for(np.full((1, k), 1.0 / k), D)
+    d = None if d_arr is None else float(d_arr[0])
+    surf = Surfaces(fit, n, n_draws, seed, d)
     data, wt = surf.data, surf.wt
     lo, hi = jnp.asarray(bounds.lo), jnp.asarray(bounds.hi)
     rng = np.random.default_rng(seed)
@@ -728,6 +742,7 @@ def _core(
     return _Core(
         bounds=bounds,
         n=n,
+        d=d,
         surf=surf,
         obj=obj,
         chosen=chosen,
@@ -777,6 +792,7 @@ def plan_data_mixture(
     fit,
     *,
     N: Any = None,
+    D: Any = None,
     baseline: Any = None,
     min_weight: Any = None,
     max_weight: Any = None,
@@ -798,6 +814,10 @@ def plan_data_mixture(
         fit: A :class:`~scalinglaws.datamix.fit.DataMixFit`.
         N: Model size to plan for: required by a nested fit (several proxy sizes); a
             one-scale fit plans at its proxy scale only (another N is refused).
+        D: Training length to plan for (tokens, or steps when the fit's length column is
+            ``step``): required by a length-nested fit (several lengths per proxy size),
+            whose draws then carry the uncertainty of the length exponent; a fit without
+            a length law plans at its proxies' length only (another D is refused).
         baseline: Mixture to compare with: ``"uniform"``, ``"natural"`` (proportional to
             ``available``), ``{domain: weight}``, or None (with ``ceiling``: uniform).
         min_weight: Lower bound on each weight: a number for every domain or
@@ -826,7 +846,7 @@ def plan_data_mixture(
 
     Raises:
         PlanError: Bad options, unknown domains, constraints no mixture meets (naming
-            them), or a size the fit cannot predict at.
+            them), or a size or length the fit cannot predict at.
     """
     check_options(objective, quantile, n_draws, level, n_starts)
     dist = _number(stability_distance, "stability_distance")
@@ -853,6 +873,7 @@ def plan_data_mixture(
         core = _core(
             fit,
             N=N,
+            D=D,
             bounds=bounds,
             base=base,
             ceiling=ceil,
@@ -876,7 +897,7 @@ def plan_data_mixture(
     regret = tdraw[good, 0] - core.draw_opt_value[good]
 
     n_arg = core.n
-    pred = fit.predict(pair, N=n_arg, level=level, n_draws=int(n_draws), seed=int(seed))
+    pred = fit.predict(pair, N=n_arg, D=core.d, level=level, n_draws=int(n_draws), seed=int(seed))
     keys = ("target", "mean", "lo", "hi", "pred_lo", "pred_hi")
     chosen_pred = {k: float(pred[k].iloc[0]) for k in keys}
     base_pred = None
@@ -935,9 +956,9 @@ def plan_data_mixture(
             )
 
     # ---- warnings
-    if not fit.nested:
-        notes.append(fit.transfer_note())
-    elif core.n is not None and fit.sizes:
+    if note := fit.transfer_note():
+        notes.append(note)
+    if fit.nested and core.n is not None and fit.sizes:
         top, bottom = max(fit.sizes), min(fit.sizes)
         if core.n > top * (1 + 1e-9):
             notes.append(
@@ -946,6 +967,16 @@ def plan_data_mixture(
             )
         elif core.n < bottom * (1 - 1e-9):
             notes.append(f"N = {core.n:.3g} is below the smallest proxy ({bottom:.3g})")
+    if fit.length_nested and core.d is not None and fit.lengths:
+        top, bottom = max(fit.lengths), min(fit.lengths)
+        name = fit.length_name
+        if core.d > top * (1 + 1e-9):
+            notes.append(
+                f"{name} = {core.d:.3g} is {core.d / top:.3g}x the longest proxy ({top:.3g}): "
+                "the nested length law is extrapolated"
+            )
+        elif core.d < bottom * (1 - 1e-9):
+            notes.append(f"{name} = {core.d:.3g} is below the shortest proxy ({bottom:.3g})")
     seen = fit.runs.weights.to_numpy(dtype=float)
     if len(seen):
         top_w = seen.max(axis=0)
@@ -987,7 +1018,9 @@ def plan_data_mixture(
         "target_weights": dict(fit.target.weights),
         "model": fit.model,
         "N": core.n if core.n is not None else (fit.sizes[0] if len(fit.sizes) == 1 else None),
-        "scale": "nested size law" if fit.nested else "proxy scale (one-scale fit)",
+        "D": core.d if core.d is not None else (fit.lengths[0] if len(fit.lengths) == 1 else None),
+        "length_column": fit.length_column,
+        "scale": _scale_text(fit),
         "objective": objective,
         "quantile": float(quantile) if objective == "quantile" else None,
         "predicted": chosen_pred,
@@ -1018,6 +1051,17 @@ def plan_data_mixture(
     }
     df.attrs["warnings"] = warnings_out
     return df
+
+
+def _scale_text(fit) -> str:
+    """How the plan reaches its scale, for the summary."""
+    if fit.nested and fit.length_nested:
+        return "nested size and length laws"
+    if fit.nested:
+        return "nested size law"
+    if fit.length_nested:
+        return "nested length law (one proxy size)"
+    return "proxy scale (one-scale fit)"
 
 
 def plan_to_json(df: pd.DataFrame) -> dict[str, Any]:

@@ -12,7 +12,7 @@ mixtures. It sees the posterior as S draws and needs two arrays from them:
   sample near r_hat only). ``method="thompson"``: no engine, the optima of k random draws
   (perturbed when they coincide).
 * the predicted observation of every candidate proxy per draw: its V validation
-  log-losses at the proxy size, each divided by that domain's noise sd
+  log-losses at the proxy size (and length), each divided by that domain's noise sd
   (:attr:`DomainModel.noise`), so the engine's unit noise is the observation model
   (independent log-normal noise per validation domain).
 
@@ -95,7 +95,9 @@ def propose_mixtures(
     k: int,
     *,
     N: Any = None,
+    D: Any = None,
     proxy_N: Any = None,
+    proxy_D: Any = None,
     min_weight: Any = None,
     max_weight: Any = None,
     available: Mapping[str, float] | None = None,
@@ -112,8 +114,12 @@ def propose_mixtures(
         fit: A :class:`~scalinglaws.datamix.fit.DataMixFit`.
         k: Number of mixtures to propose.
         N: Size the plan is for (as :func:`plan_data_mixture`; needed by nested fits).
+        D: Training length the plan is for (tokens, or steps when the fit's length
+            column is ``step``; needed by length-nested fits, as the plan).
         proxy_N: Size the proxies will be trained at (default: the largest proxy size;
             a one-scale fit's own scale).
+        proxy_D: Length the proxies will be trained for (default: the longest proxy
+            length of a length-nested fit; another fit's own length).
         min_weight, max_weight, available, tokens, max_epochs: Constraints, as for
             :func:`~scalinglaws.datamix.plan.plan_data_mixture`; every proposal meets them.
         method: ``"regret"``, ``"value"`` or ``"thompson"`` (module docstring).
@@ -123,13 +129,14 @@ def propose_mixtures(
 
     Returns:
         k rows: one weight column per training domain, ``predicted`` (the fitted target at
-        N), ``sd`` (its posterior sd), ``gain`` (expected reduction of the variance of q
+        N and D), ``sd`` (its posterior sd), ``gain`` (expected reduction of the variance of q
         from this run, given the earlier rows), ``source`` (``"thompson"`` or
         ``"dirichlet"``) and ``why``. ``attrs["summary"]``: the quantity, its variance
         before and (expected) after the batch, the plan's mixture.
 
     Raises:
-        PlanError: Bad options or constraints (as the plan).
+        PlanError: Bad options or constraints (as the plan), or a size or length the
+            fit cannot predict at.
     """
     if method not in METHODS:
         raise PlanError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -157,11 +164,19 @@ def propose_mixtures(
     else:
         fit.sizes_for(np.full((1, kk), 1.0 / kk), proxy_N)
         pn = None
+    if fit.length_nested:
+        pd_ = max(fit.lengths) if proxy_D is None else proxy_D
+        fit.lengths_for(np.full((1, kk), 1.0 / kk), pd_)
+        pd_ = float(pd_)
+    else:
+        fit.lengths_for(np.full((1, kk), 1.0 / kk), proxy_D)
+        pd_ = None
     rng = np.random.default_rng(seed + 104729)
     with jax.enable_x64(True):
         core = _core(
             fit,
             N=N,
+            D=D,
             bounds=bounds,
             base=None,
             ceiling=None,
@@ -175,8 +190,9 @@ def propose_mixtures(
         surf = core.surf
         f_hat = np.asarray(surf.draws(jnp.asarray(core.chosen)[None, :]) @ surf.wt)[:, 0]
         tc = np.asarray(surf.draws(jnp.asarray(cand)) @ surf.wt)  # (S, M) at the plan size
-        proxy = surf if pn == core.n else Surfaces(fit, pn, int(n_draws), int(seed))
-        obs = np.asarray(proxy.draws(jnp.asarray(cand)))  # (S, M, V) at the proxy size
+        same = pn == core.n and pd_ == core.d
+        proxy = surf if same else Surfaces(fit, pn, int(n_draws), int(seed), pd_)
+        obs = np.asarray(proxy.draws(jnp.asarray(cand)))  # (S, M, V) at the proxy scale
         point = np.asarray(surf.point(jnp.asarray(cand)) @ surf.wt)
     ok = core.draw_ok
     if method == "regret":
@@ -247,6 +263,7 @@ def propose_mixtures(
         "plan_mixture": {d: float(core.chosen[j]) for j, d in enumerate(domains)},
         "N": core.n,
         "proxy_N": pn,
+        **({"D": core.d, "proxy_D": pd_} if fit.length_nested else {}),
         "n_candidates": int(len(cand)),
         "n_draws": int(n_draws),
         "seed": int(seed),

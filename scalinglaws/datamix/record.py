@@ -11,7 +11,9 @@ Layout (besides the envelope):
   (``mixing``, ``linear``, ``loglinear`` or ``gp``), ``training_domains`` (the mixture's
   domains, in order), ``validation_domains`` (every loss column of the data),
   ``fitted_domains`` (those with a model), ``target`` (``{name, weights}``), ``nested``,
-  ``sizes`` and ``n_ref``. Mixture laws are not in the global law registry (they depend
+  ``sizes`` and ``n_ref``; since the length law, also ``length_nested``, ``lengths``,
+  ``length_column`` (``"D"``, ``"step"`` or null) and ``d_ref`` (optional: a record
+  without them is a fit without a length law, as every record written before). Mixture laws are not in the global law registry (they depend
   on the domain list): the reader rebuilds each with
   :func:`scalinglaws.datamix.laws.make_law` from these fields and checks it against the
   recorded law spec.
@@ -28,7 +30,8 @@ Layout (besides the envelope):
   the losses file (``losses_path``, ``losses_sha256``); ``load_options`` holds only
   keywords of :func:`scalinglaws.datamix.load_mixture_runs`, validated on check.
 * ``anchors``: the predicted target at the uniform mixture and at the best and the
-  median proxy mixture (at the largest proxy size for a nested fit), each with ``rtol``.
+  median proxy mixture (at the largest proxy size for a nested fit, and the longest
+  length there for a length-nested one: ``N`` and ``D``), each with ``rtol``.
 
 Never pickled, never evaluated: every field is checked on load, and a bad one is a
 one-line :class:`~scalinglaws.errors.RecordError`.
@@ -50,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.datamix.fit import MODELS, DataMixFit, DomainModel, Target, fit_datamix
-from scalinglaws.datamix.laws import DEFAULT_N_REF, make_law
+from scalinglaws.datamix.laws import DEFAULT_N_REF, LENGTH_REFS, make_law
 from scalinglaws.datamix.runs import MixtureRuns, load_mixture_runs
 from scalinglaws.errors import RecordError, ScalingLawsError, ScalingLawsWarning
 from scalinglaws.io import records
@@ -100,12 +103,13 @@ def _status(fit: DataMixFit) -> str:
     return "converged" if statuses == ["converged"] else ",".join(statuses)
 
 
-def _point_target(fit: DataMixFit, r: np.ndarray, n: Any) -> np.ndarray:
+def _point_target(fit: DataMixFit, r: np.ndarray, n: Any, d: Any = None) -> np.ndarray:
     """The target's point prediction at mixtures ``r`` (no draws), in float64."""
     with jax.enable_x64(True):
         nn = fit.sizes_for(r, n)
+        dd = fit.lengths_for(r, d)
         point = np.column_stack(
-            [np.asarray(m.mean(r, nn), dtype=float) for m in fit.domains.values()]
+            [np.asarray(m.mean(r, nn, dd), dtype=float) for m in fit.domains.values()]
         )
     return point @ fit.target_weights()
 
@@ -122,9 +126,11 @@ def _observed_target(fit: DataMixFit, rows: np.ndarray) -> np.ndarray:
 def default_anchors(fit: DataMixFit) -> list[dict[str, Any]]:
     """Anchors: the predicted target at the uniform mixture and at the best and the median
     proxy mixture (ranked by the observed target, or the predicted one where a run lacks a
-    target loss), at the largest proxy size for a nested fit."""
+    target loss), at the largest proxy size for a nested fit (and the longest length of
+    the runs there for a length-nested fit)."""
     domains = fit.training_domains
     n_top = max(fit.sizes) if fit.nested else None
+    d_top = max(fit.lengths) if fit.length_nested else None
     chosen: list[tuple[str, np.ndarray]] = [
         ("uniform mixture", np.full(len(domains), 1.0 / len(domains)))
     ]
@@ -133,23 +139,28 @@ def default_anchors(fit: DataMixFit) -> list[dict[str, Any]]:
         if fit.nested and "N" in fit.runs.meta.columns:
             n_col = fit.runs.meta["N"].to_numpy(dtype=float)
             rows = rows[np.isclose(n_col, float(max(fit.sizes)), rtol=1e-9)]
+        if fit.length_nested and rows.size and fit.length_column in fit.runs.meta.columns:
+            d_col = fit.runs.meta[fit.length_column].to_numpy(dtype=float)
+            d_top = float(np.max(d_col[rows]))
+            rows = rows[np.isclose(d_col[rows], d_top, rtol=1e-9)]
         if rows.size:
             r = fit.runs.weights.to_numpy(dtype=float)[rows]
             score = _observed_target(fit, rows)
             missing = ~np.isfinite(score)
             if missing.any():
-                score[missing] = _point_target(fit, r[missing], n_top)
+                score[missing] = _point_target(fit, r[missing], n_top, d_top)
             order = np.argsort(score, kind="stable")
             chosen.append(("best proxy mixture", r[order[0]]))
             chosen.append(("median proxy mixture", r[order[len(order) // 2]]))
     out = []
     for label, w in chosen:
-        pred = float(_point_target(fit, w[None, :], n_top)[0])
+        pred = float(_point_target(fit, w[None, :], n_top, d_top)[0])
         out.append(
             {
                 "label": label,
                 "mixture": {d: float(v) for d, v in zip(domains, w, strict=True)},
                 "N": n_top,
+                **({"D": d_top} if fit.length_nested else {}),
                 "target": pred,
                 "rtol": DEFAULT_ANCHOR_RTOL,
             }
@@ -301,6 +312,10 @@ def datamix_to_record(
             "nested": bool(fit.nested),
             "sizes": [float(s) for s in fit.sizes],
             "n_ref": float(fit.options.get("n_ref", DEFAULT_N_REF)),
+            "length_nested": bool(fit.length_nested),
+            "lengths": [float(v) for v in fit.lengths],
+            "length_column": fit.length_column,
+            "d_ref": float(fit.options.get("d_ref", LENGTH_REFS[fit.length_column or "D"])),
         },
         "params": params,
         "objective": {d: parts[d]["objective"] for d in parts},
@@ -388,6 +403,27 @@ def _head(record: Mapping[str, Any]) -> dict[str, Any]:
     if nested and (model != "mixing" or len(sizes) < 2):
         raise RecordError("pipeline.nested needs model 'mixing' and at least two sizes")
     n_ref = _number(_need(head, "n_ref", "pipeline"), "pipeline.n_ref", positive=True)
+    # The length law's fields are optional: records written before it have none.
+    length_nested = head.get("length_nested", False)
+    if not isinstance(length_nested, bool):
+        raise RecordError("pipeline.length_nested must be true or false")
+    lengths = head.get("lengths", [])
+    if not isinstance(lengths, list):
+        raise RecordError("pipeline.lengths must be a list of training lengths")
+    lengths = tuple(_number(v, "pipeline.lengths", positive=True) for v in lengths)
+    length_column = head.get("length_column")
+    if length_column is not None and length_column not in LENGTH_REFS:
+        raise RecordError(f"pipeline.length_column must be one of {', '.join(LENGTH_REFS)} or null")
+    if lengths and length_column is None:
+        raise RecordError("pipeline.lengths needs pipeline.length_column (D or step)")
+    if length_nested and (model != "mixing" or len(lengths) < 2):
+        raise RecordError("pipeline.length_nested needs model 'mixing' and at least two lengths")
+    has_d_ref = head.get("d_ref") is not None
+    d_ref = (
+        _number(head["d_ref"], "pipeline.d_ref", positive=True)
+        if has_d_ref
+        else LENGTH_REFS[length_column or "D"]
+    )
     target = _need(head, "target", "pipeline")
     name = _need(target, "name", "pipeline.target")
     weights = _need(target, "weights", "pipeline.target")
@@ -406,6 +442,11 @@ def _head(record: Mapping[str, Any]) -> dict[str, Any]:
         "nested": nested,
         "sizes": sizes,
         "n_ref": n_ref,
+        "length_nested": length_nested,
+        "lengths": lengths,
+        "length_column": length_column,
+        "d_ref": d_ref,
+        "has_d_ref": has_d_ref,
         "target": Target(name, tw),
     }
 
@@ -427,7 +468,14 @@ def _draws(raw: Any, names: Sequence[str], where: str) -> dict[str, list]:
 
 def _law_model(h: Mapping[str, Any], d: str, params: Any, draws: Any, part: Any) -> DomainModel:
     where = f"domain {d!r}"
-    law = make_law(h["model"], h["training"], size=h["nested"], n_ref=h["n_ref"])
+    law = make_law(
+        h["model"],
+        h["training"],
+        size=h["nested"],
+        n_ref=h["n_ref"],
+        length=h["length_nested"],
+        d_ref=h["d_ref"],
+    )
     spec = part.get("law")
     if isinstance(spec, Mapping):
         if spec.get("name") != law.name or str(spec.get("version")) != str(law.version):
@@ -495,10 +543,18 @@ def _gp_model(h: Mapping[str, Any], d: str, params: Any, part: Any) -> DomainMod
 
 
 def empty_runs(
-    training: Sequence[str], validation: Sequence[str], sizes: Sequence[float], source=()
+    training: Sequence[str],
+    validation: Sequence[str],
+    sizes: Sequence[float],
+    source=(),
+    length_column: str | None = None,
 ) -> MixtureRuns:
     """A :class:`MixtureRuns` without rows, with the given columns (a fit read from a record)."""
-    meta = pd.DataFrame({"N": np.zeros(0)}) if sizes else pd.DataFrame(index=range(0))
+    cols = {
+        **({"N": np.zeros(0)} if sizes else {}),
+        **({length_column: np.zeros(0)} if length_column else {}),
+    }
+    meta = pd.DataFrame(cols) if cols else pd.DataFrame(index=range(0))
     return MixtureRuns(
         weights=pd.DataFrame({d: np.zeros(0) for d in training}),
         losses=pd.DataFrame({d: np.zeros(0) for d in validation}),
@@ -562,7 +618,7 @@ def _datamix(record: Mapping[str, Any]) -> DataMixFit:
     warns = record.get("warnings") or []
     return DataMixFit(
         model=h["model"],
-        runs=empty_runs(h["training"], h["validation"], h["sizes"], source),
+        runs=empty_runs(h["training"], h["validation"], h["sizes"], source, h["length_column"]),
         target=h["target"],
         domains=domains,
         sizes=h["sizes"],
@@ -577,6 +633,9 @@ def _datamix(record: Mapping[str, Any]) -> DataMixFit:
         },
         warnings=tuple(str(w) for w in warns),
         noise_corr=_noise_corr(parts_block.get("noise_corr"), len(h["fitted"])),
+        lengths=h["lengths"],
+        length_nested=h["length_nested"],
+        length_column=h["length_column"],
     )
 
 
@@ -654,7 +713,7 @@ def refit_options(record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
     The point estimate does not depend on the uncertainty method or draw count, so the
     refit skips the draws. Model, domains, target and size reference come from the
-    validated ``pipeline`` block.
+    validated ``pipeline`` block (``d_ref`` only when the record has one).
 
     Raises:
         RecordError: An option or loader keyword outside what a checked record may set.
@@ -679,6 +738,8 @@ def refit_options(record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
         n_ref=h["n_ref"],
         uncertainty="none",
     )
+    if h["has_d_ref"]:
+        kwargs["d_ref"] = h["d_ref"]
     if h["target"].name not in ("mean", "weighted"):
         kwargs["target"] = h["target"].name
     data = _mapping(record.get("data"))
@@ -739,10 +800,13 @@ def fit_params(fit: DataMixFit) -> dict[str, Any]:
 
 
 def anchor_value(fit: DataMixFit, anchor: Mapping[str, Any]) -> float:
-    """The fit's point target at an anchor's mixture (and size)."""
+    """The fit's point target at an anchor's mixture (and size and length)."""
     mixture = anchor.get("mixture")
     if not isinstance(mixture, Mapping):
         raise RecordError("anchor.mixture must map training domains to weights")
     r = fit.mixtures({str(k): float(v) for k, v in mixture.items()})
     n = anchor.get("N")
-    return float(_point_target(fit, r, None if n is None else float(n))[0])
+    d = anchor.get("D")
+    return float(
+        _point_target(fit, r, None if n is None else float(n), None if d is None else float(d))[0]
+    )

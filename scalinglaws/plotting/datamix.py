@@ -99,7 +99,8 @@ def datamix_fit_table(
 
     Raises:
         ScalingLawsError: Not a fit, an unknown domain, runs of other training domains,
-            fewer than 3 runs with the losses needed, or sizes the fit cannot predict.
+            fewer than 3 runs with the losses needed, or sizes or lengths the fit cannot
+            predict.
     """
     from scipy.stats import spearmanr
 
@@ -142,7 +143,16 @@ def datamix_fit_table(
             "the fit is nested with a size law but these runs have no size column N: "
             "the sizes to predict at are unknown"
         )
-    pred = sub.predict(w, N=n, level=level, n_draws=n_draws, seed=seed)
+    d = None
+    if fit.length_nested:  # a fit without a length law predicts at its proxies' length
+        col = fit.length_column or "D"
+        if col not in runs.meta.columns:
+            raise ScalingLawsError(
+                f"the fit is nested with a length law but these runs have no {col} column: "
+                "the lengths to predict at are unknown"
+            )
+        d = runs.meta[col].to_numpy(dtype=float)[keep]
+    pred = sub.predict(w, N=n, D=d, level=level, n_draws=n_draws, seed=seed)
     out = pd.DataFrame(
         {
             "observed": observed,
@@ -151,6 +161,8 @@ def datamix_fit_table(
             "pred_hi": pred["pred_hi"].to_numpy(),
         }
     )
+    if d is not None:
+        out.insert(0, "D", d)
     if n is not None:
         out.insert(0, "N", n)
     out["inside"] = (out["pred_lo"] <= out["observed"]) & (out["observed"] <= out["pred_hi"])

@@ -10,7 +10,10 @@ truth:
 
 for validation domain i, mixture weights r on the simplex (r_j >= 0, sum_j r_j = 1) and
 model size N. The mixture part is the exponential-of-linear form Ye et al. report for a
-fixed model; the size part is a power law with its own irreducible loss c_i.
+fixed model; the size part is a power law with its own irreducible loss c_i. A truth with
+length exponents beta_i also scales the reducible part with the training length D
+(tokens), ``* (D / D_ref)^(-beta_i)``, and :func:`simulate_mixture_runs` can then record
+every run at several lengths (its checkpoints).
 
 On the simplex a constant added to every t_ij of one row only rescales k_i (sum_j r_j is
 1), so (k_i, t_i) are identified only up to that shift; :class:`MixtureTruth` records the
@@ -26,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +43,13 @@ LAW_FORM = "L_i(r, N) = c_i + k_i * exp(sum_j t_ij r_j) * (N / N_ref)^(-alpha_i)
 DEFAULT_DOMAINS = ("web", "code", "books", "wiki", "papers", "math", "forums", "news")
 #: Default reference size N_ref (parameters).
 DEFAULT_N_REF = 1e8
+#: Default reference length D_ref (tokens) of a truth with length exponents.
+DEFAULT_D_REF = 1e9
+#: The law with a length term, as recorded by :meth:`MixtureTruth.to_dict`.
+LAW_FORM_LENGTH = (
+    "L_i(r, N, D) = c_i + k_i * exp(sum_j t_ij r_j) * (N / N_ref)^(-alpha_i) "
+    "* (D / D_ref)^(-beta_i)"
+)
 #: Decimals the simulated mixture weights are rounded to (as published files give them).
 WEIGHT_DECIMALS = 3
 
@@ -91,6 +102,9 @@ class MixtureTruth:
         t: Mixture coefficients t_ij, V rows of K (row i: validation domain i).
         alpha: Size exponent alpha_i > 0 per validation domain (length V).
         n_ref: Reference size N_ref > 0 at which the size factor is 1.
+        beta: Length exponent beta_i >= 0 per validation domain (length V), or None: no
+            length term (losses do not depend on D).
+        d_ref: Reference length D_ref > 0 (tokens) at which the length factor is 1.
     """
 
     train_domains: tuple[str, ...]
@@ -100,6 +114,8 @@ class MixtureTruth:
     t: tuple[tuple[float, ...], ...]
     alpha: tuple[float, ...]
     n_ref: float = DEFAULT_N_REF
+    beta: tuple[float, ...] | None = None
+    d_ref: float = DEFAULT_D_REF
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -123,6 +139,17 @@ class MixtureTruth:
         if not (math.isfinite(n_ref) and n_ref > 0):
             raise ScalingLawsError(f"n_ref must be finite and > 0, got {self.n_ref}")
         set_(self, "n_ref", n_ref)
+        if self.beta is not None:
+            beta = tuple(float(x) for x in np.asarray(self.beta, dtype=float).ravel())
+            if len(beta) != n_v:
+                raise ScalingLawsError(f"beta needs {n_v} values (one per validation domain)")
+            if not all(math.isfinite(x) and x >= 0 for x in beta):
+                raise ScalingLawsError(f"beta must be finite and >= 0, got {list(beta)}")
+            set_(self, "beta", beta)
+        d_ref = float(self.d_ref)
+        if not (math.isfinite(d_ref) and d_ref > 0):
+            raise ScalingLawsError(f"d_ref must be finite and > 0, got {self.d_ref}")
+        set_(self, "d_ref", d_ref)
 
     @property
     def K(self) -> int:  # noqa: N802 - the papers' notation
@@ -144,13 +171,16 @@ class MixtureTruth:
             "n_ref": np.array(self.n_ref),
         }
 
-    def _reducible(self, R: np.ndarray, N: np.ndarray) -> np.ndarray:
+    def _reducible(self, R: np.ndarray, N: np.ndarray, D: np.ndarray | None = None) -> np.ndarray:
         # (m, K), (m,) -> (m, V); no checks (the optimiser steps slightly off the simplex).
         p = self.arrays()
         size = (N[:, None] / self.n_ref) ** (-p["alpha"][None, :])
-        return p["k"][None, :] * np.exp(R @ p["t"].T) * size
+        out = p["k"][None, :] * np.exp(R @ p["t"].T) * size
+        if self.beta is not None and D is not None:
+            out = out * (D[:, None] / self.d_ref) ** (-np.asarray(self.beta)[None, :])
+        return out
 
-    def loss(self, R, N) -> np.ndarray:
+    def loss(self, R, N, D=None) -> np.ndarray:
         """Noise-free losses of every validation domain.
 
         Args:
@@ -158,6 +188,8 @@ class MixtureTruth:
                 ``train_domains`` order; each row must be non-negative and sum to 1
                 (within 1e-6).
             N: Model size, a scalar or shape (m,).
+            D: Training length (tokens), a scalar or shape (m,); required by a truth
+                with length exponents, refused by one without.
 
         Returns:
             Array of shape (m, V) (m = 1 for a single mixture), columns in
@@ -173,7 +205,17 @@ class MixtureTruth:
         N = np.broadcast_to(np.asarray(N, dtype=float), (R.shape[0],))
         if not np.all(np.isfinite(N) & (N > 0)):
             raise ScalingLawsError("model sizes N must be finite and > 0")
-        return np.array(self.c)[None, :] + self._reducible(R, N)
+        if (D is None) != (self.beta is None):
+            raise ScalingLawsError(
+                "a truth with length exponents beta needs the training length D"
+                if D is None
+                else "this truth has no length exponents beta: D has no effect; leave it out"
+            )
+        if D is not None:
+            D = np.broadcast_to(np.asarray(D, dtype=float), (R.shape[0],))
+            if not np.all(np.isfinite(D) & (D > 0)):
+                raise ScalingLawsError("training lengths D must be finite and > 0")
+        return np.array(self.c)[None, :] + self._reducible(R, N, D)
 
     def _target_weights(self, target) -> tuple[np.ndarray, str | dict[str, float]]:
         if isinstance(target, str):
@@ -225,6 +267,7 @@ class MixtureTruth:
         constraints: Mapping[str, tuple[float | None, float | None]] | None = None,
         n_starts: int = 8,
         seed: int = 0,
+        D: float | None = None,
     ) -> MixtureOptimum:
         """The true optimal mixture on the (bounded) simplex.
 
@@ -238,6 +281,7 @@ class MixtureTruth:
                 domain's name, or a mapping validation domain -> weight (missing: 0;
                 normalised to sum 1, so the loss is a weighted mean).
             N: Model size (default ``n_ref``).
+            D: Training length (default ``d_ref``; only for a truth with length exponents).
             constraints: Optional per-training-domain bounds ``{domain: (lower, upper)}``
                 (``None`` for 0 or 1); other domains are bounded by [0, 1].
             n_starts: Number of starting points.
@@ -249,11 +293,20 @@ class MixtureTruth:
         n = self.n_ref if N is None else float(N)
         if not (math.isfinite(n) and n > 0):
             raise ScalingLawsError(f"N must be finite and > 0, got {N}")
+        dl = None
+        if self.beta is not None:
+            dl = self.d_ref if D is None else float(D)
+            if not (math.isfinite(dl) and dl > 0):
+                raise ScalingLawsError(f"D must be finite and > 0, got {D}")
+        elif D is not None:
+            raise ScalingLawsError("this truth has no length exponents beta: leave D out")
         w, target_rec = self._target_weights(target)
         lo, hi = self._bounds(constraints)
         p = self.arrays()
         # Objective (reducible part only; the irreducible part is a constant).
         a = w * p["k"] * (n / self.n_ref) ** (-p["alpha"])  # (V,)
+        if dl is not None:
+            a = a * (dl / self.d_ref) ** (-np.asarray(self.beta))
         tt = p["t"]  # (V, K)
         scale = float(np.sum(a * np.exp(tt.mean(axis=1)))) or 1.0
 
@@ -286,7 +339,7 @@ class MixtureTruth:
             if f < best_f:
                 best_r, best_f = r, f
         assert best_r is not None
-        losses = self.loss(best_r, n)[0]
+        losses = self.loss(best_r, n, dl)[0]
         return MixtureOptimum(
             weights={d: float(x) for d, x in zip(self.train_domains, best_r, strict=True)},
             loss=float(w @ losses),
@@ -296,9 +349,10 @@ class MixtureTruth:
         )
 
     def to_dict(self) -> dict:
-        """JSON-able record of the truth (inverse: :meth:`from_dict`)."""
-        return {
-            "law": LAW_FORM,
+        """JSON-able record of the truth (inverse: :meth:`from_dict`); ``beta`` and
+        ``d_ref`` only for a truth with length exponents."""
+        out: dict[str, Any] = {
+            "law": LAW_FORM if self.beta is None else LAW_FORM_LENGTH,
             "n_ref": self.n_ref,
             "train_domains": list(self.train_domains),
             "valid_domains": list(self.valid_domains),
@@ -312,6 +366,11 @@ class MixtureTruth:
                 for i, v in enumerate(self.valid_domains)
             },
         }
+        if self.beta is not None:
+            out["d_ref"] = self.d_ref
+            for i, v in enumerate(self.valid_domains):
+                out["params"][v]["beta"] = self.beta[i]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> MixtureTruth:
@@ -328,6 +387,12 @@ class MixtureTruth:
                 t=tuple(tuple(float(ps[v]["t"][j]) for j in train) for v in valid),
                 alpha=tuple(float(ps[v]["alpha"]) for v in valid),
                 n_ref=float(d.get("n_ref", DEFAULT_N_REF)),
+                beta=(
+                    tuple(float(ps[v]["beta"]) for v in valid)
+                    if all("beta" in ps[v] for v in valid)
+                    else None
+                ),
+                d_ref=float(d.get("d_ref", DEFAULT_D_REF)),
             )
         except (KeyError, TypeError) as e:
             raise ScalingLawsError(f"not a MixtureTruth record: missing {e}") from e
@@ -475,8 +540,17 @@ def simulate_mixture_runs(
     seed: int = 0,
     same_mixtures: bool = True,
     concentration: float | Sequence[float] = 1.0,
+    lengths: Sequence[float] | Mapping[float, Sequence[float]] | None = None,
 ) -> pd.DataFrame:
     """A wide run log of proxy models trained on random mixtures.
+
+    With ``lengths`` (a truth with length exponents ``beta`` is needed) every run is
+    recorded at several training lengths D (tokens), as checkpoints of one run: one row
+    per (size, mixture, length) with a ``D`` column, all rows of a run sharing its
+    ``run`` id. ``lengths`` is one list for every size or ``{size: list}``. The noise of
+    each checkpoint is drawn independently (a real run's checkpoints share some of it).
+    Without ``lengths`` the output is exactly as before lengths existed (same seed, same
+    table).
 
     Mixtures are Dirichlet(``concentration``) draws rounded by :func:`round_mixtures`
     (3 decimals, residue on the largest weight; rows sum to 1 within 1e-12); with
@@ -490,7 +564,7 @@ def simulate_mixture_runs(
         e.g. ``N2e+07-m005``; with ``same_mixtures`` the index names the mixture), ``N``, ``w_<domain>`` per training domain and ``loss_<domain>`` per
         validation domain, sizes in the order given. ``attrs`` hold ``truth``
         (:meth:`MixtureTruth.to_dict`), ``seed``, ``noise``, ``sizes``, ``n_per_size``,
-        ``same_mixtures`` and ``concentration``.
+        ``same_mixtures`` and ``concentration`` (and ``lengths`` when given).
     """
     sizes = [float(s) for s in sizes]
     if not sizes or not all(math.isfinite(s) and s > 0 for s in sizes):
@@ -499,6 +573,7 @@ def simulate_mixture_runs(
         raise ScalingLawsError("n_per_size must be >= 1")
     if not (math.isfinite(noise) and noise >= 0):
         raise ScalingLawsError("noise must be finite and >= 0")
+    per_size = _lengths_per_size(truth, sizes, lengths)
     rng = np.random.default_rng(seed)
     n_mix = n_per_size if same_mixtures else n_per_size * len(sizes)
     mixes = sample_mixtures(n_mix, truth.K, concentration=concentration, seed=rng)
@@ -508,14 +583,23 @@ def simulate_mixture_runs(
         R = mixes
     N = np.repeat(np.asarray(sizes), n_per_size)
     idx = np.tile(np.arange(n_per_size), len(sizes))
-    mean = truth.loss(R, N)
+    D = None
+    if per_size is not None:  # every run at each of its size's lengths (checkpoints)
+        reps = np.asarray([len(per_size[s]) for s in sizes])
+        count = np.repeat(reps, n_per_size)
+        D = np.concatenate([np.tile(per_size[s], n_per_size) for s in sizes]).astype(float)
+        R, N, idx = np.repeat(R, count, axis=0), np.repeat(N, count), np.repeat(idx, count)
+    mean = truth.loss(R, N, D)
     eps = rng.standard_normal(mean.shape)
     loss = mean * np.exp(noise * eps)
     runs = [f"N{n:.3g}-m{i:03d}" for n, i in zip(N, idx, strict=True)]
-    if len(set(runs)) != len(runs):
+    keys = runs if D is None else list(zip(runs, D, strict=True))
+    if len(set(keys)) != len(keys) or len(set(zip(runs, N, strict=True))) != len(set(runs)):
         raise ScalingLawsError("sizes must differ in their first 3 significant digits")
     out = pd.DataFrame({"run": runs})
     out["N"] = N
+    if D is not None:
+        out["D"] = D
     for j, d in enumerate(truth.train_domains):
         out[weight_column(d)] = R[:, j]
     for i, d in enumerate(truth.valid_domains):
@@ -532,4 +616,32 @@ def simulate_mixture_runs(
             "concentration": float(conc) if conc.ndim == 0 else conc.tolist(),
         }
     )
+    if per_size is not None:
+        out.attrs["lengths"] = {str(s): list(per_size[s]) for s in sizes}
     return out
+
+
+def _lengths_per_size(
+    truth: MixtureTruth,
+    sizes: Sequence[float],
+    lengths: Sequence[float] | Mapping[float, Sequence[float]] | None,
+) -> dict[float, list[float]] | None:
+    """``{size: [lengths]}`` from one list or a per-size mapping; None without lengths."""
+    if lengths is None:
+        return None
+    if truth.beta is None:
+        raise ScalingLawsError("lengths need a truth with length exponents beta")
+    if isinstance(lengths, Mapping):
+        given = {float(k): v for k, v in lengths.items()}
+        missing = [s for s in sizes if s not in given]
+        if missing:
+            raise ScalingLawsError(f"lengths has no entry for sizes {missing}")
+        per = {s: [float(x) for x in given[s]] for s in sizes}
+    else:
+        per = {s: [float(x) for x in lengths] for s in sizes}
+    for s, vals in per.items():
+        if not vals or not all(math.isfinite(x) and x > 0 for x in vals):
+            raise ScalingLawsError(f"lengths of size {s:g} must be finite numbers > 0")
+        if len(set(vals)) != len(vals):
+            raise ScalingLawsError(f"lengths of size {s:g} repeat a value")
+    return per

@@ -189,19 +189,28 @@ def test_nested_fit_recovers_a_simulated_truth():
     np.testing.assert_allclose(pred["target"], true, rtol=0.01)
 
 
-def test_several_lengths_per_size_are_refused_not_pooled():
-    """The laws have no token/step term: runs of one size at two token counts (or two
-    checkpoints of each run) are refused with the selection to make; lengths tied to the
-    size (D = 20 N) are one length per size and fit."""
+def test_several_lengths_per_size_nest_a_length_law_or_are_refused():
+    """Runs of one size at two token counts (or several checkpoints of each run) nest a
+    length law in the mixing law; the regressions (no token/step term) refuse them with
+    the selection to make and a pointer to model='mixing'; lengths tied to the size
+    (D = 20 N) are one length per size, carried by the size law."""
     frame = pd.read_csv(SIM)
     two = frame.assign(D=np.where(np.arange(len(frame)) % 2, 1e9, 2e9))
     with pytest.raises(FitError, match=r"at N = 2e\+07 were trained for 2 different token"):
-        fit_datamix(two, uncertainty="none")
+        fit_datamix(two, model="linear", uncertainty="none")
+    with pytest.raises(FitError, match="model='mixing'"):
+        fit_datamix(two, model="loglinear", uncertainty="none")
+    nested = fit_datamix(two, uncertainty="none")
+    assert nested.nested and nested.length_nested and nested.length_column == "D"
+    assert nested.lengths == (1e9, 2e9)
     steps = frame.assign(step=1 + np.arange(len(frame)) % 3)
     with pytest.raises(FitError, match="where='step == 3'"):
-        fit_datamix(steps, uncertainty="none")
+        fit_datamix(steps, model="linear", uncertainty="none")
+    by_step = fit_datamix(steps, uncertainty="none")
+    assert by_step.length_nested and by_step.length_column == "step"
     tied = fit_datamix(frame.assign(D=20 * frame["N"]), uncertainty="none")
-    assert tied.nested
+    assert tied.nested and not tied.length_nested and len(tied.lengths) == 3
+    assert any("carries size and length together" in w for w in tied.warnings)
 
 
 def test_one_scale_fit_refuses_values_at_another_scale():
