@@ -173,6 +173,94 @@ def test_bad_inputs_raise():
         fit_gp(X, -y)  # log target needs positive losses
 
 
+# ------------------------------------------------------------------------------ law mean
+
+
+def law_truth(r):
+    """An exponential mixing law plus a smooth bump the law cannot represent (about 2.8-4.7)."""
+    return (
+        2.5
+        + np.exp(0.3 - 1.5 * r[:, 0] + 0.5 * r[:, 1])
+        + 0.3 * np.exp(-((r[:, 2] - 0.5) ** 2) / 0.04)
+    )
+
+
+@pytest.fixture(scope="module")
+def law_model():
+    rng = np.random.default_rng(10)
+    X = rng.dirichlet(np.ones(3), 80)
+    y = law_truth(X) * np.exp(NOISE * rng.standard_normal(80))
+    return fit_gp(X, y, mean="law", restarts=2, seed=0)
+
+
+def test_law_mean_exact_on_the_simplex():
+    # Noise-free law values: least squares recovers the law itself. log_k and a common
+    # shift of t are one direction on the simplex; the fit centres t, so the truth
+    # (log_k 0.3, t (-1.5, 0.5, 0)) reads log_k 0.3 - 1/3, t (-7/6, 5/6, 1/3).
+    from scalinglaws.datamix.gp import _fit_law
+
+    rng = np.random.default_rng(11)
+    X = rng.dirichlet(np.ones(3), 40)
+    y = 2.5 + np.exp(0.3 - 1.5 * X[:, 0] + 0.5 * X[:, 1])
+    c, log_k, t = _fit_law(X, np.log(y), "log")
+    assert c == pytest.approx(2.5, abs=1e-5)
+    assert log_k == pytest.approx(0.3 - 1 / 3, abs=1e-5)
+    np.testing.assert_allclose(t, [-7 / 6, 5 / 6, 1 / 3], atol=1e-5)
+
+
+def test_law_mean_recovers_law_plus_bump(law_model):
+    rng = np.random.default_rng(12)
+    Xn = rng.dirichlet(np.ones(3), 400)
+    mean, sd_f, sd_y = law_model.predict(Xn)
+    # The law alone misses the bump (amplitude 0.3 on a loss near 3.5, ~0.08 in log);
+    # law plus GP residual is asserted under the noise sd (80 runs, smooth truth).
+    law_only = law_model._mean_of(Xn) + law_model.y_loc
+    truth_log = np.log(law_truth(Xn))
+    assert np.sqrt(np.mean((law_only - truth_log) ** 2)) > 2 * NOISE
+    assert np.sqrt(np.mean((mean - truth_log) ** 2)) < NOISE
+    # The law is misspecified here (the bump), so its c is not the truth's 2.5; it stays a
+    # floor under the losses.
+    c, _, _ = law_model.law
+    assert 0.0 <= c < law_model.y.min()
+    assert np.all(sd_y > sd_f)
+
+
+def test_law_mean_record_round_trip_and_draws(law_model):
+    d = json.loads(json.dumps(law_model.to_dict()))
+    assert d["mean"] == "law" and set(d["hyperparameters"]["law"]) == {"c", "log_k", "t"}
+    again = GPModel.from_dict(d)
+    Xn = np.random.default_rng(13).dirichlet(np.ones(3), 20)
+    for a, b in zip(law_model.predict(Xn), again.predict(Xn), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert again.log_marginal_likelihood == law_model.log_marginal_likelihood
+    assert again.hyperparameters() == law_model.hyperparameters()
+    # Function draws include the law: their mean over 400 draws is within 4.5 Monte-Carlo
+    # sd (sd_f / sqrt(400)) of the posterior mean at each of 20 points.
+    with jax.enable_x64(True):
+        whole = np.asarray(law_model.function_draws(400, seed=1, n_features=256)(jnp.asarray(Xn)))
+    mean, sd_f, _ = law_model.predict(Xn)
+    assert np.max(np.abs((whole.mean(0) - mean) / (sd_f / np.sqrt(400)))) < 4.5
+    # A law record without its law, or a non-law record with one, is refused.
+    no_law = json.loads(json.dumps(d))
+    no_law["hyperparameters"].pop("law")
+    with pytest.raises(RecordError):
+        GPModel.from_dict(no_law)
+    neg_c = json.loads(json.dumps(d))
+    neg_c["hyperparameters"]["law"]["c"] = -1.0
+    with pytest.raises(RecordError):
+        GPModel.from_dict(neg_c)
+
+
+def test_default_record_has_no_law(model):
+    assert model.law is None and "law" not in model.hyperparameters()
+
+
+def test_law_mean_needs_positive_losses():
+    X, y = simulate(10, seed=6)
+    with pytest.raises(FitError):
+        fit_gp(X, y - 10.0, mean="law", target="raw")
+
+
 def _load(mixture, loss):
     mix = pd.read_csv(REGMIX / mixture)
     frame = mix.merge(pd.read_csv(REGMIX / loss), on="index")
