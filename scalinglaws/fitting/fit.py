@@ -15,6 +15,7 @@ import pandas as pd
 
 from scalinglaws.errors import FitError, ScalingLawsWarning
 from scalinglaws.fitting.objective import DEFAULT_DELTA
+from scalinglaws.fitting.padding import bucket_rows, pad_rows
 from scalinglaws.fitting.result import FitResult
 from scalinglaws.fitting.solver import (
     STATUS_NAMES,
@@ -178,11 +179,15 @@ def fit(
     for m in load_msgs:
         warnings.warn(m, ScalingLawsWarning, stacklevel=2)
 
+    n_rows = len(target_np)
+    # Padded to a bucket of rows (zero weights): logs of nearby sizes share programs.
+    inputs_p, target_p, w_p = pad_rows(inputs_np, target_np, w_np, bucket_rows(n_rows))
     with jax.enable_x64(True):
         n_searched, out = _solve(
-            law, search, grid, inputs_np, target_np, w_np, delta, top_k, max_iter, starts
+            law, search, grid, inputs_p, target_p, w_p, delta, top_k, max_iter, starts
         )
         theta, fval, status, iters, natural, resid, jac = map(np.asarray, out)
+        resid, jac = resid[:n_rows], jac[:n_rows]
         finite = np.isfinite(fval)
         if not finite.any():
             raise FitError(

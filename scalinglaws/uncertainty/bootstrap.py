@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.fitting.padding import bucket_rows, pad_rows
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.fitting.solver import CONVERGED, MAX_ITER, NONFINITE, polish_batch
 from scalinglaws.laws.base import Law
@@ -114,7 +115,13 @@ def _refit_resamples(result: FitResult, data, clusters, n_clusters, n, seed, del
         degenerate = np.asarray(jnp.count_nonzero(counts, axis=1) <= n_params)
         rows = jnp.asarray(clusters)
         mesh = batch_mesh()
-        inputs, target = replicate((data.inputs, data.target), mesh)
+        # Rows padded to a bucket (weight zero), as the point fit: nearby log sizes share
+        # the compiled refits (scalinglaws.fitting.padding).
+        padded, target_p, _ = pad_rows(
+            data.inputs, data.target, np.ones(data.n), bucket_rows(data.n)
+        )
+        extra = len(target_p) - data.n
+        inputs, target = replicate((padded, target_p), mesh)
 
         def refit(draws: np.ndarray, start: np.ndarray, max_iter: int) -> list[np.ndarray]:
             """Polish resamples ``draws`` from ``start`` (m, P), ``size`` at a time: the
@@ -126,6 +133,8 @@ def _refit_resamples(result: FitResult, data, clusters, n_clusters, n, seed, del
                 pos = np.arange(lo, lo + size)
                 pos = np.where(pos < m, pos, lo)  # the last chunk padded with its first
                 weights = counts[draws[pos]][:, rows].astype(jnp.float64)
+                if extra:
+                    weights = jnp.pad(weights, ((0, 0), (0, extra)))
                 (theta0_s, weights_s), _ = shard_rows(start[pos], weights, mesh=mesh)
                 out = polish_batch(
                     law, theta0_s, inputs, target, weights_s, delta, max_iter=max_iter
