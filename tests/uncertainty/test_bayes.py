@@ -107,10 +107,13 @@ def test_posteriors_of_different_sizes_in_one_process():
     for per_budget in (10, 8):
         d = isoflop_design([1e18, 1e19, 1e20, 1e21], per_budget)
         runs = simulate_runs(sl.laws.chinchilla(), sl.laws.HOFFMANN_2022, d, noise=0.01, seed=1)
-        with warnings.catch_warnings():  # 50 draws per chain may be labelled not converged
+        with warnings.catch_warnings():  # short chains may be labelled not converged
             warnings.simplefilter("ignore", sl.ScalingLawsWarning)
-            res = sl.fit(sl.laws.chinchilla(), runs, uncertainty="bayes", samples=50)
-        assert res.uncertainty.n_draws == 200
+            point = sl.fit(sl.laws.chinchilla(), runs, uncertainty="none")
+            # Short chains: what is tested is the sampler's shape, not its convergence.
+            res = sample_posterior(point, chains=2, warmup=100, samples=50)
+        assert res.uncertainty.n_draws == 100
+        assert res.n_runs == len(runs)
 
 
 @pytest.mark.slow
