@@ -54,6 +54,7 @@ def _seed_global_generators():
     random.seed(GLOBAL_SEED)
     np.random.seed(GLOBAL_SEED)  # noqa: NPY002 - resetting the legacy global generator
 
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EPOCH_CSV = SHARED_DATA / "chinchilla-epoch" / "svg_extracted_data.csv"
 PORIAN_CSV = SHARED_DATA / "isoflops-porian" / "isoflop_points_flat.csv"
@@ -74,3 +75,24 @@ def epoch_csv() -> Path:
 @pytest.fixture
 def porian_csv() -> Path:
     return require_shared(PORIAN_CSV)
+
+
+def run_cli(capsys, args) -> tuple[int, str, str]:
+    """Run the command line in-process: ``(exit code, stdout, stderr)``."""
+    from scalinglaws.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(capsys, args) -> str:
+    """Run a command that must fail as the user's fault: exit 2, nothing on stdout, one
+    ``scalinglaws: error: ...`` line on stderr (returned)."""
+    code, out, err = run_cli(capsys, args)
+    assert code == 2, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("scalinglaws: error: ")
+    return lines[0]

@@ -959,24 +959,11 @@ def plan_data_mixture(
     if note := fit.transfer_note():
         notes.append(note)
     if fit.nested and core.n is not None and fit.sizes:
-        top, bottom = max(fit.sizes), min(fit.sizes)
-        if core.n > top * (1 + 1e-9):
-            notes.append(
-                f"N = {core.n:.3g} is {core.n / top:.3g}x the largest proxy ({top:.3g}): the "
-                "nested size law is extrapolated"
-            )
-        elif core.n < bottom * (1 - 1e-9):
-            notes.append(f"N = {core.n:.3g} is below the smallest proxy ({bottom:.3g})")
+        notes += _outside_proxies("N", core.n, fit.sizes, ("largest", "smallest"), "size")
     if fit.length_nested and core.d is not None and fit.lengths:
-        top, bottom = max(fit.lengths), min(fit.lengths)
-        name = fit.length_name
-        if core.d > top * (1 + 1e-9):
-            notes.append(
-                f"{name} = {core.d:.3g} is {core.d / top:.3g}x the longest proxy ({top:.3g}): "
-                "the nested length law is extrapolated"
-            )
-        elif core.d < bottom * (1 - 1e-9):
-            notes.append(f"{name} = {core.d:.3g} is below the shortest proxy ({bottom:.3g})")
+        notes += _outside_proxies(
+            fit.length_name, core.d, fit.lengths, ("longest", "shortest"), "length"
+        )
     seen = fit.runs.weights.to_numpy(dtype=float)
     if len(seen):
         top_w = seen.max(axis=0)
@@ -1075,3 +1062,18 @@ def plan_to_json(df: pd.DataFrame) -> dict[str, Any]:
             "warnings": list(df.attrs.get("warnings", [])),
         }
     )
+
+
+def _outside_proxies(
+    name: str, value: float, proxies, words: tuple[str, str], law: str
+) -> list[str]:
+    """A note when a plan's size or length lies beyond the proxies' range."""
+    top, bottom = max(proxies), min(proxies)
+    if value > top * (1 + 1e-9):
+        return [
+            f"{name} = {value:.3g} is {value / top:.3g}x the {words[0]} proxy ({top:.3g}): "
+            f"the nested {law} law is extrapolated"
+        ]
+    if value < bottom * (1 - 1e-9):
+        return [f"{name} = {value:.3g} is below the {words[1]} proxy ({bottom:.3g})"]
+    return []

@@ -156,21 +156,9 @@ def propose_mixtures(
         tokens=tokens,
         max_epochs=max_epochs,
     )
-    kk = len(domains)
-    if fit.nested:
-        pn = max(fit.sizes) if proxy_N is None else proxy_N
-        fit.sizes_for(np.full((1, kk), 1.0 / kk), pn)
-        pn = float(pn)
-    else:
-        fit.sizes_for(np.full((1, kk), 1.0 / kk), proxy_N)
-        pn = None
-    if fit.length_nested:
-        pd_ = max(fit.lengths) if proxy_D is None else proxy_D
-        fit.lengths_for(np.full((1, kk), 1.0 / kk), pd_)
-        pd_ = float(pd_)
-    else:
-        fit.lengths_for(np.full((1, kk), 1.0 / kk), proxy_D)
-        pd_ = None
+    probe = np.full((1, len(domains)), 1.0 / len(domains))
+    pn = _proxy_scale(fit.nested, fit.sizes, proxy_N, fit.sizes_for, probe)
+    pd_ = _proxy_scale(fit.length_nested, fit.lengths, proxy_D, fit.lengths_for, probe)
     rng = np.random.default_rng(seed + 104729)
     with jax.enable_x64(True):
         core = _core(
@@ -270,3 +258,15 @@ def propose_mixtures(
         "constraints": bounds.to_dict(),
     }
     return out
+
+
+def _proxy_scale(nested: bool, values, given, check, probe: np.ndarray) -> float | None:
+    """The size (or length) the proposed proxies will be trained at: the given one or the
+    largest proxy's for a fit nested in it, None otherwise; ``check`` (the fit's
+    ``sizes_for`` or ``lengths_for``) refuses a value the fit cannot reach."""
+    if not nested:
+        check(probe, given)
+        return None
+    value = max(values) if given is None else given
+    check(probe, value)
+    return float(value)

@@ -2,20 +2,11 @@
 
 from pathlib import Path
 
-from scalinglaws.cli import main
+from tests.conftest import one_line_error as _one_line_error
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "records"
 CMR = FIXTURES / "cmr_schema_v1.json"
 CHINCHILLA = FIXTURES / "chinchilla_schema_v1.json"
-
-
-def _one_line_error(capsys, args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert code == 2 and out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_plan_compute_on_a_cmr_record(capsys):

@@ -17,6 +17,8 @@ import pytest
 
 from scalinglaws.cli import main
 from scalinglaws.datamix.record import load_datamix
+from tests.conftest import one_line_error as _one_line_error
+from tests.conftest import run_cli as _run
 
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "data" / "datamix_sim" / "runs.csv"
@@ -24,22 +26,6 @@ CHINCHILLA = REPO / "tests" / "fixtures" / "records" / "chinchilla_schema_v1.jso
 ONE_SCALE = ["--where", "N == 2e7", "--law", "linear", "--uncertainty", "none"]
 HAS_PLAN = importlib.util.find_spec("scalinglaws.datamix.plan") is not None
 HAS_PROPOSE = importlib.util.find_spec("scalinglaws.datamix.propose") is not None
-
-
-def _run(capsys, args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(capsys, args) -> str:
-    code, out, err = _run(capsys, args)
-    assert code == 2, (out, err)
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("scalinglaws: error: ")
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

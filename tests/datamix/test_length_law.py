@@ -24,6 +24,8 @@ from scalinglaws.datamix.plan import plan_data_mixture
 from scalinglaws.datamix.propose import propose_mixtures
 from scalinglaws.errors import FitError, PlanError, ScalingLawsError
 from scalinglaws.simulate.datamix import MixtureTruth, random_truth, simulate_mixture_runs
+from tests.conftest import one_line_error as _one_line_error
+from tests.conftest import run_cli as _run
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = (2e7, 5e7, 1e8)
@@ -298,22 +300,6 @@ def test_simulator_checkpoints_share_the_run_and_follow_the_truth():
 
 
 # ------------------------------------------------------------------ command line
-def _run(capsys, args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(capsys, args) -> str:
-    code, out, err = _run(capsys, args)
-    assert code == 2, (out, err)
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("scalinglaws: error: ")
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def cli_fit(tmp_path_factory):
     folder = tmp_path_factory.mktemp("datamix_length_cli")
