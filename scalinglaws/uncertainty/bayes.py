@@ -41,7 +41,8 @@ parallel chains. NUTS on a model this small is faster on the CPU than on a GPU; 
 posterior sampling to the CPU and bootstrap refits to the accelerator.
 
 Diagnostics: rank-normalised split R-hat and bulk effective sample size per parameter
-(Vehtari et al. 2021, arXiv 1903.08008, via ArviZ), and the divergent transitions. The
+(Vehtari et al. 2021, arXiv 1903.08008; :mod:`scalinglaws.uncertainty.mcmc_diagnostics`,
+equal to ArviZ's values), and the divergent transitions. The
 posterior is labelled converged only when every R-hat <= 1.01, there are no divergences,
 and every bulk ESS >= ``min_ess`` (default 100 per chain).
 """
