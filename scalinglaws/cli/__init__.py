@@ -23,6 +23,39 @@ from scalinglaws.errors import ScalingLawsError
 
 # Feature modules, in help order.
 _MODULES = ("core", "sparse", "mixture", "datamix", "trust", "records", "design")
+#: The module that registers each command (``fit``/``plan`` by their second word), so a
+#: call builds only its own command's parser and imports only its module; anything else
+#: (``--help``, a typo) builds them all. Checked against the modules by
+#: tests/cli/test_parser_table.py.
+_COMMAND_MODULE = {
+    "predict": "core",
+    "demo": "core",
+    "schedule": "sparse",
+    "backtest": "trust",
+    "approaches": "trust",
+    "check": "records",
+    "record": "records",
+    "design": "design",
+    ("fit", "chinchilla"): "core",
+    ("fit", "avgparams"): "sparse",
+    ("fit", "cmr"): "mixture",
+    ("fit", "datamix"): "datamix",
+    ("plan", "compute"): "core",
+    ("plan", "sparsity"): "sparse",
+    ("plan", "mixture"): "mixture",
+    ("plan", "datamix"): "datamix",
+}
+
+
+def _modules_for(argv: list[str] | None) -> tuple[str, ...]:
+    """The feature modules a command line needs: its command's, or all of them."""
+    if not argv:
+        return _MODULES
+    key: Any = argv[0]
+    if key in ("fit", "plan"):
+        key = (argv[0], argv[1]) if len(argv) > 1 else None
+    module = _COMMAND_MODULE.get(key)
+    return (module,) if module else _MODULES
 
 
 #: A negative number in any notation (argparse alone takes ``-1e22`` for an option name).
@@ -41,7 +74,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser: every command, or with ``argv`` only the one it calls."""
     parser = _Parser(
         prog="scalinglaws",
         description="Fit scaling laws to run logs and plan compute, sparsity and data mixtures.",
@@ -60,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_p = sub.add_parser("plan", help="plan from a fitted law record")
     plan_sub = plan_p.add_subparsers(dest="plan", metavar="PLAN", parser_class=_Parser)
     plan_sub.required = True
-    for name in _MODULES:
+    for name in _modules_for(argv):
         try:
             module = importlib.import_module(f"scalinglaws.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -118,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = None
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(words)
+        args = parser.parse_args(words)
         _setup_jax()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
