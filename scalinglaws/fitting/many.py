@@ -152,7 +152,7 @@ def fit_many(
         k = min(int(top_k), grid.shape[0])
         out = _fit_compiled(law, grid, inputs, target, w, d0, k, int(max_iter), auto, covariance)
         theta, fval, status, deltas, resid, jac = (None if a is None else np.asarray(a) for a in out)
-        natural = {n: np.asarray(v) for n, v in law.to_natural(jnp.asarray(theta)).items()}
+    natural = _natural(law, theta)
     p = theta.shape[1]
     if covariance:
         cov = np.stack([_curve_covariance(law, jac[i], w[i], resid[i]) for i in range(len(theta))])
@@ -168,6 +168,14 @@ def fit_many(
         covariance=cov,
         n_points=np.count_nonzero(w > 0, axis=1),
     )
+
+
+def _natural(law: Law, theta: np.ndarray) -> dict[str, np.ndarray]:
+    """``law.to_natural`` on the host (exp of the log-scale columns), ``{name: (C,)}``."""
+    return {
+        p.name: np.exp(theta[:, i]) if p.log_scale else theta[:, i].copy()
+        for i, p in enumerate(law.params)
+    }
 
 
 def _check_delta(delta: Any) -> bool:
@@ -298,45 +306,66 @@ def _curve_covariance(law: Law, jac: np.ndarray, w: np.ndarray, resid: np.ndarra
 def _fit_compiled(law: Law, grid, inputs, target, w, delta0, top_k, max_iter, auto, with_jac):
     """Search, polish, optional scale-aware refit and the Jacobian at the optimum.
 
-    Each stage is a compiled, vmapped call (the search, the polish, the Jacobian); the
-    robust thresholds between them are a few medians on the host.
+    Two compiled calls (search and polish of the pilot; the refit with the scale-aware
+    thresholds, when ``auto``), each cached on the law, the options and the shapes, so a
+    second call with the same shapes neither traces nor compiles; the robust thresholds
+    between them are a few medians on the host.
     """
-    grid = jnp.asarray(grid)
-    xj, yj, wj, d0 = (
-        {k: jnp.asarray(v) for k, v in inputs.items()},
-        jnp.asarray(target),
-        jnp.asarray(w),
-        jnp.asarray(delta0),
+    theta, fval, status, th, resid, jac = _search_polish(
+        law, grid, inputs, target, w, delta0, top_k, max_iter, with_jac and not auto
     )
+    deltas = np.asarray(delta0)
+    if auto:
+        deltas = _robust_delta(np.asarray(resid), np.asarray(w), np.asarray(target), law.residual)
+        # Refit from every polished pilot start with the scale-aware threshold; keep the
+        # best.
+        theta, fval, status, resid, jac = _refit(
+            law, th, inputs, target, w, deltas, max_iter, with_jac
+        )
+    return theta, fval, status, deltas, resid if with_jac else None, jac
 
-    def polish(starts, xi, yi, wi, di):
-        wb = jnp.broadcast_to(wi, (starts.shape[0], wi.shape[0]))
-        return polish_batch(law, starts, xi, yi, wb, di, max_iter=max_iter)
 
+def _polish_curves(law: Law, starts, inputs, target, w, delta, max_iter: int):
+    """Polish ``(C, S, P)`` starts, each curve with its own rows, weights and threshold."""
+
+    def one(st, xi, yi, wi, di):
+        wb = jnp.broadcast_to(wi, (st.shape[0], wi.shape[0]))
+        return polish_batch(law, st, xi, yi, wb, di, max_iter=max_iter)
+
+    return jax.vmap(one)(starts, inputs, target, w, delta)
+
+
+def _residuals_and_jacobian(law: Law, theta, inputs, target, jacobian: bool):
+    resid = jax.vmap(law.residuals)(theta, inputs, target)
+    jac = jax.vmap(jax.jacfwd(law.residuals))(theta, inputs, target) if jacobian else None
+    return resid, jac
+
+
+@partial(jax.jit, static_argnames=("law", "top_k", "max_iter", "jacobian"))
+def _search_polish(law: Law, grid, inputs, target, w, delta, top_k, max_iter, jacobian):
+    """Pilot fit of every curve: grid search, the ``top_k`` best polished, the best kept.
+
+    Returns ``(theta, fval, status, polished starts (C, top_k, P), residuals, Jacobian)``
+    (Jacobian ``None`` unless ``jacobian``).
+    """
     thetas, obj = jax.vmap(lambda xi, yi, wi, di: varpro_search(law, grid, xi, yi, wi, di))(
-        xj, yj, wj, d0
+        inputs, target, w, delta
     )
     order = jnp.argsort(obj, axis=1)[:, :top_k]
     starts = jnp.take_along_axis(thetas, order[:, :, None], axis=1)
-    th, fv, st, _ = jax.vmap(polish)(starts, xj, yj, wj, d0)
+    th, fv, st, _ = _polish_curves(law, starts, inputs, target, w, delta, max_iter)
     theta, fval, status = _best(th, fv, st)
-    deltas = np.asarray(delta0)
-    if auto:
-        resid = np.asarray(jax.vmap(law.residuals)(theta, xj, yj))
-        deltas = _robust_delta(resid, np.asarray(w), np.asarray(target), law.residual)
-        # Refit from every polished pilot start (the batch shape of the pilot, so the
-        # compiled polish is reused) with the scale-aware threshold; keep the best.
-        th, fv, st, _ = jax.vmap(polish)(th, xj, yj, wj, jnp.asarray(deltas))
-        theta, fval, status = _best(th, fv, st)
-    resid, jac = _residuals_jacobian(law, theta, xj, yj) if with_jac else (None, None)
-    return theta, fval, status, deltas, resid, jac
+    resid, jac = _residuals_and_jacobian(law, theta, inputs, target, jacobian)
+    return theta, fval, status, th, resid, jac
 
 
-@partial(jax.jit, static_argnames=("law",))
-def _residuals_jacobian(law: Law, theta, inputs, target):
-    resid = jax.vmap(law.residuals)(theta, inputs, target)
-    jac = jax.vmap(jax.jacfwd(law.residuals))(theta, inputs, target)
-    return resid, jac
+@partial(jax.jit, static_argnames=("law", "max_iter", "jacobian"))
+def _refit(law: Law, starts, inputs, target, w, delta, max_iter, jacobian):
+    """Polish ``(C, S, P)`` starts with per-curve thresholds; keep each curve's best."""
+    th, fv, st, _ = _polish_curves(law, starts, inputs, target, w, delta, max_iter)
+    theta, fval, status = _best(th, fv, st)
+    resid, jac = _residuals_and_jacobian(law, theta, inputs, target, jacobian)
+    return theta, fval, status, resid, jac
 
 
 def _best(th, fv, st):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jax.numpy as jnp
+import numpy as np
 
 from scalinglaws.errors import ScalingLawsError
 
@@ -232,7 +233,9 @@ def check_params(law: Law, params: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def grid_product(values: Sequence[Sequence[float]]) -> Array:
-    """Cartesian product of per-parameter value lists as an ``(n, k)`` array."""
-    mesh = jnp.meshgrid(*[jnp.asarray(v, dtype=float) for v in values], indexing="ij")
-    return jnp.stack([m.ravel() for m in mesh], axis=-1)
+def grid_product(values: Sequence[Sequence[float]]) -> np.ndarray:
+    """Cartesian product of per-parameter value lists as an ``(n, k)`` float64 array."""
+    # NumPy, not jnp: a host-side constant that every fit builds once; in jnp it would
+    # compile a few tiny programs per process.
+    mesh = np.meshgrid(*[np.asarray(v, dtype=np.float64) for v in values], indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=-1)

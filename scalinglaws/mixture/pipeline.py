@@ -31,6 +31,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import jax
@@ -903,15 +904,22 @@ def _n_draws(curve_draws: Mapping[tuple, Mapping[str, np.ndarray]]) -> int:
 def _turning_points(dpar: Mapping, gpar: Mapping, lam: float) -> dict[str, np.ndarray]:
     """T0, kind and residual (fit units) for parameter arrays of any common shape."""
     with jax.enable_x64(True):
-        dj = {k: jnp.asarray(v) for k, v in dpar.items()}
-        gj = {k: jnp.asarray(v) for k, v in gpar.items()}
-        c, s = stationarity_coefficients(dj, gj, lam)
-        finite = jnp.all(jnp.isfinite(c), -1) & jnp.all(jnp.isfinite(s), -1)
-        c = jnp.where(finite[..., None], c, 1.0)
-        s = jnp.where(finite[..., None], s, 1.0)
-        tp = {k: np.asarray(v) for k, v in turning_points(c, s).items()}
+        dj = {k: np.asarray(v, dtype=np.float64) for k, v in dpar.items()}
+        gj = {k: np.asarray(v, dtype=np.float64) for k, v in gpar.items()}
+        tp, finite = _turning_points_compiled(dj, gj, float(lam))
+        tp = {k: np.asarray(v) for k, v in tp.items()}
     tp["T0"] = np.where(np.asarray(finite), tp["T0"], np.nan)
     return tp
+
+
+@partial(jax.jit, static_argnames=("lam",))
+def _turning_points_compiled(dpar, gpar, lam: float):
+    """One compiled program: stationarity coefficients, then the turning points."""
+    c, s = stationarity_coefficients(dpar, gpar, lam)
+    finite = jnp.all(jnp.isfinite(c), -1) & jnp.all(jnp.isfinite(s), -1)
+    c = jnp.where(finite[..., None], c, 1.0)
+    s = jnp.where(finite[..., None], s, 1.0)
+    return turning_points(c, s), finite
 
 
 def _draw_turning_points(curve_draws: Mapping, keys: list, lam: float) -> np.ndarray:
@@ -1021,6 +1029,20 @@ def log_t0_variance(
     Returns:
         ``(n,)`` variances (NaN where a covariance is not available).
     """
+    with jax.enable_x64(True):
+        out = _log_t0_variance_compiled(
+            {k: np.asarray(domain[k], dtype=np.float64) for k in DOMAIN_KEYS},
+            {k: np.asarray(general[k], dtype=np.float64) for k in GENERAL_KEYS},
+            np.asarray(cov_domain, dtype=np.float64),
+            np.asarray(cov_general, dtype=np.float64),
+            np.asarray(t0, dtype=np.float64),
+            float(lam),
+        )
+        return np.asarray(out)
+
+
+@partial(jax.jit, static_argnames=("lam",))
+def _log_t0_variance_compiled(domain, general, cov_domain, cov_general, t0, lam: float):
     dlaw, glaw = domain_change_law(), general_change_law()
 
     def g(td, tg, u):
@@ -1036,13 +1058,9 @@ def log_t0_variance(
         gd, gg, gu = jax.grad(g, argnums=(0, 1, 2))(td, tg, u)
         return (gd @ sd @ gd + gg @ sg @ gg) / gu**2
 
-    with jax.enable_x64(True):
-        td = dlaw.to_internal({k: jnp.asarray(domain[k]) for k in dlaw.param_names})
-        tg = glaw.to_internal(general_fitted({k: jnp.asarray(general[k]) for k in GENERAL_KEYS}))
-        out = jax.vmap(var)(
-            td, tg, jnp.log(jnp.asarray(t0)), jnp.asarray(cov_domain), jnp.asarray(cov_general)
-        )
-        return np.asarray(out)
+    td = dlaw.to_internal({k: domain[k] for k in dlaw.param_names})
+    tg = glaw.to_internal(general_fitted({k: general[k] for k in GENERAL_KEYS}))
+    return jax.vmap(var)(td, tg, jnp.log(t0), cov_domain, cov_general)
 
 
 def point_weights(critical: pd.DataFrame) -> np.ndarray:
