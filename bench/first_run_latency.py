@@ -3,7 +3,9 @@
 Every ``scalinglaws`` call is a fresh process that imports JAX and compiles its programs.
 The command line (``scalinglaws.cli._setup_jax``) turns on JAX's persistent compilation
 cache in ``$SCALINGLAWS_CACHE_DIR`` so that a second call can load what the first one
-compiled. For each command below this measures the wall time of:
+compiled, and keeps the fits' traced programs beside it (``exported/``,
+``scalinglaws.exported``) so that it need not trace and lower them again either. For
+each command below this measures the wall time of:
 
 * empty cache: a fresh process with a new, empty ``SCALINGLAWS_CACHE_DIR`` (a new
   temporary folder every repetition);
@@ -13,9 +15,10 @@ compiled. For each command below this measures the wall time of:
   loaded; the process is new and its first call reads the folder the two runs above
   filled);
 * no cache (the "before" baseline): a fresh process whose ``SCALINGLAWS_CACHE_DIR`` lies
-  under a regular file, so ``_setup_jax`` cannot create it and skips the cache. A probe
-  process checks that this really leaves JAX's persistent cache off (and that the normal
-  setting turns it on); the result is written with the table.
+  under a regular file, so ``_setup_jax`` cannot create it and skips both caches. A
+  probe process checks that this really leaves JAX's persistent cache and the exported
+  programs off (and that the normal setting turns them on); the result is written with
+  the table.
 
 Fresh-process times are the whole command as a user sees it: interpreter start, imports,
 compiling or loading programs, the fit and writing its record. Each repetition runs the
@@ -122,6 +125,7 @@ sys.stderr.write(json.dumps(times) + "\\n")
 PROBE = """
 import json, os
 from scalinglaws.cli import _setup_jax
+from scalinglaws import exported
 _setup_jax()
 import jax, jax.numpy as jnp
 from jax._src import compilation_cache as cc
@@ -133,6 +137,7 @@ print(json.dumps({
     "persistent_cache_enabled": cc.is_persistent_cache_enabled(),
     "cache_object": cc._cache is not None,
     "entries_written": entries,
+    "exported_folder": None if exported.folder() is None else str(exported.folder()),
 }))
 """
 
@@ -201,8 +206,12 @@ def startup(cache_dir: str) -> float:
 
 
 def entries(cache_dir: str) -> int:
-    folder = os.path.join(cache_dir, "jax")
-    return len(os.listdir(folder)) if os.path.isdir(folder) else 0
+    """Files written: compiled executables and exported programs."""
+    return sum(
+        len(os.listdir(f))
+        for f in (os.path.join(cache_dir, "jax"), os.path.join(cache_dir, "exported"))
+        if os.path.isdir(f)
+    )
 
 
 def probe(cache_dir: str) -> dict[str, object]:
@@ -239,7 +248,11 @@ def main() -> None:
     load_start, started = load(), time.perf_counter()
 
     probes = {"normal": probe(os.path.join(work, "probe_cache")), "blocked": probe(blocked)}
-    if probes["blocked"]["persistent_cache_enabled"] or probes["blocked"]["cache_object"]:
+    if (
+        probes["blocked"]["persistent_cache_enabled"]
+        or probes["blocked"]["cache_object"]
+        or probes["blocked"]["exported_folder"]
+    ):
         raise SystemExit(f"the blocked cache path did not disable the cache: {probes}")
     if not (probes["normal"]["persistent_cache_enabled"] and probes["normal"]["entries_written"]):
         raise SystemExit(f"the normal cache path did not enable the cache: {probes}")
@@ -337,7 +350,8 @@ def main() -> None:
         " fresh process on the folder the first one filled; warm in-process = second call of"
         " scalinglaws.cli.main in one process; no cache = fresh process with"
         " SCALINGLAWS_CACHE_DIR under a regular file. Fresh-process times include interpreter"
-        " start and imports. cache entries = files the empty-cache run wrote.",
+        " start and imports. cache entries = files the empty-cache run wrote (compiled"
+        " executables and exported programs).",
         f"bayes runs use --samples {BAYES_SAMPLES} (draws per chain; the default is 1000) to keep"
         " the run short; warm-up stays at its default.",
         "Repetitions: 2 for the two slowest commands (bayes, fit cmr; the median of two is"

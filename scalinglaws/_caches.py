@@ -15,6 +15,7 @@ def clear_caches() -> None:
     """
     import jax
 
+    from scalinglaws import exported
     from scalinglaws.datamix import laws as datamix_laws
     from scalinglaws.mixture import posterior
     from scalinglaws.uncertainty import bayes
@@ -23,4 +24,5 @@ def clear_caches() -> None:
     datamix_laws._make_law.cache_clear()
     posterior.domain_anchor_law.cache_clear()
     posterior.general_anchor_law.cache_clear()
+    exported.clear()
     jax.clear_caches()

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 #: root ``scalinglaws`` matches the package's ``__init__`` only, so a new top-level module
 #: must be placed here explicitly.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundations", ("scalinglaws.errors", "scalinglaws._version")),
+    ("foundations", ("scalinglaws.errors", "scalinglaws._version", "scalinglaws.exported")),
     (
         "input",
         (

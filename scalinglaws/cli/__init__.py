@@ -118,6 +118,11 @@ def _setup_jax() -> None:
         os.makedirs(cache, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "jax"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        # Traced programs too (scalinglaws.exported): a second call neither traces nor
+        # lowers the fits' programs.
+        from scalinglaws import exported
+
+        exported.enable(os.path.join(cache, "exported"))
     except OSError:
         pass
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 import jax
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import FitError, ScalingLawsWarning
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.objective import DEFAULT_DELTA
 from scalinglaws.fitting.padding import bucket_rows, pad_rows
 from scalinglaws.fitting.result import FitResult
@@ -312,7 +313,7 @@ def _starts_table(law: Law, fval, status, iters, natural) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-@partial(jax.jit, static_argnames=("law", "top_k", "max_iter"))
+@cached_jit(static_argnames=("law", "top_k", "max_iter"))
 def _varpro_fit(law: Law, grid, inputs, target, w, delta, top_k: int, max_iter: int):
     """Variable-projection search, ranking, polish of the best starts and the finishing
     quantities as one compiled call (separate calls cost more in dispatch than the few
@@ -324,7 +325,7 @@ def _varpro_fit(law: Law, grid, inputs, target, w, delta, top_k: int, max_iter: 
     return (*out, *_finish(law, out[0], out[1], inputs, target))
 
 
-@partial(jax.jit, static_argnames=("law", "max_iter"))
+@cached_jit(static_argnames=("law", "max_iter"))
 def _polish_fit(law: Law, starts, inputs, target, wb, delta, max_iter: int):
     """Polish of given starts and the finishing quantities as one compiled call."""
     out = polish_batch(law, starts, inputs, target, wb, delta, max_iter=max_iter)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaws.errors import FitError
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.fit import DEFAULT_MAX_ITER, DEFAULT_TOP_K
 from scalinglaws.fitting.objective import DEFAULT_DELTA
 from scalinglaws.fitting.solver import STATUS_NAMES, polish_batch, varpro_search
@@ -341,7 +341,7 @@ def _residuals_and_jacobian(law: Law, theta, inputs, target, jacobian: bool):
     return resid, jac
 
 
-@partial(jax.jit, static_argnames=("law", "top_k", "max_iter", "jacobian"))
+@cached_jit(static_argnames=("law", "top_k", "max_iter", "jacobian"))
 def _search_polish(law: Law, grid, inputs, target, w, delta, top_k, max_iter, jacobian):
     """Pilot fit of every curve: grid search, the ``top_k`` best polished, the best kept.
 
@@ -359,7 +359,7 @@ def _search_polish(law: Law, grid, inputs, target, w, delta, top_k, max_iter, ja
     return theta, fval, status, th, resid, jac
 
 
-@partial(jax.jit, static_argnames=("law", "max_iter", "jacobian"))
+@cached_jit(static_argnames=("law", "max_iter", "jacobian"))
 def _refit(law: Law, starts, inputs, target, w, delta, max_iter, jacobian):
     """Polish ``(C, S, P)`` starts with per-curve thresholds; keep each curve's best."""
     th, fv, st, _ = _polish_curves(law, starts, inputs, target, w, delta, max_iter)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import jax
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import ScalingLawsError
+from scalinglaws.exported import cached_jit
 from scalinglaws.laws.base import Law
 
 #: |correlation| above which a parameter pair is reported as nearly degenerate.
@@ -259,7 +259,7 @@ def inputs_from(law: Law, runs: Any, inputs: Mapping[str, Any]) -> dict[str, np.
     return dict(zip(src, arrays, strict=True))
 
 
-@partial(jax.jit, static_argnums=0)
+@cached_jit(static_argnames=("law",))
 def _predict(law: Law, params, inputs):
     """``law.predict`` as one compiled program: run eagerly, each of its operations would
     be a program of its own, compiled (or loaded from the persistent cache) one by one in

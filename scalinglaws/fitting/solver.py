@@ -10,12 +10,12 @@ Status codes (per start): 0 converged, 1 iteration limit reached, 2 non-finite o
 from __future__ import annotations
 
 import itertools
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.objective import huber, objective
 from scalinglaws.laws.base import Inputs, Law
 
@@ -120,7 +120,7 @@ def _polish_one(
     return theta, fval, status, it
 
 
-@partial(jax.jit, static_argnames=("law", "max_iter"))
+@cached_jit(static_argnames=("law", "max_iter"))
 def polish_batch(
     law: Law,
     theta0: jnp.ndarray,
@@ -153,7 +153,7 @@ def chunked_vmap(fn, xs, *, per_item_bytes: int):
     return jax.lax.map(fn, xs, batch_size=int(batch))
 
 
-@partial(jax.jit, static_argnames=("law",))
+@cached_jit(static_argnames=("law",))
 def objective_batch(law: Law, thetas, inputs: Inputs, target, weights, delta: float):
     """Objective at each row of ``thetas`` (``(S, P)``) with one weight vector (in chunks
     of rows for long logs, as :func:`varpro_search`)."""
@@ -221,7 +221,7 @@ def _assemble_theta(law: Law, nl_values, coef, target) -> jnp.ndarray:
     return jnp.clip(theta, lo, hi)
 
 
-@partial(jax.jit, static_argnames=("law",))
+@cached_jit(static_argnames=("law",))
 def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float):
     """Variable projection: for each grid row of nonlinear parameters, solve the linear ones.
 
@@ -286,7 +286,7 @@ def varpro_search(law: Law, grid, inputs: Inputs, target, weights, delta: float)
     return thetas, obj
 
 
-@partial(jax.jit, static_argnames=("law", "top_m"))
+@cached_jit(static_argnames=("law", "top_m"))
 def varpro_search_many(
     law: Law, grid, inputs: Inputs, target, weights, delta: float, top_m: int = 16
 ):

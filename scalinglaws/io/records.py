@@ -35,7 +35,6 @@ import math
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ import pandas as pd
 from scalinglaws import laws as _laws
 from scalinglaws._version import __version__
 from scalinglaws.errors import RecordError, ScalingLawsError
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.io.files import atomic_write, json_safe
 from scalinglaws.io.registry import next_version_path, version_of
@@ -170,7 +170,7 @@ def _frontier_anchor(result: FitResult, budget: float) -> dict[str, float]:
     return {name: float(np.asarray(inputs[name])) for name in names}
 
 
-@partial(jax.jit, static_argnums=0)
+@cached_jit(static_argnames=("law",))
 def _frontier_inputs(law: Law, params, budget, k):
     """The compute-optimal inputs as one compiled program (not one per operation)."""
     size, tokens = law.derived_fn("compute_optimal")(params, budget, k)

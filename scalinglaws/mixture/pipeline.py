@@ -31,7 +31,6 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 import jax
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import FitError, ScalingLawsWarning
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.many import PILOT_DELTA, fit_many, pad_curves
 from scalinglaws.fitting.solver import STATUS_NAMES
 from scalinglaws.laws.base import Law
@@ -912,7 +912,7 @@ def _turning_points(dpar: Mapping, gpar: Mapping, lam: float) -> dict[str, np.nd
     return tp
 
 
-@partial(jax.jit, static_argnames=("lam",))
+@cached_jit(static_argnames=("lam",))
 def _turning_points_compiled(dpar, gpar, lam: float):
     """One compiled program: stationarity coefficients, then the turning points."""
     c, s = stationarity_coefficients(dpar, gpar, lam)
@@ -1041,7 +1041,7 @@ def log_t0_variance(
         return np.asarray(out)
 
 
-@partial(jax.jit, static_argnames=("lam",))
+@cached_jit(static_argnames=("lam",))
 def _log_t0_variance_compiled(domain, general, cov_domain, cov_general, t0, lam: float):
     dlaw, glaw = domain_change_law(), general_change_law()
 

@@ -13,13 +13,13 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Callable
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.padding import bucket_rows, pad_rows
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.fitting.solver import CONVERGED, MAX_ITER, NONFINITE, polish_batch
@@ -39,7 +39,7 @@ REFIT_CHUNK_BYTES = 2**30
 RETRY_FACTOR = 4
 
 
-@partial(jax.jit, static_argnames=("n", "n_clusters"))
+@cached_jit(static_argnames=("n", "n_clusters"))
 def _resample_counts(key, n: int, n_clusters: int):
     """(n, n_clusters) multinomial counts: each resample draws n_clusters runs uniformly."""
     picks = jax.random.randint(key, (n, n_clusters), 0, n_clusters)
@@ -65,7 +65,15 @@ def resample_weights(
         return np.asarray(counts), np.asarray(weights)
 
 
-@partial(jax.jit, static_argnames=("law",))
+@cached_jit(static_argnames=("extra",))
+def _chunk_weights(counts, picks, rows, extra: int):
+    """Per-row weights ``(len(picks), rows + extra)`` of the resamples ``picks``: each
+    row gets its run's count; ``extra`` padding rows get 0."""
+    weights = counts[picks][:, rows].astype(jnp.float64)
+    return jnp.pad(weights, ((0, 0), (0, extra))) if extra else weights
+
+
+@cached_jit(static_argnames=("law",))
 def _residual_scales(law: Law, thetas, inputs, target, weights):
     """sqrt(sum w r^2 / (sum w - P)) per refit: each resample's own residual scale."""
     n_params = thetas.shape[-1]
@@ -132,9 +140,7 @@ def _refit_resamples(result: FitResult, data, clusters, n_clusters, n, seed, del
             for lo in range(0, m, size):
                 pos = np.arange(lo, lo + size)
                 pos = np.where(pos < m, pos, lo)  # the last chunk padded with its first
-                weights = counts[draws[pos]][:, rows].astype(jnp.float64)
-                if extra:
-                    weights = jnp.pad(weights, ((0, 0), (0, extra)))
+                weights = _chunk_weights(counts, draws[pos], rows, extra)
                 (theta0_s, weights_s), _ = shard_rows(start[pos], weights, mesh=mesh)
                 out = polish_batch(
                     law, theta0_s, inputs, target, weights_s, delta, max_iter=max_iter

@@ -11,12 +11,11 @@ curves in one compiled call.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.objective import objective
 from scalinglaws.fitting.solver import polish_batch, varpro_search_many
 from scalinglaws.laws.base import Law, grid_product
@@ -117,7 +116,7 @@ def bootstrap_curves(
     return np.asarray(th), np.asarray(st)
 
 
-@partial(jax.jit, static_argnames=("law", "max_iter", "polish_both"))
+@cached_jit(static_argnames=("law", "max_iter", "polish_both"))
 def _search_refits(law, grid, theta, x, y, w, delta, max_iter, polish_both):
     """Per draw: variable-projection search on the exponent grid with the draw's weights,
     then polish the best grid start and the point fit (both, or the one with the lower

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.laws.base import Law
 from scalinglaws.uncertainty._data import (
@@ -40,7 +40,7 @@ from scalinglaws.uncertainty._data import (
 MAX_CONDITION = 1e14
 
 
-@partial(jax.jit, static_argnames=("law",))
+@cached_jit(static_argnames=("law",))
 def _gaussian_curvature(law: Law, theta, inputs, target, weights):
     """(exact Hessian, Gauss-Newton matrix, sigma^2) of the Gaussian log-likelihood."""
     n_params = theta.shape[-1]
