@@ -152,7 +152,7 @@ def fit_many(
         k = min(int(top_k), grid.shape[0])
         out = _fit_compiled(law, grid, inputs, target, w, d0, k, int(max_iter), auto, covariance)
         theta, fval, status, deltas, resid, jac = (None if a is None else np.asarray(a) for a in out)
-    natural = _natural(law, theta)
+    natural = law.to_natural_host(theta)
     p = theta.shape[1]
     if covariance:
         cov = np.stack([_curve_covariance(law, jac[i], w[i], resid[i]) for i in range(len(theta))])
@@ -168,14 +168,6 @@ def fit_many(
         covariance=cov,
         n_points=np.count_nonzero(w > 0, axis=1),
     )
-
-
-def _natural(law: Law, theta: np.ndarray) -> dict[str, np.ndarray]:
-    """``law.to_natural`` on the host (exp of the log-scale columns), ``{name: (C,)}``."""
-    return {
-        p.name: np.exp(theta[:, i]) if p.log_scale else theta[:, i].copy()
-        for i, p in enumerate(law.params)
-    }
 
 
 def _check_delta(delta: Any) -> bool:

@@ -184,6 +184,15 @@ class Law:
             for i, p in enumerate(self.params)
         }
 
+    def to_natural_host(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`to_natural` in NumPy, for results already on the host (no compiled
+        program per parameter)."""
+        theta = np.asarray(theta)
+        return {
+            p.name: np.exp(theta[..., i]) if p.log_scale else theta[..., i].copy()
+            for i, p in enumerate(self.params)
+        }
+
     def to_internal(self, params: Params) -> Array:
         """Dict in natural units -> internal vector."""
         cols = []

@@ -639,9 +639,7 @@ def _bootstrap_draws(b: _CurveBatch, fitted: pd.DataFrame, samples: int, rng):
     th, status = bootstrap_curves(
         b.law, b.x, b.y, b.mask, theta, delta, samples=samples, rng=rng
     )
-    with jax.enable_x64(True):
-        dn = {k: np.asarray(v) for k, v in b.law.to_natural(jnp.asarray(th)).items()}
-    dn = _paper_keys(b.split, dn)
+    dn = _paper_keys(b.split, b.law.to_natural_host(th))
     out, msgs = {}, []
     for i, ((model, r), _) in enumerate(b.groups):
         ok = status[i] != 2

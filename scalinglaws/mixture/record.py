@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.errors import RecordError
+from scalinglaws.exported import cached_jit
 from scalinglaws.io import records
 from scalinglaws.io.registry import registry_target as _registry_target
 from scalinglaws.laws.cmr import (
@@ -134,7 +135,14 @@ def _clean_nested(obj: Any) -> Any:
 def _critical_ratio64(params: Mapping[str, float], t: float) -> float:
     """The CMR law at one budget ``t`` (fit units), in float64 whatever JAX's default."""
     with jax.enable_x64(True):
-        return float(critical_ratio(params, {"T": np.float64(t)}))
+        p = {k: np.float64(v) for k, v in params.items()}
+        return float(_critical_ratio_compiled(p, np.float64(t)))
+
+
+@cached_jit
+def _critical_ratio_compiled(params, t):
+    # One compiled program (not one per operation) for the record's anchors.
+    return critical_ratio(params, {"T": t})
 
 
 def default_cmr_anchors(fit: CMRFit) -> list[dict]:

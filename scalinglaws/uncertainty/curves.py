@@ -102,14 +102,15 @@ def bootstrap_curves(
                 jnp.asarray(delta),
             )
             return np.asarray(th), np.asarray(st)
+        # Host arrays straight to the compiled call (no one-operation transfer programs).
         th, st = _search_refits(
             law,
-            jnp.asarray(np.asarray(grid_product(law.linear_form.grid))),
-            jnp.asarray(theta),
-            jnp.asarray(x),
-            jnp.asarray(y),
-            jnp.asarray(w),
-            jnp.asarray(delta),
+            grid_product(law.linear_form.grid),
+            np.asarray(theta, dtype=np.float64),
+            np.asarray(x, dtype=np.float64),
+            np.asarray(y, dtype=np.float64),
+            np.asarray(w, dtype=np.float64),
+            np.asarray(delta, dtype=np.float64),
             max_iter,
             polish_both,
         )
