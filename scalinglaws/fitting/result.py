@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -100,10 +99,12 @@ class FitResult:
         """
         x = inputs_from(self.law, runs, inputs)
         with jax.enable_x64(True):
+            # Host values straight to the compiled call (jnp.asarray would run a
+            # one-operation program per value).
             out = _predict(
                 self.law,
-                {k: jnp.asarray(v) for k, v in self.params.items()},
-                {k: jnp.asarray(v) for k, v in x.items()},
+                {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()},
+                {k: np.asarray(v, dtype=np.float64) for k, v in x.items()},
             )
             return np.asarray(out)
 

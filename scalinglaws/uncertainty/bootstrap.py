@@ -40,8 +40,10 @@ RETRY_FACTOR = 4
 
 
 @cached_jit(static_argnames=("n", "n_clusters"))
-def _resample_counts(key, n: int, n_clusters: int):
-    """(n, n_clusters) multinomial counts: each resample draws n_clusters runs uniformly."""
+def _resample_counts(seed, n: int, n_clusters: int):
+    """(n, n_clusters) multinomial counts: each resample draws n_clusters runs uniformly
+    (``PRNGKey(seed)`` made inside the compiled call: no separate seeding programs)."""
+    key = jax.random.PRNGKey(seed)
     picks = jax.random.randint(key, (n, n_clusters), 0, n_clusters)
     return jax.vmap(lambda row: jnp.bincount(row, length=n_clusters))(picks)
 
@@ -60,7 +62,7 @@ def resample_weights(
         ``(counts (n, n_clusters), weights (n, n_rows))``.
     """
     with jax.enable_x64(True):
-        counts = _resample_counts(jax.random.PRNGKey(seed), n, n_clusters)
+        counts = _resample_counts(np.int64(seed), n, n_clusters)
         weights = counts[:, jnp.asarray(clusters)].astype(jnp.float64)
         return np.asarray(counts), np.asarray(weights)
 
@@ -117,11 +119,11 @@ def _refit_resamples(result: FitResult, data, clusters, n_clusters, n, seed, del
     with jax.enable_x64(True):
         # Resample counts are drawn on the device (no host round trip of an n x runs
         # table), unsharded so the draws do not depend on the device count or the chunks.
-        counts = _resample_counts(jax.random.PRNGKey(seed), n, n_clusters)
+        counts = np.asarray(_resample_counts(np.int64(seed), n, n_clusters))
         # A resample that drew no more distinct runs than there are parameters cannot
         # identify them: its refit is counted as failed.
-        degenerate = np.asarray(jnp.count_nonzero(counts, axis=1) <= n_params)
-        rows = jnp.asarray(clusters)
+        degenerate = np.count_nonzero(counts, axis=1) <= n_params
+        rows = np.asarray(clusters)
         mesh = batch_mesh()
         # Rows padded to a bucket (weight zero), as the point fit: nearby log sizes share
         # the compiled refits (scalinglaws.fitting.padding).
