@@ -83,6 +83,9 @@ def clear() -> None:
         inst._loaded.clear()
 
 
+_MISSING = object()
+
+
 class _Unstable(Exception):
     """A static argument whose value cannot be fingerprinted across processes."""
 
@@ -199,10 +202,10 @@ class CachedJit:
         try:
             avals = tuple(jax.typeof(x) for x in leaves)
             key = (static, tree, avals, _x64_flag(), where)
-            run = self._loaded.get(key, False)
+            run: Any = self._loaded.get(key, _MISSING)
         except TypeError:  # an unhashable static value: jax.jit reports it
             return self._jit(*args, **kwargs)
-        if run is False:
+        if run is _MISSING:
             run = self._load_or_export(where, static, names, tree, avals, dynamic)
             self._loaded[key] = run
         if run is None:
