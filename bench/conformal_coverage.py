@@ -97,21 +97,13 @@ def one(runs, method: str, args, seed: int) -> dict:
 
 
 def epoch(method: str, args) -> dict:
-    """The Epoch file, backtest above 1e21, calibrated on the training runs only.
-
-    Calibration and backtest are separate calls here: the cached NUTS sampler of
-    ``scalinglaws.uncertainty.bayes`` fails on a second posterior with a different number
-    of runs in one process, so its cache is cleared in between (a workaround, bench only).
-    """
-    from scalinglaws.uncertainty import bayes
+    """The Epoch file, backtest above 1e21, calibrated on the training runs only."""
     from scalinglaws.uncertainty.conformal import conformal_calibrate, widen
     from scalinglaws.uncertainty.intervals import load_law_runs
 
     runs = load_law_runs(EPOCH, LAW, None)
     train = runs[runs["C"] <= 1e21]
-    bayes._sampler.cache_clear()
     cal = conformal_calibrate(train, uncertainty=method, samples=args.samples)
-    bayes._sampler.cache_clear()
     res = backtest(runs, holdout_above_compute=1e21, uncertainty=method, samples=args.samples)
     r = res.rows
     lo, hi = widen(r["predicted"], r["q05"], r["q95"], cal.factor)

@@ -247,13 +247,17 @@ class CachedJit:
                 return fun(**dict(zip(names, dyn, strict=True)), **fixed)
 
             try:
-                exported = jax.export.export(
-                    jax.jit(bound_fun), platforms=[jax.default_backend()]
-                )(*dynamic)
-                _write(path, exported.serialize())
+                exported = jax.export.export(jax.jit(bound_fun), platforms=[jax.default_backend()])(
+                    *dynamic
+                )
             except Exception as exc:  # noqa: BLE001 - jax.jit then runs (and reports errors)
                 _log.debug("%s: not exported (%s)", self._name, exc)
                 return None
+            try:
+                _write(path, exported.serialize())
+            except Exception as exc:  # noqa: BLE001 - a full disk, a read-only folder
+                # The program is good; only the next process will not find it.
+                _log.debug("%s: cannot save %s (%s)", self._name, path, exc)
         return jax.jit(exported.call)
 
 

@@ -129,6 +129,24 @@ def test_a_damaged_file_is_replaced(folder):
         assert np.float64(again.params[name]) == np.float64(good.params[name])
 
 
+def test_a_program_that_cannot_be_saved_is_still_used(folder, exports, monkeypatch):
+    """A failed write (full disk, read-only folder) loses the file, not the program: the
+    call runs the exported program it just made, and nothing is left in the folder."""
+    law, runs = _runs()
+
+    def refuse(path, blob):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(exported, "_write", refuse)
+    res = sl.fit(law, runs)
+    assert exports, "the fit exported its programs"
+    assert not any(folder.iterdir())
+    from scalinglaws.fitting.fit import _varpro_fit
+
+    assert any(run is not None for run in _varpro_fit._loaded.values())
+    assert np.isfinite(res.objective)
+
+
 def _closure(k):
     def f(x):
         return x * k

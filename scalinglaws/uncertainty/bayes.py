@@ -38,7 +38,11 @@ when ``jax.local_device_count() >= chains``, and vectorised on one device otherw
 method used is in ``extra["chain_method"]``. On a CPU host, set
 ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` before JAX is imported to get
 parallel chains. NUTS on a model this small is faster on the CPU than on a GPU; route
-posterior sampling to the CPU and bootstrap refits to the accelerator.
+posterior sampling to the CPU and bootstrap refits to the accelerator. Except in parallel
+across devices, every chain's warm-up and draws are one compiled program (``_nuts_chains``:
+numpyro's NUTS kernel stepped by ``lax.scan``, the steps of numpyro's ``MCMC.run``), which
+:mod:`scalinglaws.exported` can keep across processes: a second command line call neither
+traces nor lowers the sampler.
 
 Diagnostics: rank-normalised split R-hat and bulk effective sample size per parameter
 (Vehtari et al. 2021, arXiv 1903.08008; :mod:`scalinglaws.uncertainty.mcmc_diagnostics`,
@@ -62,6 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaws.errors import ScalingLawsError, ScalingLawsWarning
+from scalinglaws.exported import cached_jit
 from scalinglaws.fitting.result import FitResult, Uncertainty
 from scalinglaws.laws.base import Law
 from scalinglaws.uncertainty._data import (
@@ -144,6 +149,28 @@ def _to_real(law: Law, theta: np.ndarray) -> np.ndarray:
         else:
             u.append(t)
     return np.asarray(u)
+
+
+def _dtheta_du(law: Law, u: np.ndarray) -> np.ndarray:
+    """Diagonal of d theta / d u of :func:`_from_real` at ``u``, on the host."""
+    out = []
+    for j, (kind, lo, hi) in enumerate(_bound_kinds(law)):
+        x = float(u[j])
+        if kind == _INTERVAL:
+            e = math.exp(-abs(x))  # sigmoid'(x) = e / (1 + e)^2, overflow-free
+            out.append((hi - lo) * e / (1.0 + e) ** 2)
+        elif kind == _LOWER:
+            out.append(math.exp(x))
+        elif kind == _UPPER:
+            out.append(-math.exp(x))
+        else:
+            out.append(1.0)
+    return np.asarray(out)
+
+
+@cached_jit(static_argnames=("law",))
+def _residuals_at(law: Law, theta, inputs, target):
+    return law.residuals(theta, inputs, target)
 
 
 def _log_density(law: Law, learn_dof: bool, z, args, n_disc: int = 0):
@@ -257,32 +284,13 @@ def _log_jacobian(law: Law, theta: np.ndarray, inputs: Mapping[str, Any]) -> np.
         return np.asarray(jax.jacfwd(fn)(jnp.asarray(theta)))
 
 
-@functools.lru_cache(maxsize=16)
-def _sampler(
-    law: Law,
-    learn_dof: bool,
-    chains: int,
-    warmup: int,
-    samples: int,
-    chain_method: str,
-    target_accept: float,
-    max_tree_depth: int,
-    dense_mass: bool = True,
-    n_runs: int = 0,
-    n_disc: int = 0,
-):
-    """A NUTS sampler for one law and configuration.
-
-    Cached, and the data enter as model arguments (``jit_model_args``), so repeated
-    posteriors of one law with the same settings and number of runs compile once.
-    ``n_runs`` is part of the cache key only: an MCMC object compiled for one data shape
-    cannot be rerun on another.
-    """
-    # numpyro is imported on first use: it is slow to import and only NUTS needs it.
+def _nuts_kernel(law: Law, learn_dof: bool, n_disc: int, target_accept, max_tree_depth, dense):
+    """The NUTS kernel on the whitened model (numpyro imported on first use: it is slow
+    to import and only NUTS needs it)."""
     import numpyro
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
-    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer import NUTS
 
     n_latent = _n_latent(law, learn_dof, n_disc)
 
@@ -292,24 +300,119 @@ def _sampler(
         )
         numpyro.factor("log_density", _log_density(law, learn_dof, z, args, n_disc))
 
-    kernel = NUTS(
-        model,
-        dense_mass=dense_mass,
-        target_accept_prob=target_accept,
-        max_tree_depth=max_tree_depth,
+    return NUTS(
+        model, dense_mass=dense, target_accept_prob=target_accept, max_tree_depth=max_tree_depth
     )
+
+
+@cached_jit(
+    static_argnames=(
+        "law",
+        "learn_dof",
+        "n_disc",
+        "warmup",
+        "samples",
+        "chain_method",
+        "target_accept",
+        "max_tree_depth",
+        "dense_mass",
+    )
+)
+def _nuts_chains(
+    key,
+    init_z,
+    args,
+    *,
+    law: Law,
+    learn_dof: bool,
+    n_disc: int,
+    warmup: int,
+    samples: int,
+    chain_method: str,
+    target_accept: float,
+    max_tree_depth: int,
+    dense_mass: bool,
+):
+    """Every chain's warm-up and draws as one program (``"vectorized"`` or ``"sequential"``).
+
+    The steps are those of numpyro's ``MCMC.run`` with ``jit_model_args`` (the same key
+    split, kernel initialisation and one kernel step per iteration, the first ``warmup``
+    discarded), so the draws are the same; as one compiled program it is traced once per
+    process, or not at all when :mod:`scalinglaws.exported` keeps it. ``init_z`` is
+    ``(chains, D)``. Returns ``z (chains, samples, D)`` and the sampler's ``diverging``,
+    ``num_steps`` and ``accept_prob``, each ``(chains, samples)``.
+    """
+    chains = init_z.shape[0]
+    kernel = _nuts_kernel(law, learn_dof, n_disc, target_accept, max_tree_depth, dense_mass)
+    model_args = (args,)
+
+    def run(state):
+        def warm(state, _):
+            return kernel.sample(state, model_args, {}), None
+
+        def draw(state, _):
+            state = kernel.sample(state, model_args, {})
+            return state, (state.z["z"], state.diverging, state.num_steps, state.accept_prob)
+
+        state, _ = jax.lax.scan(warm, state, None, length=warmup)
+        _, out = jax.lax.scan(draw, state, None, length=samples)
+        return out
+
+    if chains == 1:
+        state = kernel.init(key, warmup, {"z": init_z[0]}, model_args=model_args)
+        out = jax.tree.map(lambda x: x[None], run(state))
+    else:
+        keys = jax.random.split(key, chains)
+        if chain_method == "vectorized":
+            # numpyro's batched init vmaps the kernel's step as well.
+            state = kernel.init(keys, warmup, {"z": init_z}, model_args=model_args)
+            out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), run(state))
+        else:
+
+            def one(key_z):
+                k, z0 = key_z
+                return run(kernel.init(k, warmup, {"z": z0}, model_args=model_args))
+
+            out = jax.lax.map(one, (keys, init_z))
+    z, diverging, num_steps, accept = out
+    return {"z": z, "diverging": diverging, "num_steps": num_steps, "accept_prob": accept}
+
+
+@functools.lru_cache(maxsize=16)
+def _sampler(
+    law: Law,
+    learn_dof: bool,
+    chains: int,
+    warmup: int,
+    samples: int,
+    target_accept: float,
+    max_tree_depth: int,
+    dense_mass: bool = True,
+    n_runs: int = 0,
+    n_disc: int = 0,
+):
+    """numpyro's ``MCMC`` driver, for chains in parallel across devices (``pmap``).
+
+    Cached, and the data enter as model arguments (``jit_model_args``), so repeated
+    posteriors of one law with the same settings and number of runs compile once.
+    ``n_runs`` is part of the cache key only: an MCMC object compiled for one data shape
+    cannot be rerun on another.
+    """
+    from numpyro.infer import MCMC
+
+    kernel = _nuts_kernel(law, learn_dof, n_disc, target_accept, max_tree_depth, dense_mass)
     return MCMC(
         kernel,
         num_warmup=warmup,
         num_samples=samples,
         num_chains=chains,
-        chain_method=chain_method,
+        chain_method="parallel",
         progress_bar=False,
         jit_model_args=True,
     )
 
 
-@functools.partial(jax.jit, static_argnames=("law", "learn_dof"))
+@cached_jit(static_argnames=("law", "learn_dof"))
 def _unwhiten(law: Law, learn_dof: bool, z, u_hat, chol):
     """Whitened draws (..., D) -> (internal theta (..., P), sigma (...), nu (zeros when
     fixed), discrepancy weights (..., K), K possibly 0)."""
@@ -328,11 +431,7 @@ def _whitening(result: FitResult, data, theta_hat: np.ndarray) -> tuple[np.ndarr
         cov, _, source = laplace_covariance(result, data)
     except ScalingLawsError:
         cov, source = None, "prior-diagonal"
-    u_hat = _to_real(law, theta_hat)
-    with jax.enable_x64(True):
-        dtheta_du = np.asarray(
-            jax.jacfwd(lambda u: _from_real(law, u)[0])(jnp.asarray(u_hat))
-        ).diagonal()
+    dtheta_du = _dtheta_du(law, _to_real(law, theta_hat))
     if cov is None:
         scale = np.asarray([p.prior_scale for p in law.params]) * 0.01
         cov = np.diag(scale**2)
@@ -439,15 +538,24 @@ def sample_posterior(
     disc, phi = _orthogonalised(disc, law, data, theta_hat)
     nu0 = DEFAULT_DOF if learn_dof else float(dof)
     u_hat, chol, sigma0 = _latent_start(law, data, theta_hat, chol_p, learn_dof, nu0, phi)
-    nuts = (chain_method, float(target_accept), max_tree_depth, bool(dense_mass))
-    mcmc = _sampler(law, learn_dof, chains, warmup, samples, *nuts, int(data.n), phi.shape[1])
+    nuts = {
+        "law": law,
+        "learn_dof": learn_dof,
+        "n_disc": int(phi.shape[1]),
+        "warmup": warmup,
+        "samples": samples,
+        "chain_method": chain_method,
+        "target_accept": float(target_accept),
+        "max_tree_depth": max_tree_depth,
+        "dense_mass": bool(dense_mass),
+    }
     if progress is not None:
         progress(
             f"bayes: NUTS, {chains} chains ({chain_method}) x ({warmup} warm-up + "
             f"{samples} draws) on {data.n} runs"
         )
     t0 = time.perf_counter()
-    run = _run_chains(mcmc, law, data, learn_dof, u_hat, chol, sigma0, nu0, phi, chains, seed)
+    run = _run_chains(nuts, data, u_hat, chol, sigma0, nu0, phi, chains, seed)
     settings["wall_s"] = time.perf_counter() - t0
     per_chain = _per_chain(law, run, chains, samples, learn_dof)
     diagnostics = _convergence(per_chain, run, chains, samples, min_ess)
@@ -537,10 +645,11 @@ def _latent_start(law: Law, data, theta_hat, chol_p, learn_dof: bool, nu0: float
     n_params, n_disc = len(law.params), phi.shape[1]
     with jax.enable_x64(True):
         resid = np.asarray(
-            law.residuals(
-                jnp.asarray(theta_hat),
-                {k: jnp.asarray(v) for k, v in data.inputs.items()},
-                jnp.asarray(data.target),
+            _residuals_at(
+                law,
+                np.asarray(theta_hat, dtype=float),
+                {k: np.asarray(v, dtype=float) for k, v in data.inputs.items()},
+                np.asarray(data.target, dtype=float),
             )
         )
     sigma0 = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
@@ -565,11 +674,11 @@ def _latent_start(law: Law, data, theta_hat, chol_p, learn_dof: bool, nu0: float
     return u_hat, chol, sigma0
 
 
-def _run_chains(mcmc, law: Law, data, learn_dof, u_hat, chol, sigma0, nu0, phi, chains, seed):
+def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chains, seed):
     """Run NUTS from jittered starts; the draws unwhitened, with the sampler's fields."""
+    law, learn_dof = nuts["law"], nuts["learn_dof"]
     rng = np.random.default_rng(seed)
     z0 = INIT_JITTER * rng.standard_normal((chains, len(u_hat)))
-    init = z0 if chains > 1 else z0[0]
     with jax.enable_x64(True):
         args = {
             "u_hat": jnp.asarray(u_hat),
@@ -583,14 +692,31 @@ def _run_chains(mcmc, law: Law, data, learn_dof, u_hat, chol, sigma0, nu0, phi, 
             "dof": jnp.asarray(nu0),
             "disc_phi": jnp.asarray(phi),
         }
-        mcmc.run(
-            jax.random.PRNGKey(seed),
-            args,
-            init_params={"z": jnp.asarray(init)},
-            extra_fields=("diverging", "num_steps", "accept_prob"),
-        )
-        z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"])
-        fields = mcmc.get_extra_fields(group_by_chain=True)
+        key = jax.random.PRNGKey(seed)
+        if nuts["chain_method"] == "parallel" and chains > 1:
+            mcmc = _sampler(
+                law,
+                learn_dof,
+                chains,
+                nuts["warmup"],
+                nuts["samples"],
+                nuts["target_accept"],
+                nuts["max_tree_depth"],
+                nuts["dense_mass"],
+                int(data.n),
+                nuts["n_disc"],
+            )
+            mcmc.run(
+                key,
+                args,
+                init_params={"z": jnp.asarray(z0 if chains > 1 else z0[0])},
+                extra_fields=("diverging", "num_steps", "accept_prob"),
+            )
+            fields = mcmc.get_extra_fields(group_by_chain=True)
+            fields["z"] = mcmc.get_samples(group_by_chain=True)["z"]
+        else:
+            fields = _nuts_chains(key, jnp.asarray(z0), args, **nuts)
+        z = np.asarray(fields["z"])
         theta, sigma, nu, w_disc = (
             np.asarray(x)
             for x in _unwhiten(

@@ -150,3 +150,17 @@ def test_export_builds_either_arviz_series(module):
     assert "diverging" in out.sample_stats
     if module == "arviz_base":
         assert type(out).__name__ == "DataTree"
+
+
+def test_average_ranks_match_scipy_rankdata():
+    """The package ranks without importing scipy.stats; exact agreement with
+    ``scipy.stats.rankdata(method="average")`` on ties, continuous values and NaN."""
+    import scipy.stats
+
+    from scalinglaws.uncertainty.mcmc_diagnostics import _average_ranks
+
+    rng = np.random.default_rng(1)
+    cases = [rng.integers(0, 4, 30).astype(float), rng.standard_normal(57), np.ones(5)]
+    cases += [np.array([2.0]), np.array([1.0, np.nan, 3.0]), np.array([3.0, -np.inf, np.inf])]
+    for v in cases:
+        np.testing.assert_array_equal(_average_ranks(v), scipy.stats.rankdata(v, method="average"))
