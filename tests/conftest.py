@@ -18,17 +18,26 @@ import numpy as np
 import pytest
 
 import scalinglaws
+from scalinglaws.cli import _setup_jax
 
 jax.config.update("jax_enable_x64", True)
 
-# The command line turns on JAX's persistent compilation cache (in the user's cache folder
-# unless SCALINGLAWS_CACHE_DIR says otherwise), and tests call it in-process and in
-# subprocesses. A test run gets a fresh cache of its own: it never reads executables that
-# another run (another checkout, an older jaxlib, a concurrent writer) left behind, and
-# leaves the user's cache untouched.
-_TEST_CACHE = tempfile.mkdtemp(prefix="scalinglaws-test-cache-")
+# The command line turns on JAX's persistent compilation cache and keeps exported programs
+# (scalinglaws.exported) in SCALINGLAWS_CACHE_DIR, and tests call it in-process and in
+# subprocesses. A test run gets a fresh folder of its own: it never reads what another run
+# (another checkout, an older jaxlib) left behind, and leaves the user's cache untouched.
+# The worker processes inherit the folder from the process that starts them, so a program
+# compiled once serves every worker, subprocess and test module of the run (each module's
+# end drops the loaded programs, below; the next module loads them from the folder).
+_TEST_CACHE = os.environ.get("SCALINGLAWS_TEST_CACHE", "")
+if not _TEST_CACHE:
+    _TEST_CACHE = tempfile.mkdtemp(prefix="scalinglaws-test-cache-")
+    os.environ["SCALINGLAWS_TEST_CACHE"] = _TEST_CACHE
+    atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 os.environ["SCALINGLAWS_CACHE_DIR"] = _TEST_CACHE
-atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
+# The command line's process set-up, here from the start rather than from whichever
+# in-process command line test a worker happens to run first.
+_setup_jax()
 
 #: Seed of the global generators reset before every test. Library code takes explicit
 #: seeds; this keeps any test that reaches a global generator reproducible on its own

@@ -61,6 +61,7 @@ def _runs():
     return law, simulate_runs(law, sl.laws.HOFFMANN_2022, design, noise=0.01, seed=3)
 
 
+@pytest.mark.slow
 def test_fit_from_exported_programs_is_bit_identical(folder, exports):
     law, runs = _runs()
     exported.disable()
@@ -117,6 +118,7 @@ def test_calls_inside_a_traced_function_run_through_jit(folder):
     assert not folder.exists() or not any(folder.iterdir())
 
 
+@pytest.mark.slow
 def test_a_damaged_file_is_replaced(folder):
     law, runs = _runs()
     good = sl.fit(law, runs)
@@ -129,6 +131,7 @@ def test_a_damaged_file_is_replaced(folder):
         assert np.float64(again.params[name]) == np.float64(good.params[name])
 
 
+@pytest.mark.slow
 def test_a_program_that_cannot_be_saved_is_still_used(folder, exports, monkeypatch):
     """A failed write (full disk, read-only folder) loses the file, not the program: the
     call runs the exported program it just made, and nothing is left in the folder."""
@@ -216,6 +219,7 @@ def _without_time(path: Path) -> dict:
     return record
 
 
+@pytest.mark.slow
 def test_command_line_second_process_gives_the_same_record(tmp_path):
     cache = tmp_path / "cache"
     _cli(cache, tmp_path / "first.json")

@@ -95,6 +95,7 @@ def test_plan_table_is_the_closed_form(sim_fit, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_report_with_draws_gives_intervals(fit_with_draws, tmp_path):
     text = write_report(fit_with_draws, tmp_path, budgets=[1e21], dpi=50).read_text()
     plan = pd.read_csv(tmp_path / "plan.csv")

@@ -147,6 +147,7 @@ def test_calibration_never_sees_held_out_runs():
     assert math.isclose(alone.factor, f, rel_tol=1e-9)
 
 
+@pytest.mark.slow
 def test_calibrated_interval_on_a_fit_matches_the_backtest():
     runs = curved_log(1)
     train, held = runs[runs["C"] <= 1e21], runs[runs["C"] > 1e21]

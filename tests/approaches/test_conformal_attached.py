@@ -66,6 +66,7 @@ def hand_calibration(factor: float, **kwargs) -> Calibration:
     return Calibration(factor=factor, **fields)
 
 
+@pytest.mark.slow
 def test_calibrated_interval_is_the_method_interval_scaled_by_hand(fitted):
     """Residual scatter: [m e^{-q t s}, m e^{q t s}] with s, t computed here by hand."""
     r = np.asarray(fitted.residuals)

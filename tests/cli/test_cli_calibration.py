@@ -115,6 +115,7 @@ def test_plan_compute_from_a_calibrated_record(capsys, records):
     assert not any(k.startswith("loss_predictive") for k in payload["rows"][0])
 
 
+@pytest.mark.slow
 def test_avgparams_fit_takes_the_shared_calibration_option(capsys, tmp_path):
     out_path = tmp_path / "sparse.json"
     args = ["fit", "avgparams", SPARSE, "--calibrate", "conformal", "--json", "--quiet"]

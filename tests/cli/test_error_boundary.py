@@ -118,7 +118,17 @@ def _snapshot(folder: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*")}
 
 
-@pytest.mark.parametrize(("label", "build"), CASES, ids=[c[0] for c in CASES])
+#: Cases that fit with a bootstrap before they fail (compile-heavy: run by CI, not by default).
+SLOW_CASES = {"huge seed"}
+
+
+@pytest.mark.parametrize(
+    ("label", "build"),
+    [
+        pytest.param(*c, id=c[0], marks=[pytest.mark.slow] if c[0] in SLOW_CASES else [])
+        for c in CASES
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(label, build, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SCALINGLAWS_DEBUG", raising=False)
     argv = build(tmp_path)

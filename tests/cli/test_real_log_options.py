@@ -80,6 +80,7 @@ def test_help_documents_the_run_log_options():
     assert approaches["--budgets"]
 
 
+@pytest.mark.slow
 def test_wandb_export_refused_with_the_fix_then_fitted(capsys, checkpoint_csv):
     code, _, err = run_cli(["fit", "chinchilla", checkpoint_csv, "--quiet"], capsys)
     assert code == 2 and "--column loss=eval/loss" in err and "Traceback" not in err
@@ -121,6 +122,7 @@ def test_bad_run_log_options_exit_2_in_one_line(capsys, checkpoint_csv, words, m
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_drop_nonfinite_suggested_then_applied(capsys, tmp_path, checkpoint_csv):
     table = pd.read_csv(checkpoint_csv)
     table.loc[[4, 9], "eval/loss"] = [np.nan, np.inf]

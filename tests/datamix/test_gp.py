@@ -96,6 +96,7 @@ def test_same_seed_same_draws_other_seed_differs(model):
     assert not np.allclose(a, c)
 
 
+@pytest.mark.slow
 def test_batched_draws_match_direct(model, monkeypatch):
     # Large requests evaluate the random features in batches of draws (lax.map) instead
     # of one array; both paths give the same functions (float64 round-off, 1e-10).

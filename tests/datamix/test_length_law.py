@@ -170,6 +170,7 @@ def test_steps_are_the_length_when_the_runs_have_no_tokens(study):
 
 
 # ------------------------------------------------------------------ what does not transfer
+@pytest.mark.slow
 def test_one_length_fit_refuses_another_length_in_one_line():
     one = simulate_mixture_runs(
         _truth(), sizes=SIZES, n_per_size=16, lengths=(1e9,), noise=0.005, seed=4
@@ -222,6 +223,7 @@ def test_models_without_a_length_term_refuse_several_lengths(study, model):
 
 
 # ------------------------------------------------------------------ plans and proposals
+@pytest.mark.slow
 def test_plan_and_proposals_at_a_longer_length(nested):
     """The plan at (4x N, 4x D) reports D, flags the extrapolation, and its draws carry
     beta's uncertainty: its interval is wider than at the proxies' longest length."""
@@ -311,6 +313,7 @@ def cli_fit(tmp_path_factory):
     return folder, out
 
 
+@pytest.mark.slow
 def test_cli_fit_then_plan_at_n_and_d(cli_fit, capsys):
     folder, fit = cli_fit
     code, stdout, err = _run(

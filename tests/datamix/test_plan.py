@@ -160,6 +160,7 @@ def test_ceiling_holds_at_the_optimum(study, plain):
     assert c["binding"]
 
 
+@pytest.mark.slow
 def test_proposals_respect_constraints_and_repeat(study):
     _, fit = study
     cap = {fit.training_domains[0]: 0.25}

@@ -218,6 +218,7 @@ def test_plan_figure_bad_input():
         plot_datamix_plan(pd.DataFrame({"domain": ["a"], "weight": [1.0], "lo": ["low"]}))
 
 
+@pytest.mark.slow
 def test_plan_figure_from_plan_data_mixture(one_scale):
     plan_mod = pytest.importorskip("scalinglaws.datamix.plan")
     plan = plan_mod.plan_data_mixture(

@@ -350,6 +350,7 @@ def test_recorded_load_options_are_replayed(study, tmp_path):
     assert res.status == checking.DRIFT and "runs" in res.message
 
 
+@pytest.mark.slow
 def test_gp_record_round_trip(study):
     root, _, _ = study
     fit = fit_datamix(

@@ -189,6 +189,7 @@ def test_nested_fit_recovers_a_simulated_truth():
     np.testing.assert_allclose(pred["target"], true, rtol=0.01)
 
 
+@pytest.mark.slow
 def test_several_lengths_per_size_nest_a_length_law_or_are_refused():
     """Runs of one size at two token counts (or several checkpoints of each run) nest a
     length law in the mixing law; the regressions (no token/step term) refuse them with
@@ -213,6 +214,7 @@ def test_several_lengths_per_size_nest_a_length_law_or_are_refused():
     assert any("carries size and length together" in w for w in tied.warnings)
 
 
+@pytest.mark.slow
 def test_one_scale_fit_refuses_values_at_another_scale():
     truth = random_truth(K=3, seed=1)
     df = simulate_mixture_runs(truth, sizes=(1e8,), n_per_size=40, seed=2)
@@ -243,6 +245,7 @@ def test_too_few_runs_and_unknown_model():
         fit_datamix(load_mixture_runs(_wide()), model="xgboost")
 
 
+@pytest.mark.slow
 @needs_regmix
 def test_regmix_exponential_law_reproduces_the_reference_ranking():
     """Ye et al.'s law on RegMix: Spearman rho 0.965 (1M) / 0.959 (60M) on the 256 held-out
@@ -266,6 +269,7 @@ def test_regmix_exponential_law_reproduces_the_reference_ranking():
 
 
 @needs_regmix
+@pytest.mark.slow
 def test_regmix_pile_cc_intervals_cover_held_out_losses():
     """90% predictive intervals of the law on the 256 held-out 1M Pile-CC losses cover
     85-95% (the issue's band; a binomial sd at n=256 is 1.9 points)."""
@@ -278,6 +282,7 @@ def test_regmix_pile_cc_intervals_cover_held_out_losses():
 
 
 @needs_regmix
+@pytest.mark.slow
 def test_regmix_mean_target_intervals_cover_with_shared_run_noise():
     """The mean over 13 validation domains: a run's noise is shared by its domains (the
     fitted residual correlation averages 0.15), so its 90% predictive interval covers the

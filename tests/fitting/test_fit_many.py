@@ -72,6 +72,7 @@ def test_padded_curves_fit_as_if_alone():
         assert together.delta[i] == pytest.approx(alone.delta[0], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_integer_weights_are_repeated_rows():
     law = domain_change_law()
     cv = _domain_curves(seed=5)[0]
@@ -97,6 +98,7 @@ def test_stacked_arrays_and_per_curve_weight_matrix_match_tables():
     assert len({round(float(v), 12) for v in a.objective}) > 1  # the draws differ
 
 
+@pytest.mark.slow
 def test_covariance_is_the_gauss_newton_one_where_the_data_identify_the_law():
     law = domain_change_law()
     res = fit_many(law, _domain_curves(seed=9), delta=1e3)  # least squares

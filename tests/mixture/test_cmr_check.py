@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 MODELS = ("460M", "1.6B")
 TOKENS = np.linspace(0.2e9, 20e9, 40)
 
+# Compile-heavy (the default run's 5-minute budget); CI runs every test.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):

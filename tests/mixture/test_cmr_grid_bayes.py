@@ -27,6 +27,9 @@ RATIOS = (0.125, 0.25, 0.5, 0.75)
 N_CURVES = 2 * len(RATIOS)
 DRAWS = 200
 
+# Compile-heavy (the default run's 5-minute budget); CI runs every test.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def sim():

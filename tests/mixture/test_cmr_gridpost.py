@@ -101,6 +101,7 @@ def test_marginal_likelihood_matches_numerical_integral(split):
     np.testing.assert_allclose(dg, dw, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_product_grid_path_matches_point_path():
     # The grid pass builds X^T X of every cell from matrix products (T^s3 = T^s2 T^gap);
     # the point path forms X per point. Same model, so the first-pass cell masses agree to

@@ -84,6 +84,7 @@ def test_loss_ratio_fit_on_table2_predicts_the_measured_25_percent_row():
         assert abs(pred / target - 1) < 5e-4, (model, pred, target)
 
 
+@pytest.mark.slow
 def test_batched_curve_fits_match_the_common_fit_and_ignore_padding():
     rng = np.random.default_rng(0)
     law = domain_change_law()

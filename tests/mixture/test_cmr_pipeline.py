@@ -28,7 +28,11 @@ matplotlib.use("Agg")
 # observed tokens, budgets outside the fitted range), and every plan repeats its fit's
 # warnings. They are expected on these simulated curves; tests of a particular warning
 # or message read it from ``fit.warnings`` or the returned messages.
-pytestmark = pytest.mark.filterwarnings("ignore::scalinglaws.errors.ScalingLawsWarning")
+# Compile-heavy (the default run's 5-minute budget); CI runs every test.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::scalinglaws.errors.ScalingLawsWarning"),
+    pytest.mark.slow,
+]
 
 MODELS = ("460M", "1.6B")  # signs of alpha4 and s4 differ between these two
 TOKENS = np.linspace(0.2e9, 20e9, 40)

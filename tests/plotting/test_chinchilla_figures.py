@@ -282,6 +282,7 @@ def test_figures_accept_runs_with_no_C_column(sim_fit):
 
 
 # ---------------------------------------------------------------------- real data
+@pytest.mark.slow
 def test_profiles_find_isoflop_slices_in_the_digitised_chinchilla_runs(epoch_csv):
     result = sl.fit(sl.laws.chinchilla(), epoch_csv)
     ax = plot_isoflop_profiles(result)

@@ -136,6 +136,7 @@ def test_refusals_and_warnings():
     assert any("did not converge" in w for w in bad.attrs["warnings"])
 
 
+@pytest.mark.slow
 def test_plan_from_a_real_fit_carries_its_data_warning():
     from scalinglaws.simulate.sparse import simulate_sparse_runs, sparse_design
     from scalinglaws.sparsity import load_sparse_runs
@@ -149,6 +150,7 @@ def test_plan_from_a_real_fit_carries_its_data_warning():
     assert plan.attrs["summary"]["law"] == "avgparams"
 
 
+@pytest.mark.slow
 def test_plan_with_bootstrap_draws_from_a_mixed_fit():
     from scalinglaws.simulate.sparse import simulate_sparse_runs, sparse_design
     from scalinglaws.sparsity import load_sparse_runs

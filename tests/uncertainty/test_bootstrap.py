@@ -112,6 +112,7 @@ def test_result_without_data_is_refused(sim_fit):
         bootstrap(dataclasses.replace(sim_fit, data=None), n=10)
 
 
+@pytest.mark.slow
 def test_refits_in_chunks_match_refits_at_once(sim_fit, monkeypatch):
     """Beyond the memory budget the refits run in chunks of resamples (the last padded).
     Each refit is the same problem either way, but XLA's arithmetic for another batch
@@ -136,6 +137,7 @@ def test_refits_in_chunks_match_refits_at_once(sim_fit, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_refits_stopped_by_the_limit_are_run_again_longer(sim_fit):
     """With 3 Newton iterations most refits stop at the limit; each is run again from where
     it stopped with 4x the iterations, and the ones that then converge are counted."""
