@@ -337,8 +337,10 @@ def _nuts_chains(
 
     The steps are those of numpyro's ``MCMC.run`` with ``jit_model_args`` (the same key
     split, kernel initialisation and one kernel step per iteration, the first ``warmup``
-    discarded), so the draws are the same; as one compiled program it is traced once per
-    process, or not at all when :mod:`scalinglaws.exported` keeps it. ``init_z`` is
+    discarded). Fused differently by the compiler, the draws agree with ``MCMC.run``'s to
+    rounding, which NUTS trajectories amplify over long runs (each an equally valid chain).
+    As one compiled program it is traced once per process, or not at all when
+    :mod:`scalinglaws.exported` keeps it. ``init_z`` is
     ``(chains, D)``. Returns ``z (chains, samples, D)`` and the sampler's ``diverging``,
     ``num_steps`` and ``accept_prob``, each ``(chains, samples)``.
     """
