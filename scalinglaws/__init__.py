@@ -15,7 +15,8 @@ of the pipeline:
   :func:`plan_data_mixture`; next runs — :func:`design_runs`, :func:`propose_mixtures`;
 * checks — :func:`backtest`; figures and reports — :mod:`scalinglaws.plotting`,
   :func:`write_report` (both imported on first use);
-* housekeeping — :func:`clear_caches` releases compiled programs in a long-lived process.
+* housekeeping — :func:`enable_caches` keeps compiled programs across processes (notebook
+  kernels, scripts), :func:`clear_caches` releases them in a long-lived process.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from scalinglaws._caches import clear_caches
+from scalinglaws._caches import clear_caches, enable_caches
 from scalinglaws._version import __version__
 from scalinglaws.errors import (
     FitError,
@@ -199,4 +200,5 @@ __all__ = [
     "write_report",
     # process housekeeping
     "clear_caches",
+    "enable_caches",
 ]

@@ -88,7 +88,7 @@ SAME_LAYER_ALLOWED: Mapping[tuple[str, str], str] = {
 PRIVATE_ALLOWED: Mapping[str, str] = {
     "scalinglaws._version": "the one home of __version__; library code reads it from there",
     "scalinglaws._caches": "clear_caches reaches into the private caches of several layers; "
-    "the public name is scalinglaws.clear_caches",
+    "the public names are scalinglaws.clear_caches and scalinglaws.enable_caches",
 }
 
 

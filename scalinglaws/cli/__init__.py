@@ -107,22 +107,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _setup_jax() -> None:
     # The command line (not the library) owns process-wide settings: float64 for every
-    # fit, and a persistent compilation cache so a second `scalinglaws fit` starts fast.
+    # fit, and the caches of compiled programs (scalinglaws.enable_caches) so that a second
+    # `scalinglaws fit` starts fast. A folder that cannot be created turns them off.
     import jax
 
-    jax.config.update("jax_enable_x64", True)
-    cache = os.environ.get(
-        "SCALINGLAWS_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "scalinglaws")
-    )
-    try:
-        os.makedirs(cache, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "jax"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        # Traced programs too (scalinglaws.exported): a second call neither traces nor
-        # lowers the fits' programs.
-        from scalinglaws import exported
+    from scalinglaws import enable_caches
 
-        exported.enable(os.path.join(cache, "exported"))
+    jax.config.update("jax_enable_x64", True)
+    try:
+        enable_caches()
     except OSError:
         pass
 

@@ -374,7 +374,7 @@ def _law_data(fit, n, n_draws, seed, length=None):
                 else np.full(n_draws, float(m.fit.params[k]))
             )
     return _LawEval(law), {
-        "point": {k: jnp.asarray(v) for k, v in point.items()},
+        "point": {k: jnp.asarray(np.asarray(v, dtype=float)) for k, v in point.items()},
         "draws": {k: jnp.asarray(np.stack(v, axis=-1)) for k, v in draws.items()},
         "n": None if n is None else jnp.asarray(float(n)),
         "d": None if length is None else jnp.asarray(float(length)),
@@ -415,14 +415,29 @@ class Surfaces:
         self.data = {**data, "wt": wt}
         self.wt = wt
 
+    # A law's evaluator is hashable by the law and its surfaces are pure functions of
+    # ``data``: one compiled program per method and shape (a few arithmetic steps run one
+    # by one would each compile on their own first use). A closure evaluator (a GP) is
+    # new with every fit, so it runs as it is (its draw functions are compiled).
     def point(self, r):
+        if isinstance(self.ev, _LawEval):
+            return _surface(self.ev, "point", self.data, r)
         return self.ev.point(self.data, r)
 
     def draws(self, r):
+        if isinstance(self.ev, _LawEval):
+            return _surface(self.ev, "draws", self.data, r)
         return self.ev.draws(self.data, r)
 
     def diag(self, r):
+        if isinstance(self.ev, _LawEval):
+            return _surface(self.ev, "diag", self.data, r)
         return self.ev.diag(self.data, r)
+
+
+@partial(jax.jit, static_argnames=("ev", "method"))
+def _surface(ev, method: str, data, r):
+    return getattr(ev, method)(data, r)
 
 
 # ------------------------------------------------------------------ the solver
@@ -592,8 +607,19 @@ def minimise(obj: Objective, data, r0, lo, hi, *, iters: int, caps=None, anchor=
         mu *= 10.0
     if anchor is not None:
         r = pull_inside(obj, data, r, caps, anchor)
-    f = obj.value(data, r[:, None, :])[:, 0]
-    return r, f, _excess(obj, data, r, caps)
+    f, excess = _value_and_excess(obj, data, r, caps)
+    return r, f, excess
+
+
+@partial(jax.jit, static_argnames=("obj",))
+def _value_and_excess(obj, data, r, caps):
+    return obj.value(data, r[:, None, :])[:, 0], _excess(obj, data, r, caps)
+
+
+@partial(jax.jit, static_argnames=("obj",))
+def _losses_at(obj, data, r):
+    """``obj.losses`` at single mixtures ``r (B, K) -> (B, V)``."""
+    return obj.losses(data, r[:, None, :])[:, 0, :]
 
 
 # ------------------------------------------------------------------ the plan
@@ -675,10 +701,10 @@ def _core(
     b_starts = starts.shape[0]
     caps = anchor = anchor_main = None
     if ceiling is not None:
-        caps_v = (1.0 + ceiling) * obj.losses(data, jnp.asarray(base)[None, None, :])[0, 0]
-        caps = jnp.broadcast_to(caps_v, (b_starts, caps_v.shape[0]))
+        caps_v = (1.0 + ceiling) * _losses_at(obj, data, jnp.asarray(base)[None, :])[0]
+        caps = jnp.asarray(np.broadcast_to(np.asarray(caps_v), (b_starts, caps_v.shape[0])))
         anchor_main = _anchor(obj, data, caps_v, base, starts, lo, hi)
-        anchor = jnp.broadcast_to(anchor_main, (b_starts, k))
+        anchor = jnp.asarray(np.broadcast_to(np.asarray(anchor_main), (b_starts, k)))
     r_all, f_all, ex_all = minimise(
         obj, data, starts, lo, hi, iters=MAIN_ITERS, caps=caps, anchor=anchor
     )
@@ -700,14 +726,15 @@ def _core(
 
     # ---- per-draw optima: start from the chosen mixture and the best pool point per draw
     pool = np.vstack([starts, _feasible_dirichlet(rng, POOL, bounds)])
-    pl = surf.draws(jnp.asarray(pool))  # (S, P, V)
-    pv = np.asarray(pl @ wt)
+    # Host arithmetic between the compiled steps (no one-operation programs).
+    pl = np.asarray(surf.draws(jnp.asarray(pool)))  # (S, P, V)
+    pv = pl @ np.asarray(wt)
     s = pv.shape[0]
     caps_d = None
     if ceiling is not None:
-        base_d = surf.draws(jnp.asarray(base)[None, :])[:, 0, :]  # (S, V)
+        base_d = np.asarray(surf.draws(jnp.asarray(base)[None, :]))[:, 0, :]  # (S, V)
         caps_d = (1.0 + ceiling) * base_d
-        pex = np.asarray(jnp.max(pl / caps_d[:, None, :] - 1.0, axis=-1))
+        pex = np.max(pl / caps_d[:, None, :] - 1.0, axis=-1)
         pv = np.where(pex <= 0, pv, np.inf)
     pv = np.where(np.isfinite(pv), pv, np.inf)
     pick = np.argmin(pv, axis=1)
@@ -717,10 +744,12 @@ def _core(
     caps_rows = anchor_rows = None
     if ceiling is not None:
         assert caps_d is not None and anchor_main is not None  # set when a ceiling is given
-        caps_rows = jnp.repeat(caps_d, m0, axis=0)
-        anchor_ok = jnp.max(surf.draws(anchor_main[None, :])[:, 0, :] / caps_d - 1.0, -1) <= 0
-        a_d = jnp.where(anchor_ok[:, None], anchor_main[None, :], jnp.asarray(pool[pick]))
-        anchor_rows = jnp.repeat(a_d, m0, axis=0)
+        caps_rows = jnp.asarray(np.repeat(caps_d, m0, axis=0))
+        anchor_h = np.asarray(anchor_main)
+        anchor_d = np.asarray(surf.draws(jnp.asarray(anchor_h)[None, :]))[:, 0, :]
+        anchor_ok = np.max(anchor_d / caps_d - 1.0, -1) <= 0
+        a_d = np.where(anchor_ok[:, None], anchor_h[None, :], pool[pick])
+        anchor_rows = jnp.asarray(np.repeat(a_d, m0, axis=0))
     rd, fd, exd = minimise(
         obj_d,
         data,
@@ -760,9 +789,11 @@ def _core(
 def _anchor(obj, data, caps_v, base, starts, lo, hi):
     """A feasible point for the ceiling: the baseline (projected onto the bounds), else
     the start with the smallest excess."""
-    cand = jnp.vstack([project(jnp.asarray(base)[None, :], lo, hi), jnp.asarray(starts)])
-    ex = jnp.max(obj.losses(data, cand[:, None, :])[:, 0, :] / caps_v[None, :] - 1.0, axis=-1)
-    return cand[int(jnp.argmin(ex))] if float(ex[0]) > 0 else cand[0]
+    cand = jnp.vstack([_project_jit(jnp.asarray(base)[None, :], lo, hi), jnp.asarray(starts)])
+    ex = np.max(
+        np.asarray(_losses_at(obj, data, cand)) / np.asarray(caps_v)[None, :] - 1.0, axis=-1
+    )
+    return cand[int(np.argmin(ex))] if float(ex[0]) > 0 else cand[0]
 
 
 def check_options(
@@ -936,8 +967,8 @@ def plan_data_mixture(
     if ceil is not None:
         with jax.enable_x64(True):
             cons_val = np.asarray(
-                core.obj.losses(surf.data, jnp.asarray(core.chosen)[None, None, :])
-            )[0, 0]
+                _losses_at(core.obj, surf.data, jnp.asarray(core.chosen)[None, :])
+            )[0]
         ratio = cons_val / core.caps - 1.0
         bind_v = [d for d, x in zip(fit.domains, ratio, strict=True) if x >= -1e-6]
         binding += [f"ceiling[{d}]" for d in bind_v]

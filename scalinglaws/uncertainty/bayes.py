@@ -682,17 +682,19 @@ def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chain
     rng = np.random.default_rng(seed)
     z0 = INIT_JITTER * rng.standard_normal((chains, len(u_hat)))
     with jax.enable_x64(True):
+        # Host arrays straight into the compiled calls: jnp.asarray would compile a small
+        # program per shape in every process.
         args = {
-            "u_hat": jnp.asarray(u_hat),
-            "chol": jnp.asarray(chol),
-            "inputs": {k: jnp.asarray(v) for k, v in data.inputs.items()},
-            "target": jnp.asarray(data.target),
-            "weights": jnp.ones(data.n),
-            "prior_loc": jnp.asarray([p.prior_loc for p in law.params], dtype=float),
-            "prior_scale": jnp.asarray([p.prior_scale for p in law.params], dtype=float),
-            "log_sigma0": jnp.asarray(math.log(sigma0)),
-            "dof": jnp.asarray(nu0),
-            "disc_phi": jnp.asarray(phi),
+            "u_hat": np.asarray(u_hat),
+            "chol": np.asarray(chol),
+            "inputs": {k: np.asarray(v) for k, v in data.inputs.items()},
+            "target": np.asarray(data.target),
+            "weights": np.ones(data.n),
+            "prior_loc": np.asarray([p.prior_loc for p in law.params], dtype=float),
+            "prior_scale": np.asarray([p.prior_scale for p in law.params], dtype=float),
+            "log_sigma0": np.asarray(math.log(sigma0)),
+            "dof": np.asarray(nu0, dtype=float),
+            "disc_phi": np.asarray(phi),
         }
         key = jax.random.PRNGKey(seed)
         if nuts["chain_method"] == "parallel" and chains > 1:
@@ -711,19 +713,16 @@ def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chain
             mcmc.run(
                 key,
                 args,
-                init_params={"z": jnp.asarray(z0 if chains > 1 else z0[0])},
+                init_params={"z": z0 if chains > 1 else z0[0]},
                 extra_fields=("diverging", "num_steps", "accept_prob"),
             )
             fields = mcmc.get_extra_fields(group_by_chain=True)
             fields["z"] = mcmc.get_samples(group_by_chain=True)["z"]
         else:
-            fields = _nuts_chains(key, jnp.asarray(z0), args, **nuts)
+            fields = _nuts_chains(key, z0, args, **nuts)
         z = np.asarray(fields["z"])
         theta, sigma, nu, w_disc = (
-            np.asarray(x)
-            for x in _unwhiten(
-                law, learn_dof, jnp.asarray(z), jnp.asarray(u_hat), jnp.asarray(chol)
-            )
+            np.asarray(x) for x in _unwhiten(law, learn_dof, z, np.asarray(u_hat), np.asarray(chol))
         )
     return {
         "theta": theta,
