@@ -676,6 +676,14 @@ def _latent_start(law: Law, data, theta_hat, chol_p, learn_dof: bool, nu0: float
     return u_hat, chol, sigma0
 
 
+def _host_key(seed: int) -> np.ndarray:
+    """``jax.random.PRNGKey(seed)`` (threefry, raw ``uint32[2]``) built on the host: the
+    seed's high and low 32 bits, as JAX's seeding program computes them, without
+    compiling that program in every process."""
+    s = int(seed)
+    return np.array([(s >> 32) & 0xFFFFFFFF, s & 0xFFFFFFFF], dtype=np.uint32)
+
+
 def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chains, seed):
     """Run NUTS from jittered starts; the draws unwhitened, with the sampler's fields."""
     law, learn_dof = nuts["law"], nuts["learn_dof"]
@@ -696,7 +704,7 @@ def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chain
             "dof": np.asarray(nu0, dtype=float),
             "disc_phi": np.asarray(phi),
         }
-        key = jax.random.PRNGKey(seed)
+        key = _host_key(seed)
         if nuts["chain_method"] == "parallel" and chains > 1:
             mcmc = _sampler(
                 law,
@@ -711,7 +719,7 @@ def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chain
                 nuts["n_disc"],
             )
             mcmc.run(
-                key,
+                jnp.asarray(key),
                 args,
                 init_params={"z": z0 if chains > 1 else z0[0]},
                 extra_fields=("diverging", "num_steps", "accept_prob"),

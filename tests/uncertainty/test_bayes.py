@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -228,3 +229,15 @@ def test_bound_transform_derivative_on_the_host_matches_autodiff():
                 )
             np.testing.assert_allclose(bayes._dtheta_du(law, u), auto, rtol=1e-12, err_msg=name)
     assert seen == {bayes._UNBOUNDED, bayes._LOWER, bayes._UPPER, bayes._INTERVAL}
+
+
+def test_host_key_is_jaxs_prng_key():
+    """The sampler's key is built on the host; it must be JAX's own for every seed the
+    fits accept (and the 64-bit ones, whose high word is not zero)."""
+    from scalinglaws.uncertainty.bayes import _host_key
+
+    with jax.enable_x64(True):
+        for seed in (0, 1, 5, 2**31 - 1, 2**32 - 1, 2**32, 2**32 + 7, 2**62 + 12345, 2**63 - 1):
+            expect = np.asarray(jax.random.key_data(jax.random.PRNGKey(seed)))
+            got = _host_key(seed)
+            assert got.dtype == expect.dtype and np.array_equal(got, expect), seed
