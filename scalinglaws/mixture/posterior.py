@@ -74,16 +74,11 @@ DEFAULT_CHAINS = 4
 #: limit of 1,023 steps (tens of seconds per curve) without mixing any better; a chain
 #: that does not mix within this depth fails R-hat/ESS and is labelled NOT CONVERGED.
 DEFAULT_MAX_TREE_DEPTH = 6
-#: How the chains run. The anchored law objects are shared per token grid (cached), so
-#: the sampler cache of :func:`scalinglaws.uncertainty.sample_posterior` is hit for every
-#: curve after the first (Law is a frozen dataclass; the cached object is the same one).
-#: What still recompiles is NumPyro's sampling loop (``fori_collect`` builds a fresh
-#: jitted loop per run): once per chain with "sequential" chains and once per run with
-#: "vectorized" ones. Measured on a 2-core CPU, 4 chains x (500 + 250) iterations of one
-#: domain curve, second and later curves, idle machine: 10.1-10.9 s per curve
-#: sequentially (four compilations) against 4.9-5.3 s vectorised (one ~3.5 s
-#: compilation), R-hat <= 1.01 either way on those curves. With the tests' short chains
-#: (2 x 50 iterations) the two are close: 4.5-5.6 s against 4.0-5.4 s per curve.
+#: How the chains run. The anchored law objects are shared per token grid (cached), and
+#: :func:`scalinglaws.uncertainty.sample_posterior` runs NUTS as one compiled program per
+#: law and data shape, so every curve on the same token grid after the first reuses it.
+#: Vectorised chains compile and run as one batched program; "sequential" maps the
+#: same step over the chains.
 CHAIN_METHOD = "vectorized"
 #: Prior scale of an anchor value (a loss change, in loss units).
 ANCHOR_PRIOR_SCALE = 1.0
