@@ -374,7 +374,7 @@ def _law_data(fit, n, n_draws, seed, length=None):
                 else np.full(n_draws, float(m.fit.params[k]))
             )
     return _LawEval(law), {
-        "point": {k: jnp.asarray(np.asarray(v, dtype=float)) for k, v in point.items()},
+        "point": {k: jnp.asarray(v) for k, v in point.items()},
         "draws": {k: jnp.asarray(np.stack(v, axis=-1)) for k, v in draws.items()},
         "n": None if n is None else jnp.asarray(float(n)),
         "d": None if length is None else jnp.asarray(float(length)),
@@ -419,20 +419,19 @@ class Surfaces:
     # ``data``: one compiled program per method and shape (a few arithmetic steps run one
     # by one would each compile on their own first use). A closure evaluator (a GP) is
     # new with every fit, so it runs as it is (its draw functions are compiled).
-    def point(self, r):
+    def _call(self, method: str, r):
         if isinstance(self.ev, _LawEval):
-            return _surface(self.ev, "point", self.data, r)
-        return self.ev.point(self.data, r)
+            return _surface(self.ev, method, self.data, r)
+        return getattr(self.ev, method)(self.data, r)
+
+    def point(self, r):
+        return self._call("point", r)
 
     def draws(self, r):
-        if isinstance(self.ev, _LawEval):
-            return _surface(self.ev, "draws", self.data, r)
-        return self.ev.draws(self.data, r)
+        return self._call("draws", r)
 
     def diag(self, r):
-        if isinstance(self.ev, _LawEval):
-            return _surface(self.ev, "diag", self.data, r)
-        return self.ev.diag(self.data, r)
+        return self._call("diag", r)
 
 
 @partial(jax.jit, static_argnames=("ev", "method"))
@@ -702,9 +701,10 @@ def _core(
     caps = anchor = anchor_main = None
     if ceiling is not None:
         caps_v = (1.0 + ceiling) * _losses_at(obj, data, jnp.asarray(base)[None, :])[0]
-        caps = jnp.asarray(np.broadcast_to(np.asarray(caps_v), (b_starts, caps_v.shape[0])))
+        # Host arrays go straight into the compiled solver.
+        caps = np.broadcast_to(np.asarray(caps_v), (b_starts, caps_v.shape[0]))
         anchor_main = _anchor(obj, data, caps_v, base, starts, lo, hi)
-        anchor = jnp.asarray(np.broadcast_to(np.asarray(anchor_main), (b_starts, k)))
+        anchor = np.broadcast_to(np.asarray(anchor_main), (b_starts, k))
     r_all, f_all, ex_all = minimise(
         obj, data, starts, lo, hi, iters=MAIN_ITERS, caps=caps, anchor=anchor
     )
@@ -744,12 +744,12 @@ def _core(
     caps_rows = anchor_rows = None
     if ceiling is not None:
         assert caps_d is not None and anchor_main is not None  # set when a ceiling is given
-        caps_rows = jnp.asarray(np.repeat(caps_d, m0, axis=0))
+        caps_rows = np.repeat(caps_d, m0, axis=0)
         anchor_h = np.asarray(anchor_main)
         anchor_d = np.asarray(surf.draws(jnp.asarray(anchor_h)[None, :]))[:, 0, :]
         anchor_ok = np.max(anchor_d / caps_d - 1.0, -1) <= 0
         a_d = np.where(anchor_ok[:, None], anchor_h[None, :], pool[pick])
-        anchor_rows = jnp.asarray(np.repeat(a_d, m0, axis=0))
+        anchor_rows = np.repeat(a_d, m0, axis=0)
     rd, fd, exd = minimise(
         obj_d,
         data,
