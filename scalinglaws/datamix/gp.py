@@ -164,15 +164,20 @@ def _scaled_sqdist(a, b, ls):
     return jnp.clip(d2, 0.0, None)
 
 
-def _stationary(a, b, ls, kernel: str):
-    d2 = _scaled_sqdist(a, b, ls)
+def _profile(d2, kernel: str):
+    """The kernel at squared scaled distances ``d2`` and its derivative in ``d2``."""
     if kernel == "rbf_ard":
-        return jnp.exp(-0.5 * d2)
+        k = jnp.exp(-0.5 * d2)
+        return k, -0.5 * k
     # Matern 5/2; the sqrt is made safe at d = 0 so that gradients stay finite.
     safe = jnp.where(d2 > 1e-30, d2, 1.0)
-    d = jnp.where(d2 > 1e-30, jnp.sqrt(safe), 0.0)
-    s5 = math.sqrt(5.0) * d
-    return (1.0 + s5 + 5.0 / 3.0 * d2) * jnp.exp(-s5)
+    s5 = math.sqrt(5.0) * jnp.where(d2 > 1e-30, jnp.sqrt(safe), 0.0)
+    e = jnp.exp(-s5)
+    return (1.0 + s5 + 5.0 / 3.0 * d2) * e, -5.0 / 6.0 * (1.0 + s5) * e
+
+
+def _stationary(a, b, ls, kernel: str):
+    return _profile(_scaled_sqdist(a, b, ls), kernel)[0]
 
 
 def _cov(a, b, hyp, kernel: str, mean: str):
@@ -189,27 +194,59 @@ def _unpack(theta, k: int):
     return ls, s2, n2, mv
 
 
-@partial(jax.jit, static_argnames=("kernel", "mean"))
-def _neg_lml(theta, z, y, kernel: str, mean: str):
-    """Negative log marginal likelihood of standardised targets ``y`` (and its gradient)."""
-    n, k = z.shape
-    hyp = _unpack(theta, k)
-    kmat = _cov(z, z, hyp, kernel, mean) + (hyp[2] + _JITTER) * jnp.eye(n)
+def _solve(kmat, y):
+    """Cholesky factor, ``K^-1 y`` and the negative log marginal likelihood of ``y``."""
+    n = y.shape[0]
     chol = jnp.linalg.cholesky(kmat)
     alpha = jax.scipy.linalg.cho_solve((chol, True), y)
     val = 0.5 * y @ alpha + jnp.sum(jnp.log(jnp.diag(chol))) + 0.5 * n * math.log(2 * math.pi)
-    return jnp.where(jnp.isfinite(val), val, jnp.inf)
+    return chol, alpha, jnp.where(jnp.isfinite(val), val, jnp.inf)
 
 
-_neg_lml_grad = jax.jit(jax.value_and_grad(_neg_lml), static_argnames=("kernel", "mean"))
+@partial(jax.jit, static_argnames=("kernel", "mean"))
+def _neg_lml(theta, z, y, kernel: str, mean: str):
+    """Negative log marginal likelihood of standardised targets ``y``."""
+    n, k = z.shape
+    hyp = _unpack(theta, k)
+    kmat = _cov(z, z, hyp, kernel, mean) + (hyp[2] + _JITTER) * jnp.eye(n)
+    return _solve(kmat, y)[2]
+
+
+@partial(jax.jit, static_argnames=("kernel", "mean"))
+def _neg_lml_grad(theta, z, y, kernel: str, mean: str):
+    """``_neg_lml`` and its gradient in ``theta``, in closed form.
+
+    With ``W = K^-1 - alpha alpha'`` the gradient is ``0.5 * sum(W * dK/dtheta_i)``. For
+    the lengthscales, ``dK/dlog l_j = -2 s2 k'(r2) * (a_j - a_j')**2`` with ``a = z / l``
+    and ``k'`` the kernel's derivative in the squared scaled distance (``_profile``); the
+    sum over pairs is taken as ``2 (M 1) . a_j**2 - 2 a_j . M a_j`` with ``M = W * s2 k'``,
+    so no n x n x K array is formed. On 512 runs this is about 1.5 times as fast as
+    differentiating through the Cholesky factor (``bench/gp_fit_time.py``;
+    ``tests/datamix/test_gp.py`` checks the two agree).
+    """
+    n, k = z.shape
+    ls, s2, n2, mv = _unpack(theta, k)
+    a = z / ls
+    kst, dk = _profile(_scaled_sqdist(z, z, ls), kernel)
+    kmat = s2 * kst + (n2 + _JITTER) * jnp.eye(n)
+    lin = 1.0 + z @ z.T if mean == "linear" else None
+    if lin is not None:
+        kmat = kmat + mv * lin
+    chol, alpha, val = _solve(kmat, y)
+    w = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(n)) - jnp.outer(alpha, alpha)
+    m = w * (s2 * dk)
+    g_ls = -2.0 * (jnp.sum(m, 1) @ (a * a) - jnp.sum(a * (m @ a), 0))
+    g_s2 = 0.5 * s2 * jnp.sum(w * kst)
+    g_n2 = 0.5 * n2 * jnp.trace(w)
+    g_mv = 0.5 * mv * jnp.sum(w * lin) if lin is not None else jnp.zeros(())
+    return val, jnp.concatenate([g_ls, jnp.stack([g_s2, g_n2, g_mv])])
 
 
 @partial(jax.jit, static_argnames=("kernel", "mean"))
 def _posterior_parts(z, y, ls, s2, n2, mv, kernel: str, mean: str):
     n = z.shape[0]
     kmat = _cov(z, z, (ls, s2, n2, mv), kernel, mean) + (n2 + _JITTER) * jnp.eye(n)
-    chol = jnp.linalg.cholesky(kmat)
-    alpha = jax.scipy.linalg.cho_solve((chol, True), y)
+    chol, alpha, _ = _solve(kmat, y)
     return chol, alpha
 
 
