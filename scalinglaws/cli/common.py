@@ -86,8 +86,9 @@ def add_run_options(
 ) -> None:
     """The options of every command that reads a run log (see :func:`run_load_options`).
 
-    ``--checkpoints``, ``--where``, ``--best-of``, ``--drop-nonfinite``, ``--loss-is`` and
-    (unless the command defines its own) ``--column``.
+    ``--checkpoints``, ``--where``, ``--best-of`` (and ``--best-of-per``),
+    ``--drop-nonfinite``, ``--loss-is`` and (unless the command defines its own)
+    ``--column``.
     """
     if column:
         parser.add_argument(
@@ -125,6 +126,15 @@ def add_run_options(
             default=None,
             help="for a sweep (e.g. learning rate): keep, per (N, D), the runs at the value "
             "of COLUMN with the lowest final loss",
+        )
+        parser.add_argument(
+            "--best-of-per",
+            metavar="COLUMN",
+            action="append",
+            default=None,
+            help="with --best-of: a further column that tells configurations of one (N, D) "
+            "apart (e.g. unique_tokens in a repeated-data study); the best value is chosen "
+            "per (N, D, COLUMN...); repeat for several",
         )
     parser.add_argument(
         "--drop-nonfinite",
@@ -192,6 +202,8 @@ def run_load_options(args: Any, *, column: bool = True) -> dict[str, Any]:
         opts["where"] = args.where
     if getattr(args, "best_of", None) is not None:
         opts["best_of"] = args.best_of
+    if getattr(args, "best_of_per", None):
+        opts["best_of_per"] = list(args.best_of_per)
     if getattr(args, "drop_nonfinite", False):
         opts["drop_nonfinite"] = True
     if getattr(args, "loss_is", "loss") != "loss":

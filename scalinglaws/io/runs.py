@@ -97,6 +97,7 @@ def load_runs(
     min_runs: int = 5,
     where: str | None = None,
     best_of: str | None = None,
+    best_of_per: Sequence[str] = (),
     drop_nonfinite: bool = False,
     loss_is: str = "loss",
 ) -> pd.DataFrame:
@@ -135,6 +136,10 @@ def load_runs(
             (:mod:`scalinglaws.io.query`).
         best_of: A sweep column (e.g. ``"lr"``): per (N, final D), keep only the runs at
             the value of this column whose final loss is lowest (mean over repeats).
+        best_of_per: Further columns that, with N and D, tell configurations apart for
+            ``best_of`` (e.g. ``["unique_tokens"]`` in a repeated-data study, where runs of
+            one (N, D) differ in how often their data repeat): the best value is then
+            chosen per (N, D, *these*). Their values must be constant within a run.
         drop_nonfinite: Drop rows whose loss is empty, NaN or infinite (a diverged run)
             with a note, instead of refusing the log.
         loss_is: ``"loss"`` (cross-entropy in nats per token) or ``"perplexity"`` (the
@@ -166,7 +171,12 @@ def load_runs(
     out = _assemble(df, found, kind, values)
     messages: list[str] = []
     if best_of is not None:
-        out = _best_of(out, best_of, notes)
+        out = _best_of(out, best_of, notes, best_of_per)
+    elif best_of_per:
+        raise RunLogError(
+            "best_of_per (--best-of-per) groups the runs of a best_of (--best-of) sweep; "
+            "give best_of too"
+        )
     if "run" in out and out["run"].duplicated().any():
         out = _take_checkpoints(out, mode, fraction, notes)
     elif "run" not in out:
@@ -315,40 +325,75 @@ def _perplexity_to_loss(
     return np.log(ppl)
 
 
-def _best_of(out: pd.DataFrame, column: str, notes: list[str]) -> pd.DataFrame:
-    """Per (N, final D), the rows of the runs at the best value of a sweep column."""
-    if column not in out.columns:
-        hits = [c for c in out.columns if str(c).lower() == column.lower()]
-        if len(hits) != 1:
-            raise RunLogError(
-                f"best_of column {column!r} is not in the run log; columns are "
-                f"{', '.join(map(str, out.columns))}"
-            )
-        column = hits[0]
-    if column in ("N", "D", "C", "loss", "run", "step"):
+#: The loader's own columns, which a sweep option cannot name.
+_CANONICAL = ("N", "D", "C", "loss", "run", "step")
+
+
+def _log_column(out: pd.DataFrame, column: str, what: str) -> str:
+    """``column`` as the log spells it (matched case-insensitively when not exact)."""
+    if column in out.columns:
+        return column
+    hits = [c for c in out.columns if str(c).lower() == str(column).lower()]
+    if len(hits) != 1:
+        raise RunLogError(
+            f"{what} column {column!r} is not in the run log; columns are "
+            f"{', '.join(map(str, out.columns))}"
+        )
+    return hits[0]
+
+
+def _best_of(
+    out: pd.DataFrame, column: str, notes: list[str], per: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Per (N, final D, *per), the rows of the runs at the best value of a sweep column."""
+    column = _log_column(out, column, "best_of")
+    if column in _CANONICAL:
         raise RunLogError(f"best_of takes a sweep column (e.g. a learning rate), not {column!r}")
-    if out[column].isna().any():
-        raise RunLogError(f"best_of column {column!r} has empty values")
+    if isinstance(per, str):
+        per = [per]
+    per = [_log_column(out, p, "best_of_per") for p in per]
+    for p in per:
+        if p in _CANONICAL or p == column:
+            raise RunLogError(
+                f"best_of_per takes columns that tell configurations apart besides N and D "
+                f"(e.g. unique_tokens), not {p!r}"
+            )
+    for c in (column, *per):
+        if out[c].isna().any():
+            raise RunLogError(
+                f"{'best_of' if c == column else 'best_of_per'} column {c!r} has empty values"
+            )
     if "run" in out and "step" in out:
+        for p in per:
+            varying = out.groupby("run", sort=False)[p].nunique() > 1
+            if varying.any():
+                raise RunLogError(
+                    f"best_of_per column {p!r} changes within run "
+                    f"{varying.index[varying.argmax()]!r}; it must describe the whole run"
+                )
         last = out.sort_values(["run", "step"], kind="stable").groupby("run", sort=False).tail(1)
-        run_final = last.set_index("run")
-        key = out["run"].map(run_final["D"])
+        finals = last.reset_index(drop=True)
+        key_d = out["run"].map(last.set_index("run")["D"])
     else:
-        run_final = None
-        key = out["D"]
-    finals = (run_final if run_final is not None else out).reset_index(drop=True)
-    finals = finals.assign(_group_N=finals["N"], _group_D=finals["D"])
-    score = finals.groupby(["_group_N", "_group_D", column], sort=False)["loss"].mean()
-    best = score.groupby(level=[0, 1], sort=False).idxmin()
-    winners = {(n, d): idx[2] for (n, d), idx in best.items()}
+        finals = out.reset_index(drop=True)
+        key_d = out["D"]
+    groups = [finals["N"], finals["D"], *(finals[p] for p in per)]
+    names = [f"_group_{i}" for i in range(len(groups))]
+    finals = finals.assign(**dict(zip(names, groups, strict=True)))
+    score = finals.groupby([*names, column], sort=False)["loss"].mean()
+    levels = list(range(len(names)))
+    best = score.groupby(level=levels, sort=False).idxmin()
+    winners = {key: idx[-1] for key, idx in best.items()}
+    row_keys = zip(out["N"], key_d, *(out[p] for p in per), strict=True)
     chosen = np.array(
-        [winners[(n, d)] == v for n, d, v in zip(out["N"], key, out[column], strict=True)]
+        [winners[key] == v for key, v in zip(row_keys, out[column], strict=True)], dtype=bool
     )
     n_groups = len(winners)
-    n_values = int(score.groupby(level=[0, 1]).size().max())
+    n_values = int(score.groupby(level=levels).size().max())
     dropped = len(out) - int(chosen.sum())
+    label = ", ".join(["N", "D", *map(str, per)])
     notes.append(
-        f"kept the best {column!r} (lowest final loss) in each of {n_groups} (N, D) groups "
+        f"kept the best {column!r} (lowest final loss) in each of {n_groups} ({label}) groups "
         f"of up to {n_values} values; {dropped} rows of other {column!r} values not used"
     )
     return out[chosen]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,7 @@ def load_sparse_runs(
     checkpoints: Any = "last",
     where: str | None = None,
     best_of: str | None = None,
+    best_of_per: Sequence[str] = (),
     drop_nonfinite: bool = False,
     loss_is: str = "loss",
 ) -> pd.DataFrame:
@@ -314,6 +315,7 @@ def load_sparse_runs(
         checkpoints: As :func:`scalinglaws.load_runs`.
         where: As :func:`scalinglaws.load_runs` (applied to the log's own rows first).
         best_of: As :func:`scalinglaws.load_runs`.
+        best_of_per: As :func:`scalinglaws.load_runs`.
         drop_nonfinite: As :func:`scalinglaws.load_runs`.
         loss_is: As :func:`scalinglaws.load_runs`.
 
@@ -364,6 +366,7 @@ def load_sparse_runs(
             min_runs=min_runs,
             checkpoints=checkpoints,
             best_of=best_of,
+            best_of_per=best_of_per,
             loss_is=loss_is,
         )
     for c in caught:

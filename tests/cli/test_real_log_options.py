@@ -234,6 +234,40 @@ def test_best_of_on_a_simulated_sweep(capsys, tmp_path, checkpoint_csv):
     assert any("kept the best 'lr'" in n for n in payload["diagnostics"]["load_notes"])
 
 
+def test_best_of_per_on_a_repeated_data_sweep_records_and_checks(capsys, tmp_path):
+    """--best-of lr --best-of-per unique_tokens keeps each configuration's own best rate
+    (a 3% penalty marks the others); the record keeps both options, so `check` refits
+    the same rows (no drift). --best-of-per alone is refused, nothing written."""
+    rows = []
+    for n in (5e7, 1e8, 2e8, 4e8):
+        for ratio in (5, 20, 80):
+            d = ratio * n
+            for unique, best_lr in ((d, 1e-3), (d / 16, 3e-4)):
+                base = 1.7 + 400 * n**-0.34 + 410 * unique**-0.28
+                for lr in (3e-4, 1e-3):
+                    rows.append(
+                        {"N": n, "D": d, "unique_tokens": unique, "lr": lr,
+                         "loss": base * (1.0 if lr == best_lr else 1.03)}
+                    )  # fmt: skip
+    path = tmp_path / "repeated.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    record = tmp_path / "fit.json"
+    args = ["fit", "chinchilla", path, "--best-of", "lr", "--best-of-per", "unique_tokens"]
+    code, out, err = run_cli([*args, "--json", "--quiet", "--out", record], capsys)
+    assert code == 0, err
+    diag = json.loads(out)["diagnostics"]
+    assert diag["n_runs"] == 24
+    assert diag["load_options"]["best_of_per"] == ["unique_tokens"]
+    assert any("(N, D, unique_tokens) groups" in n for n in diag["load_notes"])
+    code, out, err = run_cli(["check", record, "--quiet"], capsys)
+    assert code == 0, out + err
+    other = tmp_path / "other.json"
+    code, out, err = run_cli(
+        ["fit", "chinchilla", path, "--best-of-per", "unique_tokens", "--out", other], capsys
+    )
+    assert code == 2 and "give best_of too" in err and not other.exists()
+
+
 @pytest.mark.slow  # ~20 s: compiles a 220-point fit in a fresh CLI call
 def test_gemstones_cli_reproduces_the_published_fit(capsys):
     """`fit chinchilla` on the hot checkpoints at 10-100B tokens, selected with --where.

@@ -162,6 +162,60 @@ def test_best_of_keeps_the_best_learning_rate_per_size_and_tokens():
         sl.load_runs(sweep, best_of="wd")
 
 
+def repeated_data_sweep() -> pd.DataFrame:
+    """Final losses of a repeated-data study: per (N, D) two amounts of unique data, and a
+    learning-rate sweep whose best value differs between them (repeated data wants the
+    smaller rate here)."""
+    rows = []
+    for n in (1e8, 2e8, 4e8):
+        for ratio in (10, 40):
+            d = ratio * n
+            for unique, best_lr in ((d, 1e-3), (d / 16, 3e-4)):
+                base = 2.0 + 400 * n**-0.34 + 400 * unique**-0.28
+                for lr in (3e-4, 1e-3):
+                    rows.append(
+                        {
+                            "N": n,
+                            "D": d,
+                            "unique_tokens": unique,
+                            "lr": lr,
+                            "loss": base * (1.0 if lr == best_lr else 1.02),
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_best_of_per_chooses_within_each_configuration():
+    """Grouped by (N, D) alone the sweep keeps one rate per (N, D) (wrong for half the
+    configurations); with best_of_per=["unique_tokens"] each configuration keeps its own
+    best rate, so no kept loss carries the 2% penalty."""
+    sweep = repeated_data_sweep()
+    # Both unique-data amounts share each (N, D): the loader says so (kept as separate runs).
+    with pytest.warns(sl.ScalingLawsWarning, match="repeat an earlier"):
+        plain = sl.load_runs(sweep, best_of="lr", min_runs=4)
+    assert len(plain) == 12 and plain.groupby(["N", "D"])["lr"].nunique().eq(1).all()
+    with pytest.warns(sl.ScalingLawsWarning, match="repeat an earlier"):
+        out = sl.load_runs(sweep, best_of="lr", best_of_per=["Unique_Tokens"], min_runs=4)
+    assert len(out) == 12
+    expected = np.where(out["unique_tokens"] == out["D"], 1e-3, 3e-4)
+    np.testing.assert_array_equal(out["lr"].to_numpy(), expected)
+    assert any("(N, D, unique_tokens) groups" in n for n in out.attrs["notes"])
+    with pytest.raises(sl.RunLogError, match="give best_of too"):
+        sl.load_runs(sweep, best_of_per=["unique_tokens"])
+    with pytest.raises(sl.RunLogError, match="best_of_per column 'epochs' is not in"):
+        sl.load_runs(sweep, best_of="lr", best_of_per=["epochs"])
+    with pytest.raises(sl.RunLogError, match="not 'D'"):
+        sl.load_runs(sweep, best_of="lr", best_of_per=["D"])
+
+
+def test_best_of_per_must_describe_whole_runs():
+    base = checkpoint_log()
+    base["lr"] = 3e-4
+    base["unique_tokens"] = np.arange(len(base), dtype=float)  # changes within each run
+    with pytest.raises(sl.RunLogError, match="changes within run"):
+        sl.load_runs(base, best_of="lr", best_of_per=["unique_tokens"])
+
+
 def test_nonfinite_losses_refused_with_a_hint_or_dropped():
     log = sl.load_runs(checkpoint_log()).drop(columns=["C"])
     log.loc[2, "loss"] = np.nan
