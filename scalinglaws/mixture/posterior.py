@@ -270,6 +270,7 @@ def posterior_curves(
                 seed=int(seed),
                 max_tree_depth=max_tree_depth,
                 chain_method=CHAIN_METHOD,
+                extend=0,  # every curve keeps chains * samples draws (they are stacked)
             )
         unc = post.uncertainty
         draws.append(paper_from_anchored(split, dict(unc.draws), t_lo, t_hi))

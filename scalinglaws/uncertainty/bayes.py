@@ -48,7 +48,12 @@ Diagnostics: rank-normalised split R-hat and bulk effective sample size per para
 (Vehtari et al. 2021, arXiv 1903.08008; :mod:`scalinglaws.uncertainty.mcmc_diagnostics`,
 equal to ArviZ's values), and the divergent transitions. The
 posterior is labelled converged only when every R-hat <= 1.01, there are no divergences,
-and every bulk ESS >= ``min_ess`` (default 100 per chain).
+and every bulk ESS >= ``min_ess`` (default 100 per chain). When the draws fail only the
+R-hat or ESS part, every chain is continued once (``extend``) for as many draws again,
+with its adapted step size and mass matrix, and all draws are judged again: on a hard
+posterior (a misfitting law on a repeated-data sweep with a long curved ridge, tree
+sizes of 150 steps) a borderline R-hat of 1.012 or an ESS of 365 is a matter of too few
+draws, which the continued chains supply; divergences are not, and are never extended.
 """
 
 from __future__ import annotations
@@ -322,6 +327,7 @@ def _nuts_chains(
     key,
     init_z,
     args,
+    resume=None,
     *,
     law: Law,
     learn_dof: bool,
@@ -342,13 +348,16 @@ def _nuts_chains(
     As one compiled program it is traced once per process, or not at all when
     :mod:`scalinglaws.exported` keeps it. ``init_z`` is
     ``(chains, D)``. Returns ``z (chains, samples, D)`` and the sampler's ``diverging``,
-    ``num_steps`` and ``accept_prob``, each ``(chains, samples)``.
+    ``num_steps`` and ``accept_prob``, each ``(chains, samples)``, and ``state``: the
+    leaves of every chain's final sampler state (leading axis the chain). Given such
+    leaves as ``resume``, the chains continue from them (adaptation over, no warm-up) for
+    ``samples`` more draws: the draws a longer run would have made.
     """
     chains = init_z.shape[0]
     kernel = _nuts_kernel(law, learn_dof, n_disc, target_accept, max_tree_depth, dense_mass)
     model_args = (args,)
 
-    def run(state):
+    def run(state, leaves):
         def warm(state, _):
             return kernel.sample(state, model_args, {}), None
 
@@ -356,28 +365,39 @@ def _nuts_chains(
             state = kernel.sample(state, model_args, {})
             return state, (state.z["z"], state.diverging, state.num_steps, state.accept_prob)
 
-        state, _ = jax.lax.scan(warm, state, None, length=warmup)
-        _, out = jax.lax.scan(draw, state, None, length=samples)
-        return out
+        if leaves is None:
+            state, _ = jax.lax.scan(warm, state, None, length=warmup)
+        else:  # the initial state only gave the structure (and set the kernel up)
+            state = jax.tree.unflatten(jax.tree.structure(state), leaves)
+        state, out = jax.lax.scan(draw, state, None, length=samples)
+        return out, jax.tree.leaves(state)
 
     if chains == 1:
         state = kernel.init(key, warmup, {"z": init_z[0]}, model_args=model_args)
-        out = jax.tree.map(lambda x: x[None], run(state))
+        leaves = None if resume is None else [x[0] for x in resume]
+        out, last = jax.tree.map(lambda x: x[None], run(state, leaves))
     else:
         keys = jax.random.split(key, chains)
         if chain_method == "vectorized":
             # numpyro's batched init vmaps the kernel's step as well.
             state = kernel.init(keys, warmup, {"z": init_z}, model_args=model_args)
-            out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), run(state))
+            out, last = run(state, resume)
+            out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)
         else:
 
             def one(key_z):
-                k, z0 = key_z
-                return run(kernel.init(k, warmup, {"z": z0}, model_args=model_args))
+                k, z0, leaves = key_z
+                return run(kernel.init(k, warmup, {"z": z0}, model_args=model_args), leaves)
 
-            out = jax.lax.map(one, (keys, init_z))
+            out, last = jax.lax.map(one, (keys, init_z, resume))
     z, diverging, num_steps, accept = out
-    return {"z": z, "diverging": diverging, "num_steps": num_steps, "accept_prob": accept}
+    return {
+        "z": z,
+        "diverging": diverging,
+        "num_steps": num_steps,
+        "accept_prob": accept,
+        "state": tuple(last),
+    }
 
 
 @functools.lru_cache(maxsize=16)
@@ -468,6 +488,7 @@ def sample_posterior(
     chain_method: str | None = None,
     dense_mass: bool = True,
     discrepancy: str = "none",
+    extend: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Sample the Bayesian posterior of a fitted law's parameters with NUTS.
@@ -499,6 +520,14 @@ def sample_posterior(
             and carried, with its uncertainty (growing with the square of the distance),
             into predictive draws; parameter draws are those of the law under it. Laws
             fitted on log residuals with positive inputs only.
+        extend: When the draws fail the R-hat or ESS rule without any divergent
+            transition, continue every chain for another ``samples`` draws (the adapted
+            step size and mass matrix kept, no new warm-up) and judge all draws again, up
+            to this many times (0: never). A hard posterior (a long curved ridge, a
+            misfitting law) then reaches the rule at the cost of the extra draws, instead
+            of failing on a borderline R-hat; divergences are never cured by more draws
+            and stop it. ``extra["extensions"]`` and ``extra["draws_per_chain"]`` say what
+            was run; the draws are ``chains * draws_per_chain``.
         progress: Optional callable receiving one-line progress messages.
 
     Returns:
@@ -517,6 +546,8 @@ def sample_posterior(
     if not (0.0 < target_accept < 1.0):
         raise ScalingLawsError(f"target_accept must lie in (0, 1), not {target_accept!r}")
     max_tree_depth = check_count(max_tree_depth, "max_tree_depth")
+    if isinstance(extend, bool) or not isinstance(extend, int | np.integer) or extend < 0:
+        raise ScalingLawsError(f"extend must be a non-negative integer, not {extend!r}")
     chain_method = _chain_method(chain_method, chains)
     min_ess = float(MIN_ESS_PER_CHAIN * chains if min_ess is None else min_ess)
     settings = {
@@ -557,16 +588,31 @@ def sample_posterior(
             f"{samples} draws) on {data.n} runs"
         )
     t0 = time.perf_counter()
-    run = _run_chains(nuts, data, u_hat, chol, sigma0, nu0, phi, chains, seed)
-    settings["wall_s"] = time.perf_counter() - t0
+    chain_args = (nuts, data, u_hat, chol, sigma0, nu0, phi, chains, seed)
+    run = _run_chains(*chain_args)
     per_chain = _per_chain(law, run, chains, samples, learn_dof)
     diagnostics = _convergence(per_chain, run, chains, samples, min_ess)
+    total, extensions = samples, 0
+    while diagnostics["problems"] and diagnostics["divergences"] == 0 and extensions < extend:
+        if progress is not None:
+            progress(
+                f"bayes: {'; '.join(diagnostics['problems'])}; continuing every chain for "
+                f"{samples} more draws"
+            )
+        run = _joined(run, _run_chains(*chain_args, resume=run["state"]), chains)
+        total, extensions = total + samples, extensions + 1
+        per_chain = _per_chain(law, run, chains, total, learn_dof)
+        diagnostics = _convergence(per_chain, run, chains, total, min_ess)
+    settings["wall_s"] = time.perf_counter() - t0
+    settings["extensions"] = extensions
+    settings["draws_per_chain"] = total
     converged = not diagnostics["problems"]
     problems = "; ".join(diagnostics["problems"])
     if not converged:
+        longer = f" (after extending every chain to {total} draws)" if extensions else ""
         warnings.warn(
-            f"posterior NOT CONVERGED: {problems}. Do not use its intervals; run longer "
-            "(more warmup/samples) or check the fit",
+            f"posterior NOT CONVERGED: {problems}{longer}. Do not use its intervals; run "
+            "longer (more warmup/samples) or check the fit",
             ScalingLawsWarning,
             stacklevel=2,
         )
@@ -575,7 +621,7 @@ def sample_posterior(
         progress(f"bayes: done in {settings['wall_s']:.2f} s; {state}")
     unc = Uncertainty(
         method="bayes",
-        draws=natural_draws(result, run["theta"].reshape(chains * samples, len(law.params))),
+        draws=natural_draws(result, run["theta"].reshape(chains * total, len(law.params))),
         diagnostics=diagnostics,
         converged=converged,
         extra={**settings, **_model_extra(law, run, sigma0, learn_dof, nu0, disc)},
@@ -684,8 +730,12 @@ def _host_key(seed: int) -> np.ndarray:
     return np.array([(s >> 32) & 0xFFFFFFFF, s & 0xFFFFFFFF], dtype=np.uint32)
 
 
-def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chains, seed):
-    """Run NUTS from jittered starts; the draws unwhitened, with the sampler's fields."""
+def _run_chains(
+    nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chains, seed, resume=None
+):
+    """Run NUTS from jittered starts; the draws unwhitened, with the sampler's fields and
+    the chains' final ``state``. With ``resume`` (an earlier run's ``state``) the chains
+    continue from there for ``nuts["samples"]`` more draws, without warm-up."""
     law, learn_dof = nuts["law"], nuts["learn_dof"]
     rng = np.random.default_rng(seed)
     z0 = INIT_JITTER * rng.standard_normal((chains, len(u_hat)))
@@ -718,16 +768,22 @@ def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chain
                 int(data.n),
                 nuts["n_disc"],
             )
-            mcmc.run(
-                jnp.asarray(key),
-                args,
-                init_params={"z": z0 if chains > 1 else z0[0]},
-                extra_fields=("diverging", "num_steps", "accept_prob"),
-            )
+            extra = ("diverging", "num_steps", "accept_prob")
+            if resume is None:
+                mcmc.run(jnp.asarray(key), args, init_params={"z": z0}, extra_fields=extra)
+            else:
+                # numpyro's way to continue: a post-warm-up state skips the warm-up. The
+                # driver is cached and shared, so the state is cleared again after.
+                mcmc.post_warmup_state = resume
+                try:
+                    mcmc.run(resume.rng_key, args, extra_fields=extra)
+                finally:
+                    mcmc.post_warmup_state = None
             fields = mcmc.get_extra_fields(group_by_chain=True)
             fields["z"] = mcmc.get_samples(group_by_chain=True)["z"]
+            fields["state"] = mcmc.last_state
         else:
-            fields = _nuts_chains(key, z0, args, **nuts)
+            fields = _nuts_chains(key, z0, args, resume, **nuts)
         z = np.asarray(fields["z"])
         theta, sigma, nu, w_disc = (
             np.asarray(x) for x in _unwhiten(law, learn_dof, z, np.asarray(u_hat), np.asarray(chol))
@@ -740,7 +796,27 @@ def _run_chains(nuts: dict[str, Any], data, u_hat, chol, sigma0, nu0, phi, chain
         "diverging": np.asarray(fields["diverging"]).reshape(chains, -1),
         "num_steps": np.asarray(fields["num_steps"]),
         "accept": np.asarray(fields["accept_prob"]),
+        "state": fields["state"],
     }
+
+
+def _joined(first: dict[str, Any], more: dict[str, Any], chains: int) -> dict[str, Any]:
+    """Two runs of the same chains, the second continuing the first: each chain's draws
+    in order, and the second run's final state. Every per-draw field is ``(chains,
+    samples, ...)`` except ``w_disc``, which is chain-major ``(chains * samples, K)``."""
+    joined = {
+        k: np.concatenate([first[k], more[k]], axis=1)
+        for k in first
+        if k not in ("state", "w_disc")
+    }
+    n1, n2 = (r["diverging"].shape[1] for r in (first, more))
+    k_disc = first["w_disc"].shape[1]
+    joined["w_disc"] = np.concatenate(
+        [first["w_disc"].reshape(chains, n1, k_disc), more["w_disc"].reshape(chains, n2, k_disc)],
+        axis=1,
+    ).reshape(chains * (n1 + n2), k_disc)
+    joined["state"] = more["state"]
+    return joined
 
 
 def _per_chain(law: Law, run, chains: int, samples: int, learn_dof: bool):

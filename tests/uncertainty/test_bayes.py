@@ -72,7 +72,9 @@ def test_too_short_warmup_is_labelled_not_converged_and_seeds_repeat(sim_fit):
     assert "NOT CONVERGED" in bad.report() or "FAILED" in bad.report()
     with pytest.raises(sl.PlanError, match="did NOT converge"):
         usable_draws(bad)
-    assert usable_draws(bad, allow_unconverged=True)["alpha"].shape == (40,)
+    per_chain = bad.uncertainty.extra["draws_per_chain"]  # 20, or 40 once extended
+    assert per_chain in (20, 40)
+    assert usable_draws(bad, allow_unconverged=True)["alpha"].shape == (2 * per_chain,)
 
 
 @pytest.mark.slow
@@ -112,7 +114,7 @@ def test_posteriors_of_different_sizes_in_one_process():
             warnings.simplefilter("ignore", sl.ScalingLawsWarning)
             point = sl.fit(sl.laws.chinchilla(), runs, uncertainty="none")
             # Short chains: what is tested is the sampler's shape, not its convergence.
-            res = sample_posterior(point, chains=2, warmup=100, samples=50)
+            res = sample_posterior(point, chains=2, warmup=100, samples=50, extend=0)
         assert res.uncertainty.n_draws == 100
         assert res.n_runs == len(runs)
 
@@ -155,14 +157,14 @@ def test_one_program_driver_takes_the_steps_of_numpyros_mcmc(sim_fit, chain_meth
     seen: dict = {}
     real = bayes._nuts_chains
 
-    def spy(key, z0, args, **nuts):
+    def spy(key, z0, args, resume=None, **nuts):
         seen.update(key=key, z0=z0, args=args, nuts=nuts)
-        return real(key, z0, args, **nuts)
+        return real(key, z0, args, resume, **nuts)
 
     with mock.patch.object(bayes, "_nuts_chains", spy), warnings.catch_warnings():
         warnings.simplefilter("ignore", sl.ScalingLawsWarning)  # short chains
         sample_posterior(
-            sim_fit, chains=2, warmup=30, samples=30, seed=5, chain_method=chain_method
+            sim_fit, chains=2, warmup=30, samples=30, seed=5, chain_method=chain_method, extend=0
         )
     nuts = seen["nuts"]
     ours = real(seen["key"], seen["z0"], seen["args"], **nuts)
@@ -195,6 +197,64 @@ def test_one_program_driver_takes_the_steps_of_numpyros_mcmc(sim_fit, chain_meth
     fields = mcmc.get_extra_fields(group_by_chain=True)
     np.testing.assert_array_equal(np.asarray(ours["num_steps"]), np.asarray(fields["num_steps"]))
     np.testing.assert_array_equal(np.asarray(ours["diverging"]), np.asarray(fields["diverging"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chain_method", ["vectorized", "sequential"])
+def test_continued_chains_are_the_longer_run(sim_fit, chain_method):
+    """Chains continued from their final state (no second warm-up) make the draws one
+    longer run makes: 30 + 30 draws against 60, same key, starts and data. Tolerance
+    1e-8 on whitened draws of order one, for the reason given in the driver test above
+    (two compiled programs, rounding amplified by NUTS over 90 steps)."""
+    from unittest import mock
+
+    from scalinglaws.uncertainty import bayes
+
+    seen: dict = {}
+    real = bayes._nuts_chains
+
+    def spy(key, z0, args, resume=None, **nuts):
+        seen.update(key=key, z0=z0, args=args, nuts=nuts)
+        return real(key, z0, args, resume, **nuts)
+
+    with mock.patch.object(bayes, "_nuts_chains", spy), warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawsWarning)  # short chains
+        sample_posterior(
+            sim_fit, chains=2, warmup=30, samples=30, seed=5, chain_method=chain_method, extend=0
+        )
+    key, z0, args, nuts = seen["key"], seen["z0"], seen["args"], seen["nuts"]
+    first = real(key, z0, args, **nuts)
+    more = real(key, z0, args, first["state"], **nuts)
+    longer = real(key, z0, args, **{**nuts, "samples": 60})
+    for field in ("z", "num_steps", "diverging"):
+        joined = np.concatenate([np.asarray(first[field]), np.asarray(more[field])], axis=1)
+        np.testing.assert_allclose(joined, np.asarray(longer[field]), rtol=0, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_failed_rule_extends_the_chains_once_and_judges_all_draws(sim_fit):
+    """An ESS bar no run of this length can pass (min_ess 1e6): with extend=1 every chain
+    gets one more block of draws (no divergences on this easy posterior), the diagnostics
+    are those of all draws, and the warning says the chains were extended; extend=0
+    stops after the first block; extend must be a non-negative integer."""
+    opts = {"chains": 2, "warmup": 100, "samples": 100, "seed": 2, "min_ess": 1e6}
+    with pytest.warns(sl.ScalingLawsWarning, match="after extending every chain to 200 draws"):
+        out = sample_posterior(sim_fit, **opts)
+    unc = out.uncertainty
+    assert unc.extra["extensions"] == 1 and unc.extra["draws_per_chain"] == 200
+    assert unc.n_draws == 400 and np.size(unc.extra["noise_scale"]) == 400
+    assert unc.diagnostics["divergences"] == 0
+    assert sum(unc.diagnostics["divergences_per_chain"]) == 0
+    with pytest.warns(sl.ScalingLawsWarning, match="NOT CONVERGED") as caught:
+        once = sample_posterior(sim_fit, extend=0, **opts)
+    assert not any("after extending" in str(w.message) for w in caught)
+    assert once.uncertainty.extra["extensions"] == 0 and once.uncertainty.n_draws == 200
+    # The first block is the same draws either way (the extension appends to each chain).
+    first = out.uncertainty.draws["alpha"].reshape(2, 200)[:, :100]
+    np.testing.assert_array_equal(first, once.uncertainty.draws["alpha"].reshape(2, 100))
+    for bad in (-1, 1.5, True):
+        with pytest.raises(sl.ScalingLawsError, match="extend must be a non-negative integer"):
+            sample_posterior(sim_fit, extend=bad, **opts)
 
 
 def test_bound_transform_derivative_on_the_host_matches_autodiff():
