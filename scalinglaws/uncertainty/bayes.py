@@ -34,8 +34,11 @@ there, and 3 of 10 with 0.95; with 0.98, none in 10 seeds on the 240 runs and 4 
 already 0.92-0.97, so the step size shrinks little).
 
 Chains run in parallel across devices (``chain_method="parallel"``, one chain per device)
-when ``jax.local_device_count() >= chains``, and vectorised on one device otherwise; the
-method used is in ``extra["chain_method"]``. On a CPU host, set
+when ``jax.local_device_count() >= chains``; on one device otherwise, one after another
+on a CPU (``"sequential"``) and batched on an accelerator (``"vectorized"``, where every
+step waits for the chains' longest trajectory, which on a CPU cost 1.05-1.6x the
+sequential time: ``bench/bayes_chain_layout.py``); the method used is in
+``extra["chain_method"]``. On a CPU host, set
 ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` before JAX is imported to get
 parallel chains. NUTS on a model this small is faster on the CPU than on a GPU; route
 posterior sampling to the CPU and bootstrap refits to the accelerator. Except in parallel
@@ -511,7 +514,8 @@ def sample_posterior(
         max_tree_depth: NUTS maximum tree depth.
         min_ess: Smallest acceptable bulk ESS per parameter (default 100 per chain).
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"`` (default:
-            parallel when there are at least ``chains`` devices, else vectorised).
+            parallel when there are at least ``chains`` devices, else sequential on a
+            CPU and vectorised on an accelerator).
         dense_mass: Adapt a dense mass matrix (default) or a diagonal one.
         discrepancy: ``"none"`` or ``"quadratic"``: add a model-discrepancy term to the
             law on the residual scale, delta(x) = sum_k w_k phi_k(x), phi_k the products of
@@ -649,7 +653,13 @@ def _check_dof(dof: float | str) -> bool:
 def _chain_method(chain_method: str | None, chains: int) -> str:
     """The chain layout: the given one, validated, or parallel when devices allow."""
     if chain_method is None:
-        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+        if jax.local_device_count() >= chains:
+            chain_method = "parallel"
+        else:
+            # On a CPU the chains one after another beat one batched program (whose every
+            # step waits for the longest trajectory): 1.05-1.6x on three studies,
+            # bench/results/bayes_chain_layout.txt. Elsewhere batching is kept.
+            chain_method = "sequential" if jax.default_backend() == "cpu" else "vectorized"
     if chain_method not in ("parallel", "vectorized", "sequential"):
         raise ScalingLawsError(
             f"chain_method must be 'parallel', 'vectorized' or 'sequential', not {chain_method!r}"
