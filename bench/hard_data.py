@@ -76,7 +76,7 @@ def one_study(runs) -> dict:
         "rhat1": max(pd_["r_hat"].values()),
         "ess1": min(pd_["ess_bulk"].values()),
         "ok1": post.uncertainty.converged,
-        "ext": post.uncertainty.extra["extensions"],
+        "ext": pd_["extensions"],
         "div": pd_["divergences"],
         "t_bayes": t_bayes,
         "t_bc": t_bayes + t_conformal,

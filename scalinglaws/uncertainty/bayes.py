@@ -530,8 +530,8 @@ def sample_posterior(
             to this many times (0: never). A hard posterior (a long curved ridge, a
             misfitting law) then reaches the rule at the cost of the extra draws, instead
             of failing on a borderline R-hat; divergences are never cured by more draws
-            and stop it. ``extra["extensions"]`` and ``extra["draws_per_chain"]`` say what
-            was run; the draws are ``chains * draws_per_chain``.
+            and stop it. ``diagnostics["extensions"]`` and ``["draws_per_chain"]`` say
+            what was run; the draws are ``chains * draws_per_chain``.
         progress: Optional callable receiving one-line progress messages.
 
     Returns:
@@ -608,8 +608,8 @@ def sample_posterior(
         per_chain = _per_chain(law, run, chains, total, learn_dof)
         diagnostics = _convergence(per_chain, run, chains, total, min_ess)
     settings["wall_s"] = time.perf_counter() - t0
-    settings["extensions"] = extensions
-    settings["draws_per_chain"] = total
+    diagnostics["extensions"] = extensions
+    diagnostics["draws_per_chain"] = total
     converged = not diagnostics["problems"]
     problems = "; ".join(diagnostics["problems"])
     if not converged:

@@ -74,7 +74,7 @@ def test_too_short_warmup_is_labelled_not_converged_and_seeds_repeat(sim_fit):
     assert "NOT CONVERGED" in bad.report() or "FAILED" in bad.report()
     with pytest.raises(sl.PlanError, match="did NOT converge"):
         usable_draws(bad)
-    per_chain = bad.uncertainty.extra["draws_per_chain"]  # 20, or 40 once extended
+    per_chain = bad.uncertainty.diagnostics["draws_per_chain"]  # 20, or 40 once extended
     assert per_chain in (20, 40)
     assert usable_draws(bad, allow_unconverged=True)["alpha"].shape == (2 * per_chain,)
 
@@ -243,14 +243,15 @@ def test_failed_rule_extends_the_chains_once_and_judges_all_draws(sim_fit):
     with pytest.warns(sl.ScalingLawsWarning, match="after extending every chain to 200 draws"):
         out = sample_posterior(sim_fit, **opts)
     unc = out.uncertainty
-    assert unc.extra["extensions"] == 1 and unc.extra["draws_per_chain"] == 200
+    assert unc.diagnostics["extensions"] == 1 and unc.diagnostics["draws_per_chain"] == 200
     assert unc.n_draws == 400 and np.size(unc.extra["noise_scale"]) == 400
     assert unc.diagnostics["divergences"] == 0
     assert sum(unc.diagnostics["divergences_per_chain"]) == 0
     with pytest.warns(sl.ScalingLawsWarning, match="NOT CONVERGED") as caught:
         once = sample_posterior(sim_fit, extend=0, **opts)
     assert not any("after extending" in str(w.message) for w in caught)
-    assert once.uncertainty.extra["extensions"] == 0 and once.uncertainty.n_draws == 200
+    assert once.uncertainty.diagnostics["extensions"] == 0
+    assert once.uncertainty.n_draws == 200
     # The first block is the same draws either way (the extension appends to each chain).
     first = out.uncertainty.draws["alpha"].reshape(2, 200)[:, :100]
     np.testing.assert_array_equal(first, once.uncertainty.draws["alpha"].reshape(2, 100))
