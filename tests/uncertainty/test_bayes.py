@@ -138,21 +138,10 @@ def test_inference_data_export_arviz_1x_series(post, monkeypatch):
     assert "diverging" in tree.sample_stats
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("chain_method", ["vectorized", "sequential"])
-def test_one_program_driver_takes_the_steps_of_numpyros_mcmc(sim_fit, chain_method):
-    """The compiled driver (kernel init and one NUTS step per iteration, in one program)
-    against numpyro's own ``MCMC.run`` from the same key, starts and data.
-
-    Tolerance 1e-8 on the whitened draws (order 1): the two run the same operations but
-    compile them into differently fused programs, so values agree to rounding, and NUTS
-    trajectories amplify rounding (measured: 7e-11 after 30 warm-up and 30 kept steps;
-    after hundreds of steps the chains part, each an equally valid chain). A different
-    key split, start or step order moves the draws by order one.
-    """
+def driver_call(sim_fit, chain_method):
+    """The compiled driver and the arguments ``sample_posterior`` gives it (2 chains x
+    (30 warm-up + 30 draws), seed 5): ``(driver, {key, z0, args, nuts})``."""
     from unittest import mock
-
-    from numpyro.infer import MCMC
 
     from scalinglaws.uncertainty import bayes
 
@@ -168,6 +157,26 @@ def test_one_program_driver_takes_the_steps_of_numpyros_mcmc(sim_fit, chain_meth
         sample_posterior(
             sim_fit, chains=2, warmup=30, samples=30, seed=5, chain_method=chain_method, extend=0
         )
+    return real, seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chain_method", ["vectorized", "sequential"])
+def test_one_program_driver_takes_the_steps_of_numpyros_mcmc(sim_fit, chain_method):
+    """The compiled driver (kernel init and one NUTS step per iteration, in one program)
+    against numpyro's own ``MCMC.run`` from the same key, starts and data.
+
+    Tolerance 1e-8 on the whitened draws (order 1): the two run the same operations but
+    compile them into differently fused programs, so values agree to rounding, and NUTS
+    trajectories amplify rounding (measured: 7e-11 after 30 warm-up and 30 kept steps;
+    after hundreds of steps the chains part, each an equally valid chain). A different
+    key split, start or step order moves the draws by order one.
+    """
+    from numpyro.infer import MCMC
+
+    from scalinglaws.uncertainty import bayes
+
+    real, seen = driver_call(sim_fit, chain_method)
     nuts = seen["nuts"]
     ours = real(seen["key"], seen["z0"], seen["args"], **nuts)
     kernel = bayes._nuts_kernel(
@@ -208,22 +217,7 @@ def test_continued_chains_are_the_longer_run(sim_fit, chain_method):
     longer run makes: 30 + 30 draws against 60, same key, starts and data. Tolerance
     1e-8 on whitened draws of order one, for the reason given in the driver test above
     (two compiled programs, rounding amplified by NUTS over 90 steps)."""
-    from unittest import mock
-
-    from scalinglaws.uncertainty import bayes
-
-    seen: dict = {}
-    real = bayes._nuts_chains
-
-    def spy(key, z0, args, resume=None, **nuts):
-        seen.update(key=key, z0=z0, args=args, nuts=nuts)
-        return real(key, z0, args, resume, **nuts)
-
-    with mock.patch.object(bayes, "_nuts_chains", spy), warnings.catch_warnings():
-        warnings.simplefilter("ignore", sl.ScalingLawsWarning)  # short chains
-        sample_posterior(
-            sim_fit, chains=2, warmup=30, samples=30, seed=5, chain_method=chain_method, extend=0
-        )
+    real, seen = driver_call(sim_fit, chain_method)
     key, z0, args, nuts = seen["key"], seen["z0"], seen["args"], seen["nuts"]
     first = real(key, z0, args, **nuts)
     more = real(key, z0, args, first["state"], **nuts)
