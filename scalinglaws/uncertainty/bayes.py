@@ -82,6 +82,7 @@ from scalinglaws.uncertainty._data import (
     fit_data,
     natural_draws,
     point_internal,
+    shared_run_noise_note,
 )
 from scalinglaws.uncertainty.laplace import laplace_covariance
 
@@ -569,6 +570,9 @@ def sample_posterior(
     }
     law = result.law
     data = fit_data(result, "the posterior sampler")
+    note = shared_run_noise_note(data, "The posterior", len(law.params))
+    if note is not None:
+        warnings.warn(note, ScalingLawsWarning, stacklevel=2)
     disc = _checked_discrepancy(law, data, discrepancy)
     theta_hat = _inside_bounds(law, point_internal(result))
     chol_p, settings["whitening"] = _whitening(result, data, theta_hat)

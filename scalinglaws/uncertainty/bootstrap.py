@@ -249,9 +249,9 @@ def bootstrap(
         # the parameters, so every refit would be dropped. Say so instead.
         raise ScalingLawsError(
             f"bootstrap by run needs more runs than the {len(law.params)} parameters of "
-            f"law {law.name!r}; these {data.n} rows come from {n_clusters} runs. Use "
-            "uncertainty 'laplace' or 'bayes' (or by='row', which treats correlated "
-            "checkpoints as independent)"
+            f"law {law.name!r}; these {data.n} rows come from {n_clusters} runs. "
+            "Uncertainty 'laplace' or 'bayes' (or by='row') still gives intervals, but they "
+            "treat a run's checkpoints as independent and are likely too narrow"
         )
     delta = float(result.options.get("delta", 1e-3))
     iters = check_count(

@@ -33,6 +33,7 @@ from scalinglaws.uncertainty._data import (
     fit_data,
     natural_draws,
     point_internal,
+    shared_run_noise_note,
 )
 
 #: Condition number (after scaling to unit diagonal) above which a precision matrix is
@@ -130,7 +131,11 @@ def laplace(result: FitResult, n: int = 1000, seed: int = 0) -> FitResult:
         ScalingLawsError: Bad options, no data, or a singular curvature.
     """
     n = check_count(n, "number of Laplace draws")
-    cov, sigma, source = laplace_covariance(result)
+    data = fit_data(result, "the Laplace approximation")
+    cov, sigma, source = laplace_covariance(result, data)
+    note = shared_run_noise_note(data, "Laplace", len(result.law.params))
+    if note is not None:
+        warnings.warn(note, ScalingLawsWarning, stacklevel=2)
     if source != "hessian":
         warnings.warn(
             "Laplace: the exact Hessian is not positive definite at the point fit; "
