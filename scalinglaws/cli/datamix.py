@@ -72,6 +72,14 @@ DESIGN_LAW_OPTIONS = {
     "isoflop": ("--isoflop", False),
     "isoflop_budgets": ("--isoflop-budgets", None),
     "sizes_per_budget": ("--sizes-per-budget", 5),
+    # The run-log options of --runs (common.add_run_options).
+    "column": ("--column", None),
+    "checkpoints": ("--checkpoints", "last"),
+    "where": ("--where", None),
+    "best_of": ("--best-of", None),
+    "best_of_per": ("--best-of-per", None),
+    "drop_nonfinite": ("--drop-nonfinite", False),
+    "loss_is": ("--loss-is", "loss"),
 }
 
 

@@ -20,20 +20,31 @@ QUANTITY_CHOICES = (
 
 
 def _load_runs(args: argparse.Namespace, result: Any) -> Any:
-    """The record's runs: ``--runs``, else the record's data file when it is present."""
+    """The record's runs: ``--runs``, else the record's data file when it is present.
+
+    Read with the run-log options given here (``--checkpoints``, ``--column``, ...), else
+    with those the record was fitted with, so the rows are the fit's own.
+    """
     import scalinglaws as sl
     from scalinglaws.io.registry import resolve_data_path
 
-    if args.runs:
-        return sl.load_runs(args.runs)
     data = (result.options.get("record") or {}).get("data") or {}
+    load_options = common.run_load_options(args) or dict(data.get("load_options") or {})
+    if args.runs:
+        runs = sl.load_runs(args.runs, **load_options)
+        common.loader_messages(args, list(runs.attrs.get("notes", ())))
+        return runs
+    if common.run_load_options(args):
+        raise ScalingLawsError(
+            "run-log options (--checkpoints, --where, --column, ...) apply to --runs; give "
+            "the run log with --runs"
+        )
     path = data.get("path")
     if not path:
         return None
     resolved = resolve_data_path(Path(args.fit), path)
     if not resolved.exists():
         return None
-    load_options = dict(data.get("load_options") or {})
     try:
         return sl.load_runs(resolved, **load_options)
     except (ScalingLawsError, TypeError):
@@ -194,7 +205,12 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
         "better of the two by expected final variance",
     )
     p.add_argument("--candidates", help="run log of candidate runs (N, D[, C]); default a grid")
-    p.add_argument("--runs", help="the fitted runs (default: the record's data file if present)")
+    p.add_argument(
+        "--runs",
+        help="the fitted runs, for the misfit check (default: the record's data file if "
+        "present); read with the options below, else with the record's own",
+    )
+    common.add_run_options(p)
     p.add_argument(
         "--isoflop",
         action="store_true",

@@ -208,3 +208,28 @@ def test_figure_of_candidate_values(sim_fit):
     import matplotlib.pyplot as plt
 
     plt.close(ax.figure)
+
+
+def test_cli_runs_are_read_with_the_run_log_options(record, sim_fit, tmp_path, capsys):
+    """``design --runs`` takes the run-log options (a checkpoint log needs them); without
+    them it reads the log as the record was fitted (here: each run's last checkpoint)."""
+    data = sim_fit.data[["N", "D", "loss"]]
+    half = data.assign(D=data["D"] / 2, loss=data["loss"] * 1.01, step=0)
+    log = pd.concat([half, data.assign(step=1)]).assign(
+        model=np.tile([f"m{i}" for i in range(len(data))], 2)
+    )
+    path = tmp_path / "checkpoints.csv"
+    log[["model", "step", "N", "D", "loss"]].to_csv(path, index=False)
+    base = ["design", record, "--target-compute", 1e24, "--study-budget", 2e20, "--n", 2]
+    base += ["--runs", path, "--column", "run=model", "--json"]
+    code, out, err = run_cli([*base, "--checkpoints", "all"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["summary"]["runs_known"] == 2 * len(data)
+    code, out, err = run_cli(base, capsys)
+    assert code == 0, err
+    assert json.loads(out)["summary"]["runs_known"] == len(data)
+    code, _, err = run_cli(
+        ["design", record, "--target-compute", 1e24, "--study-budget", 2e20, "--where", "N > 0"],
+        capsys,
+    )
+    assert code == 2 and "apply to --runs" in err and err.count("\n") == 1
