@@ -61,6 +61,7 @@ from scalinglaws.io.runs import load_runs
 from scalinglaws.laws.base import Law
 from scalinglaws.mixture.pipeline import CMRFit, fit_cmr
 from scalinglaws.mixture.record import cmr_fit_from_record
+from scalinglaws.mixture.runs import select_curves
 from scalinglaws.sparsity import load_sparse_runs
 from scalinglaws.uncertainty.conformal import predictive_interval
 
@@ -336,9 +337,11 @@ def refit_cmr(record: Mapping[str, Any], data_file: str | Path) -> CMRFit:
     kwargs = _policy.refit_options(kwargs, _policy.CMR_REFIT_OPTIONS)
     kwargs["uncertainty"] = "none"
     kwargs = {k: _option(v) for k, v in kwargs.items() if v is not None}
+    load = ((record.get("data") or {}).get("load_options")) or {}
+    curves, _ = select_curves(str(data_file), load.get("columns"), load.get("where"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawsWarning)
-        return fit_cmr(str(data_file), **kwargs)
+        return fit_cmr(curves, **kwargs)
 
 
 def _leaves(params: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:

@@ -194,49 +194,28 @@ def record_command(args) -> int:
 
 
 def _selected_curves(args) -> Any:
-    """The curves path, or with ``--column``/``--where`` the selected, renamed table.
+    """The curves path, or with ``--column``/``--where`` the selected, renamed table
+    (:func:`scalinglaws.mixture.runs.select_curves`; records keep the selection)."""
+    from scalinglaws.mixture.runs import CPT_ALIASES, select_curves
 
-    A selection is not reproducible from the data file alone, so it is refused with
-    ``--record`` and ``--out`` (the drift check refits a record from its file as is).
-    """
-    from scalinglaws.io.columns import read_table
-    from scalinglaws.io.query import row_mask
+    renames = common.column_overrides(args.column, tuple(CPT_ALIASES))
+    curves, notes = select_curves(args.curves, renames, args.where)
+    for note in notes:
+        common.progress(args, f"note: {note}")
+    return curves
+
+
+def _selection(args) -> dict[str, Any]:
+    """The row selection a record keeps (empty without ``--column``/``--where``)."""
     from scalinglaws.mixture.runs import CPT_ALIASES
 
-    if not args.column and args.where is None:
-        return args.curves
-    if args.record or args.out:
-        raise ScalingLawsError(
-            "--column / --where select from the curves, which a CMR record cannot yet replay "
-            "(check refits from the file as is): write the selected curves to a file instead"
-        )
-    table, _ = read_table(args.curves)
+    out: dict[str, Any] = {}
     renames = common.column_overrides(args.column, tuple(CPT_ALIASES))
-    for role, col in renames.items():
-        if col not in table.columns:
-            raise ScalingLawsError(
-                f"--column {role}={col}: no column {col!r}; found "
-                f"{', '.join(map(str, table.columns))}"
-            )
+    if renames:
+        out["columns"] = renames
     if args.where is not None:
-        # The filter sees the log's own names and the roles given by --column.
-        view = table.copy()
-        for role, col in renames.items():
-            view[role] = table[col]
-        mask = row_mask(view, args.where, label="--where filter")
-        if not mask.any():
-            raise ScalingLawsError(f"--where {args.where!r} selects none of the curves' rows")
-        common.progress(
-            args,
-            f"note: kept {int(mask.sum())} of {len(table)} rows where "
-            + " ".join(args.where.split()),
-        )
-        table = table[mask].reset_index(drop=True)
-    for role, col in renames.items():
-        if role in table.columns and role != col:
-            table = table.drop(columns=role)
-        table = table.rename(columns={col: role})
-    return table
+        out["where"] = args.where
+    return out
 
 
 def _fit_cmr(args) -> int:
@@ -283,15 +262,21 @@ def _fit_cmr(args) -> int:
         from scalinglaws.io.records import write_record
 
         rel = os.path.relpath(Path(args.curves).resolve(), target.parent.resolve())
-        rec = cmr_fit_to_dict(fit, data_path=args.curves, data_path_as=rel, dataset=args.record)
+        rec = cmr_fit_to_dict(
+            fit,
+            data_path=args.curves,
+            data_path_as=rel,
+            dataset=args.record,
+            selection=_selection(args),
+        )
         # Claimed when written: a concurrent writer never overwrites another's version.
         target = write_record(rec, target, claim="next" if args.bump else "exact")
         common.progress(args, f"wrote {target}")
     if args.out:
-        rec = save_cmr_fit(fit, args.out, data_path=args.curves)
+        rec = save_cmr_fit(fit, args.out, data_path=args.curves, selection=_selection(args))
         common.progress(args, f"wrote {args.out}")
     elif target is None:
-        rec = cmr_fit_to_dict(fit, data_path=args.curves)
+        rec = cmr_fit_to_dict(fit, data_path=args.curves, selection=_selection(args))
     statuses = sorted(set(fit.cmr["status"]))
     status = "converged" if statuses == ["converged"] else ",".join(statuses)
     obj = {

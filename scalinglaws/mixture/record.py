@@ -205,6 +205,19 @@ def _uncertainty(fit: CMRFit, thin: int) -> dict[str, Any]:
     }
 
 
+def _selection(selection: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``columns`` and ``where`` of a curve selection, plain JSON, only those given."""
+    out: dict[str, Any] = {}
+    for key, value in (selection or {}).items():
+        if key == "columns" and value:
+            out["columns"] = {str(k): str(v) for k, v in dict(value).items()}
+        elif key == "where" and value is not None:
+            out["where"] = str(value)
+        elif key not in ("columns", "where"):
+            raise ValueError(f"unknown curve-selection key {key!r} (columns, where)")
+    return out
+
+
 def cmr_fit_to_dict(
     fit: CMRFit,
     *,
@@ -213,6 +226,7 @@ def cmr_fit_to_dict(
     thin: int = DEFAULT_THIN,
     dataset: str | None = None,
     param_rtol: float = DEFAULT_PARAM_RTOL,
+    selection: Mapping[str, Any] | None = None,
 ) -> dict:
     """The JSON-ready ``kind: "pipeline"`` record of a :class:`CMRFit` (see :func:`save_cmr_fit`)."""
     src = data_path or (fit.data.attrs.get("source") if fit.data is not None else None)
@@ -221,7 +235,10 @@ def cmr_fit_to_dict(
         src if src and os.path.isfile(src) else None,
         data_path_as=data_path_as,
         n_runs=len(fit.critical),
-        load_options={"token_unit_in": options.get("token_unit_in", 1.0)},
+        load_options={
+            "token_unit_in": options.get("token_unit_in", 1.0),
+            **_selection(selection),
+        },
         dataset=dataset,
     )
     return {
@@ -254,6 +271,7 @@ def save_cmr_fit(
     thin: int = DEFAULT_THIN,
     dataset: str | None = None,
     param_rtol: float = DEFAULT_PARAM_RTOL,
+    selection: Mapping[str, Any] | None = None,
 ) -> dict:
     """Write a CMR fit as a pipeline record (via :func:`scalinglaws.io.records.write_record`).
 
@@ -270,6 +288,10 @@ def save_cmr_fit(
         thin: Number of draws kept.
         dataset: Dataset name (the registry folder), stored under ``data``.
         param_rtol: Drift-check tolerance on each parameter.
+        selection: The rows the fit read from ``data_path``: ``{"columns": {role:
+            column}, "where": filter}`` as given to
+            :func:`scalinglaws.mixture.runs.select_curves`; kept in ``data.load_options``
+            so that a drift check refits the same rows.
 
     Returns:
         The record written.
@@ -281,6 +303,7 @@ def save_cmr_fit(
         thin=thin,
         dataset=dataset,
         param_rtol=param_rtol,
+        selection=selection,
     )
     records.write_record(rec, path)
     return rec

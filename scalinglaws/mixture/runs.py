@@ -41,6 +41,59 @@ BASELINE_RTOL = 1e-6
 _RowLabel = Callable[[int], str]
 
 
+def select_curves(
+    source: Any,
+    columns: Mapping[str, str] | None = None,
+    where: str | None = None,
+) -> tuple[Any, list[str]]:
+    """The curves a CMR fit reads: ``source`` itself, or the selected, renamed table.
+
+    ``columns`` maps a canonical role (``model``, ``ratio``, ``tokens``, ``split``,
+    ``loss``) to the log's own column; ``where`` is a row filter parsed as
+    :func:`scalinglaws.io.query.row_mask` parses it (it sees the log's names and the roles
+    given in ``columns``). Recorded in a CMR record's ``data.load_options`` so that a
+    drift check refits the same rows.
+
+    Returns:
+        ``(source or table, notes)``.
+
+    Raises:
+        RunLogError: A role that is not canonical, a column that is absent, a filter that
+            does not parse or selects no row.
+    """
+    from scalinglaws.io.query import row_mask
+
+    columns = dict(columns or {})
+    if not columns and where is None:
+        return source, []
+    table, _ = read_table(source)
+    for role, col in columns.items():
+        if role not in CPT_ALIASES:
+            raise RunLogError(f"column role {role!r} is not one of {', '.join(CPT_ALIASES)}")
+        if col not in table.columns:
+            raise RunLogError(
+                f"--column {role}={col}: no column {col!r}; found "
+                f"{', '.join(map(str, table.columns))}"
+            )
+    notes = []
+    if where is not None:
+        view = table.copy()
+        for role, col in columns.items():
+            view[role] = table[col]
+        mask = row_mask(view, where, label="--where filter")
+        if not mask.any():
+            raise RunLogError(f"--where {where!r} selects none of the curves' rows")
+        notes.append(
+            f"kept {int(mask.sum())} of {len(table)} rows where " + " ".join(where.split())
+        )
+        table = table[mask].reset_index(drop=True)
+    for role, col in columns.items():
+        if role in table.columns and role != col:
+            table = table.drop(columns=role)
+        table = table.rename(columns={col: role})
+    return table, notes
+
+
 def load_cpt_runs(
     source: Any,
     *,

@@ -347,7 +347,26 @@ def test_fit_cmr_takes_column_and_where(capsys, tmp_path):
     )  # fmt: skip
     assert code == 0, err
     assert sorted(json.loads(out)["objective"]) == ["1.6B", "460M", "940M"]
+    # A record keeps the selection, so the drift check refits the same rows: it passes on
+    # the file, and fails when the record's selection is changed to other rows.
+    record = tmp_path / "r.json"
     code, _, err = run_cli(
-        ["fit", "cmr", path, "--where", "size != '3.1B'", "--out", tmp_path / "r.json"], capsys
-    )
-    assert code == 2 and "cannot yet replay" in err
+        [
+            "fit", "cmr", path, "--uncertainty", "none", "--column", "model=size",
+            "--column", "loss=eval/loss", "--where", "size != '3.1B'", "--out", record,
+            "--quiet",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    load = json.loads(record.read_text())["data"]["load_options"]
+    assert load["columns"] == {"model": "size", "loss": "eval/loss"}
+    assert load["where"] == "size != '3.1B'"
+    code, out, err = run_cli(["check", record, "--json", "--quiet"], capsys)
+    assert code == 0, err + out
+    rec = json.loads(record.read_text())
+    rec["data"]["load_options"]["where"] = "size != '460M'"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(rec))
+    code, out, err = run_cli(["check", other, "--json", "--quiet"], capsys)
+    assert code == 1 and json.loads(out)["rows"][0]["status"] == "DRIFT"
