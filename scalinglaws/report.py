@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from scalinglaws.errors import ScalingLawsError
 from scalinglaws.fitting.result import FitResult
 from scalinglaws.planning.compute import plan_compute
 from scalinglaws.plotting.chinchilla import (
+    isoflop_profiles_note,
     plot_isoflop_profiles,
     plot_loss_contours,
     plot_parity,
@@ -37,7 +38,8 @@ from scalinglaws.plotting.chinchilla import (
 DEFAULT_BUDGETS = (1e20, 1e21, 1e22, 1e23, 5.76e23, 1e24)
 _FORM_PARAMS = ("E", "A", "B", "alpha", "beta")
 
-#: File name -> one-line caption, in the order the report shows them.
+#: File name -> one-line caption, in the order the report shows them. The caption of
+#: ``isoflop_profiles.png`` gains the figure's note on budgets not drawn, when it has one.
 FIGURES = {
     "loss_contours.png": "Predicted loss over model size N and tokens D, with the "
     "compute-optimal frontier and isoFLOP lines.",
@@ -120,13 +122,15 @@ def plan_table(result: FitResult, budgets: Sequence[float]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- figures
-def _write_figures(result: FitResult, out: Path, dpi: int) -> list[str]:
+def _write_figures(result: FitResult, out: Path, dpi: int) -> dict[str, str]:
+    """Write the figures; return file name -> caption, in the order written."""
     # Figures are built with the object API (no pyplot), so writing a report keeps no
     # global figure state and needs no display. matplotlib is imported here, on first use,
     # because it is slow to import and only the figures need it.
     from matplotlib.figure import Figure
 
     written = []
+    captions = dict(FIGURES)
     has_runs = result.data is not None
 
     fig = Figure(figsize=(7.0, 5.4), layout="constrained")
@@ -137,6 +141,9 @@ def _write_figures(result: FitResult, out: Path, dpi: int) -> list[str]:
         fig = Figure(figsize=(7.0, 5.0), layout="constrained")
         plot_isoflop_profiles(result, ax=fig.add_subplot())
         written.append(_save(fig, out / "isoflop_profiles.png", dpi))
+        note = isoflop_profiles_note(result)
+        if note:
+            captions["isoflop_profiles.png"] += f" {note}"
 
         fig = Figure(figsize=(11.0, 4.6), layout="constrained")
         plot_parity(result, axes=fig.subplots(1, 2))
@@ -145,7 +152,7 @@ def _write_figures(result: FitResult, out: Path, dpi: int) -> list[str]:
     fig = Figure(figsize=(12.0, 4.8), layout="constrained")
     plot_posterior_bands(result, axes=fig.subplots(1, 2))
     written.append(_save(fig, out / "compute_optimal.png", dpi))
-    return written
+    return {name: captions[name] for name in written}
 
 
 def _save(fig, path: Path, dpi: int) -> str:
@@ -206,7 +213,7 @@ def _with_interval(plan: pd.DataFrame, i: int, name: str, fmt: Callable[[float],
     return value
 
 
-def _markdown(result: FitResult, plan: pd.DataFrame, figures: list[str], title: str) -> str:
+def _markdown(result: FitResult, plan: pd.DataFrame, figures: Mapping[str, str], title: str) -> str:
     lines = [f"# {title}", "", f"Written by scalinglaws {__version__}.", ""]
     lines += _fitted_section(result)
     lines += _parameters_section(result)
@@ -376,11 +383,12 @@ def plan_notes(result: FitResult, plan: pd.DataFrame) -> list[str]:
     return notes
 
 
-def _figures_section(figures: list[str]) -> list[str]:
+def _figures_section(figures: Mapping[str, str]) -> list[str]:
+    """Each figure with its caption (file name -> caption, as written)."""
     lines = ["## Figures", ""]
-    for name in figures:
+    for name, caption in figures.items():
         alt = name.removesuffix(".png").replace("_", " ")
-        lines += [f"![{alt}]({name})", "", f"*{FIGURES[name]}*", ""]
+        lines += [f"![{alt}]({name})", "", f"*{caption}*", ""]
     if "parity.png" not in figures:
         lines += ["The fit carries no runs, so the figures of the data are left out.", ""]
     return lines

@@ -15,8 +15,10 @@ or saved here.
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -151,26 +153,176 @@ def isoflop_slices(
     Runs whose log10 C lie within ``tol_decades`` of a neighbour form one group; groups
     with at least ``min_runs`` runs spanning no more than ``5 * tol_decades`` are slices
     (a wider chain is a scatter of budgets, not a slice). At most ``max_slices`` are kept,
-    spread evenly over log C.
+    spread evenly over log C. :func:`isoflop_omitted` lists the groups left out and why.
 
     Returns:
         ``[(budget C (geometric mean of the group), row indices), ...]`` by increasing C.
     """
+    return _isoflop_groups(compute, tol_decades, min_runs, max_slices)[0]
+
+
+@dataclass(frozen=True)
+class OmittedBudget:
+    """A group of runs at nearly one compute that :func:`isoflop_slices` leaves out.
+
+    Attributes:
+        budget: Geometric mean of the group's compute C, in FLOPs.
+        n_runs: Runs in the group.
+        c_min: Smallest compute in the group, in FLOPs.
+        c_max: Largest compute in the group, in FLOPs.
+        reason: ``"few_runs"`` (fewer than ``min_runs`` runs), ``"spread"`` (a chain of
+            runs spanning more than ``5 * tol_decades`` decades of C, not one budget) or
+            ``"max_slices"`` (a slice dropped to keep at most ``max_slices``).
+    """
+
+    budget: float
+    n_runs: int
+    c_min: float
+    c_max: float
+    reason: str
+
+
+def isoflop_omitted(
+    compute: Any,
+    *,
+    tol_decades: float = 0.02,
+    min_runs: int = 5,
+    max_slices: int = 6,
+) -> list[OmittedBudget]:
+    """The groups of runs that :func:`isoflop_slices` (same arguments) does not return.
+
+    Returns:
+        One :class:`OmittedBudget` per group left out, by increasing budget; ``[]`` when
+        every group became a slice.
+    """
+    return _isoflop_groups(compute, tol_decades, min_runs, max_slices)[1]
+
+
+def _isoflop_groups(
+    compute: Any, tol_decades: float, min_runs: int, max_slices: int
+) -> tuple[list[tuple[float, np.ndarray]], list[OmittedBudget]]:
+    """The slices of :func:`isoflop_slices` and the groups left out of them."""
     c = np.asarray(compute, dtype=float)
     if c.size == 0:
-        return []
+        return [], []
     order = np.argsort(c)
     logc = np.log10(c[order])
     cuts = np.flatnonzero(np.diff(logc) > tol_decades) + 1
     slices = []
+    omitted = []
     for idx in np.split(np.arange(c.size), cuts):
         lc = logc[idx]
+        budget = float(10 ** lc.mean())
         if idx.size >= min_runs and lc[-1] - lc[0] <= 5 * tol_decades:
-            slices.append((float(10 ** lc.mean()), np.sort(order[idx])))
+            slices.append((budget, np.sort(order[idx])))
+            continue
+        reason = "few_runs" if idx.size < min_runs else "spread"
+        omitted.append(
+            OmittedBudget(budget, int(idx.size), float(10 ** lc[0]), float(10 ** lc[-1]), reason)
+        )
     if len(slices) > max_slices:
         pick = np.unique(np.round(np.linspace(0, len(slices) - 1, max_slices)).astype(int))
+        for i in sorted(set(range(len(slices))) - set(pick.tolist())):
+            b, rows = slices[i]
+            cr = c[rows]
+            omitted.append(
+                OmittedBudget(b, int(rows.size), float(cr.min()), float(cr.max()), "max_slices")
+            )
         slices = [slices[i] for i in pick]
-    return slices
+    return slices, sorted(omitted, key=lambda o: o.budget)
+
+
+def _flops_text(c: float) -> str:
+    """A FLOP count as plain text with three significant digits: ``3.16e18``, ``1e21``."""
+    exp = math.floor(math.log10(c))
+    mant = float(f"{c / 10**exp:.3g}")
+    if mant >= 10:  # 9.999e18 rounds up to the next power of ten
+        exp, mant = exp + 1, 1.0
+    return f"{mant:g}e{exp}"
+
+
+def _budget_list(budgets: Sequence[float], limit: int = 6) -> str:
+    """``"1e18, 3e18 FLOPs"``; past ``limit`` values, ``"1e18, ... FLOPs and 4 more"``."""
+    shown = ", ".join(_flops_text(c) for c in budgets[:limit])
+    more = len(budgets) - limit
+    return f"{shown} FLOPs and {more} more" if more > 0 else f"{shown} FLOPs"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _omission_note(
+    omitted: Sequence[OmittedBudget], n_drawn: int, min_runs: int, max_slices: int
+) -> str:
+    """One sentence naming the groups of runs left out of the isoFLOP profiles, and why."""
+    parts = []
+    few = [o.budget for o in omitted if o.reason == "few_runs"]
+    if few:
+        parts.append(
+            f"{_plural(len(few), 'budget')} with fewer than {min_runs} runs ({_budget_list(few)})"
+        )
+    dropped = [o.budget for o in omitted if o.reason == "max_slices"]
+    if dropped:
+        found = n_drawn + len(dropped)
+        parts.append(
+            f"{len(dropped)} of {found} budgets with {min_runs} or more runs, as at most "
+            f"{max_slices} are drawn ({_budget_list(dropped)})"
+        )
+    for o in omitted:
+        if o.reason == "spread":
+            parts.append(
+                f"{o.n_runs} runs spread from {_flops_text(o.c_min)} to "
+                f"{_flops_text(o.c_max)} FLOPs (not one budget)"
+            )
+    return f"Not drawn: {'; '.join(parts)}." if parts else ""
+
+
+def isoflop_profiles_note(
+    result: FitResult,
+    *,
+    runs: pd.DataFrame | None = None,
+    k: float | None = None,
+    tol_decades: float = 0.02,
+) -> str:
+    """The note :func:`plot_isoflop_profiles` writes under its figure with default budgets.
+
+    It names the budgets in the runs that the figure does not draw and why (see
+    :func:`isoflop_omitted`), or says that no budget has enough runs for a slice and the
+    curves sit at budgets spaced over the runs' compute instead.
+
+    Args:
+        result: A fitted Chinchilla-form law.
+        runs: Runs drawn (default: the runs fitted).
+        k: FLOPs per parameter per token (default: the fit's).
+        tol_decades: As in :func:`plot_isoflop_profiles`.
+
+    Returns:
+        The note, one sentence; ``""`` when every budget in the runs is drawn or there
+        are no runs.
+    """
+    data = _runs_of(result, runs, _k_of(result, k))
+    if data is None:
+        return ""
+    return _profiles_note(data, tol_decades)
+
+
+#: Fewest runs of an isoFLOP slice, and most slices, in the profiles' default budgets.
+_PROFILE_MIN_RUNS = 5
+_PROFILE_MAX_SLICES = 6
+
+
+def _profiles_note(data: pd.DataFrame, tol_decades: float) -> str:
+    min_runs, max_slices = _PROFILE_MIN_RUNS, _PROFILE_MAX_SLICES
+    slices, omitted = _isoflop_groups(data["C"], tol_decades, min_runs, max_slices)
+    if not slices and len(data):
+        c = data["C"].to_numpy(dtype=float)
+        return (
+            f"No budget has {min_runs} or more runs within {tol_decades:g} decades of "
+            f"compute; curves at 4 budgets spaced evenly in log C from "
+            f"{_flops_text(c.min())} to {_flops_text(c.max())} FLOPs."
+        )
+    return _omission_note(omitted, len(slices), min_runs, max_slices)
 
 
 # ---------------------------------------------------------------------- figures
@@ -216,9 +368,7 @@ def plot_loss_contours(
     n = np.geomspace(*n_range, 240)
     _draw_loss_surface(ax, params, n, np.geomspace(*d_range, 240))
     if budgets is None:
-        budgets = _contour_budgets(
-            runs, kk * n_range[0] * d_range[0], kk * n_range[1] * d_range[1]
-        )
+        budgets = _contour_budgets(runs, kk * n_range[0] * d_range[0], kk * n_range[1] * d_range[1])
     for i, c in enumerate(budgets):
         _draw_isoflop_line(ax, params, c, kk, n, n_range, d_range, first=i == 0)
     _draw_frontier(ax, params, kk, n_range, d_range)
@@ -355,6 +505,8 @@ def plot_isoflop_profiles(
     For each budget C the law's curve is L(N, C/(kN)) = E + A N^-alpha + B (C/(kN))^-beta,
     with its minimum at N_opt(C) marked (Hoffmann et al. 2022, arXiv 2203.15556,
     Figure 3). Runs within ``tol_decades`` of a budget (in log10 C) are drawn with it.
+    With the default budgets, a note under the x-axis label names the budgets in the runs
+    that are not drawn and why (:func:`isoflop_profiles_note`).
 
     Args:
         result: A fitted Chinchilla-form law.
@@ -367,11 +519,13 @@ def plot_isoflop_profiles(
         ax: Axes to draw on; a new figure when ``None``.
 
     Returns:
-        The Axes; each law curve is labelled ``"C = ... FLOPs"``.
+        The Axes; each law curve is labelled ``"C = ... FLOPs"``; the note, when there is
+        one, is the Axes text with gid ``"isoflop-omitted"``.
     """
     params = _point_params(result)
     kk = _k_of(result, k)
     data = _runs_of(result, runs, kk)
+    note = _profiles_note(data, tol_decades) if budgets is None and data is not None else ""
     budgets = _profile_budgets(data, budgets, tol_decades)
     if n_range is None:
         if data is not None:
@@ -402,6 +556,20 @@ def plot_isoflop_profiles(
         fontsize=10,
     )
     ax.legend(fontsize=8, loc="upper right", title="compute budget", title_fontsize=8)
+    if note:
+        # under the x-axis label, so it stays clear of the data and the layout makes room
+        ax.annotate(
+            textwrap.fill(note, 110),
+            xy=(0.5, 0.0),
+            xycoords=ax.xaxis.label,
+            xytext=(0, -4),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            color="0.2",
+            gid="isoflop-omitted",
+        )
     return ax
 
 
@@ -410,7 +578,16 @@ def _profile_budgets(
 ) -> list[float]:
     """The given budgets, else the runs' isoFLOP slices, else four decades around them."""
     if budgets is None:
-        slices = isoflop_slices(data["C"], tol_decades=tol_decades) if data is not None else []
+        slices = (
+            isoflop_slices(
+                data["C"],
+                tol_decades=tol_decades,
+                min_runs=_PROFILE_MIN_RUNS,
+                max_slices=_PROFILE_MAX_SLICES,
+            )
+            if data is not None
+            else []
+        )
         if slices:
             budgets = [c for c, _ in slices]
         elif data is not None:
