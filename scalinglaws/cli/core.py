@@ -375,7 +375,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.report:
         from scalinglaws.report import write_report
 
-        common.progress(args, f"writing the report to {str(args.report).rstrip('/') or '/'}/")
+        common.progress(args, f"writing the report to {str(args.report).rstrip('/')}/")
         report_path = write_report(result, args.report, budgets=list(DEMO_BUDGETS))
     cols = ["C", "N_opt", "D_opt", "tokens_per_param", "loss"]
     if result.uncertainty.draws:
@@ -513,7 +513,15 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p.add_argument("fit", help="fitted law record (JSON)")
     p.add_argument("--N", type=float, nargs="+", help="parameters")
     p.add_argument("--D", type=float, nargs="+", help="tokens")
-    p.add_argument("--input", action="append", metavar="NAME=V1,V2", help="any other law input")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=V1,V2",
+        help="a law input other than N and D, as its name and comma-separated positive "
+        "numbers; repeat for each such input, e.g. --input N_avg=1e9,2e9 --D 2e10 for a "
+        "record of fit avgparams. An input given one value is used for every row; inputs "
+        "with several values need the same number of values",
+    )
     _add_no_calibration(p)
     common.add_common(p)
     p.set_defaults(func=_predict)

@@ -265,7 +265,14 @@ def register(sub: Any, fit_sub: Any, plan_sub: Any) -> None:
     p.add_argument(
         "--dense-remainder", type=float, default=0.0, help="parameters never pruned (added)"
     )
-    p.add_argument("--csv", metavar="PATH", help="write the per-step density as CSV")
+    p.add_argument(
+        "--csv",
+        metavar="PATH",
+        help="also write a CSV file with one row per training step: step (from 0), density "
+        "(fraction of prunable weights non-zero during the step), compute_fraction_before "
+        "(share of the training compute spent before the step) and, with --dense-params, "
+        "nonzero_params (density x N0 + --dense-remainder)",
+    )
     common.add_common(p)
     p.set_defaults(func=_schedule)
 

@@ -69,8 +69,8 @@ def register(sub: Any, fit_sub: Any = None, plan_sub: Any = None) -> None:
     rule.add_argument(
         "--leave-one-budget-out",
         action="store_true",
-        help="hold out each isoFLOP budget (slice of equal C) in turn, fit on the others and "
-        "report errors and coverage per budget",
+        help="hold out each isoFLOP budget (the runs with exactly equal C) in turn, fit on "
+        "the other runs and report errors and coverage per budget; needs 2 or more budgets",
     )
     common.add_run_options(p)
     p.add_argument(
