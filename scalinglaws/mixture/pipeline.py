@@ -217,7 +217,7 @@ class CMRFit:
             c = self.cmr[self.cmr["model"] == model].iloc[0]
             lines.append("")
             lines.append(
-                f"  {model}: R = {c['alpha4']:.6g} * T^{c['s4']:.6g} {_signed(c['beta3'], '.6g')}   "
+                f"  {model}: R = {c['alpha4']:.6g} * T^{c['s4']:.6g} {signed_term(c['beta3'], '.6g')}   "
                 f"({int(c['n_points'])} points, {c['status']})"
             )
             lines.append(
@@ -636,9 +636,7 @@ def _curve_uncertainty(b: _CurveBatch, fitted: pd.DataFrame, st: CMRSettings, rn
 def _bootstrap_draws(b: _CurveBatch, fitted: pd.DataFrame, samples: int, rng):
     theta = np.stack(fitted["theta"].to_numpy())
     delta = fitted["delta"].to_numpy(dtype=float)
-    th, status = bootstrap_curves(
-        b.law, b.x, b.y, b.mask, theta, delta, samples=samples, rng=rng
-    )
+    th, status = bootstrap_curves(b.law, b.x, b.y, b.mask, theta, delta, samples=samples, rng=rng)
     dn = _paper_keys(b.split, b.law.to_natural_host(th))
     out, msgs = {}, []
     for i, ((model, r), _) in enumerate(b.groups):
@@ -1166,7 +1164,11 @@ def fit_cmr_points(t: np.ndarray, ratio: np.ndarray, weight: np.ndarray) -> dict
         max_iter=CMR_MAX_ITER,
         covariance=False,
     )
-    return {**{k: res.params[k] for k in CMR_KEYS}, "objective": res.objective, "status": res.status}
+    return {
+        **{k: res.params[k] for k in CMR_KEYS},
+        "objective": res.objective,
+        "status": res.status,
+    }
 
 
 def file_sha256(path: str) -> str:
@@ -1178,6 +1180,10 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _signed(value: float, fmt: str) -> str:
-    """``+ 0.12`` or ``- 0.12``: a term appended to a formula (never ``+ -0.12``)."""
+def signed_term(value: float, fmt: str) -> str:
+    """``+ 0.12`` or ``- 0.12``: a term appended to a formula (never ``+ -0.12``).
+
+    The one definition: :meth:`CMRFit.report` and the legends of
+    :mod:`scalinglaws.plotting.mixture` both use it.
+    """
     return f"{'-' if value < 0 else '+'} {abs(value):{fmt}}"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scalinglaws.mixture.pipeline import CMRFit
+from scalinglaws.mixture.pipeline import CMRFit, signed_term
 
 
 def _axes(ax):
@@ -85,7 +85,7 @@ def plot_loss_ratio(fit: CMRFit, model: str, *, split: str = "general", ax=None)
             rr,
             p["alpha_R"] * rr ** p["s_R"] + p["beta_R"],
             color="C1",
-            label=f"L(R) = {p['alpha_R']:.3g} R^{p['s_R']:.3g} {_signed(p['beta_R'], '.4g')}",
+            label=f"L(R) = {p['alpha_R']:.3g} R^{p['s_R']:.3g} {signed_term(p['beta_R'], '.4g')}",
         )
     base = fit.baselines[(model, split)]
     if split == "general":
@@ -132,7 +132,7 @@ def plot_cmr_law(
             t,
             np.clip(c["alpha4"] * tu ** c["s4"] + c["beta3"], 0, 1),
             color="C0",
-            label=f"R = {c['alpha4']:.3g} T^{c['s4']:.3g} {_signed(c['beta3'], '.3g')}",
+            label=f"R = {c['alpha4']:.3g} T^{c['s4']:.3g} {signed_term(c['beta3'], '.3g')}",
         )
     draws = fit.cmr_draws.get(model)
     if draws:
@@ -169,8 +169,3 @@ def plot_cmr_law(
     ax.set_title(f"{model}: CMR scaling law")
     ax.legend(fontsize="small")
     return ax
-
-
-def _signed(value: float, fmt: str) -> str:
-    """``+ 0.12`` or ``- 0.12``: a term appended to a formula (never ``+ -0.12``)."""
-    return f"{'-' if value < 0 else '+'} {abs(value):{fmt}}"

@@ -1,6 +1,7 @@
 """Real data: Approach 2 on Porian et al. 2024's isoFLOP points (arXiv 2406.19146).
 
-Skipped when ../shared/data is absent. Reference exponents: the paper's main summary table.
+Skipped when ../shared/data is absent (the weighting tests at the end use a synthetic table
+in the released layout and always run). Reference exponents: the paper's main summary table.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalinglaws.approaches import approach2
 from scalinglaws.approaches.porian import (
     PORIAN_2024_A,
     PORIAN_2024_STEPS,
     porian_approach2,
     porian_main_settings,
+    porian_runs,
     porian_settings,
 )
 from scalinglaws.errors import RunLogError
@@ -95,3 +98,82 @@ def test_whole_slice_parabola_is_not_good_enough(porian_csv):
     ref = np.array([r[0] for r in PORIAN_2024_A["rw"]])
     # Measured 0.050 off at the warmup step; a whole-slice parabola is the wrong tool here.
     assert np.max(np.abs(table.sort_values("step")["a"].to_numpy() - ref)) > TOLERANCE
+
+
+# ---- weighting pinned (no ../shared data: a synthetic table in the released layout) -------
+@functools.cache
+def _synthetic_porian_table() -> pd.DataFrame:
+    """The five main-table settings of one dataset, each on the same simulated isoFLOPs."""
+    import scalinglaws as sl
+    from scalinglaws.simulate import isoflop_design, simulate_runs
+
+    design = isoflop_design([1e18, 1e19, 1e20, 1e21], 7)
+    runs = simulate_runs(sl.laws.chinchilla(), sl.laws.HOFFMANN_2022, design, noise=0.002, seed=1)
+    parts = [
+        pd.DataFrame(
+            {
+                "source_file": "synthetic.csv",
+                "config_index": i,
+                "dataset": "rw",
+                "hparams": hparams,
+                "warmup": warmup,
+                "decay": decay,
+                "param_count": param_count,
+                "loss_type": loss_type,
+                "flops": runs["C"],
+                "n": runs["N"],
+                "t": runs["D"],
+                "loss": runs["loss"],
+            }
+        )
+        for i, (_, hparams, warmup, decay, param_count, loss_type) in enumerate(PORIAN_2024_STEPS)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _spy_weightings(monkeypatch, default: str) -> list[str]:
+    """Make ``default`` the library's Approach-2 weighting and record the weighting every
+    fit of :func:`porian_approach2` actually used."""
+    import scalinglaws.approaches.isoflop as isoflop
+    import scalinglaws.approaches.porian as porian
+
+    monkeypatch.setattr(isoflop, "DEFAULT_WEIGHTING", default)
+    real, seen = porian.approach2, []
+
+    def spy(*args, **kwargs):
+        res = real(*args, **kwargs)
+        seen.append(res.options["weighting"])
+        return res
+
+    monkeypatch.setattr(porian, "approach2", spy)
+    return seen
+
+
+@pytest.mark.parametrize("default", ["unweighted", "capped"])
+@pytest.mark.parametrize("method", ["akima", "local", "parabola"])
+def test_porian_procedure_weights_by_inverse_variance_whatever_the_default(
+    monkeypatch, method, default
+):
+    """Porian et al. weight each budget by 1/sd(log N*)^2; the library's default may differ."""
+    seen = _spy_weightings(monkeypatch, default)
+    table = porian_approach2(_synthetic_porian_table(), datasets=("rw",), method=method)
+    assert len(table) == len(PORIAN_2024_STEPS)
+    assert seen == ["inverse-variance"] * len(PORIAN_2024_STEPS)
+    # The patched default is live: a plain Approach 2 call on one setting's runs takes it.
+    one = porian_runs(_synthetic_porian_table(), "synthetic.csv", 0)
+    assert approach2(one, method="local").options["weighting"] == default
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ({"weighting": "capped"}, "capped"),
+        ({"weighting": "unweighted"}, "unweighted"),
+        ({"weighted": False}, "unweighted"),
+        ({"weighted": True}, "inverse-variance"),
+    ],
+)
+def test_porian_procedure_honours_an_explicit_weighting(monkeypatch, given, used):
+    seen = _spy_weightings(monkeypatch, "capped")
+    porian_approach2(_synthetic_porian_table(), datasets=("rw",), method="local", **given)
+    assert seen == [used] * len(PORIAN_2024_STEPS)

@@ -115,3 +115,26 @@ def test_cli_unknown_weighting_is_one_line_exit_2(log_csv, capsys):
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("scalinglaws: error:"), out.err
     assert "--weighting" in lines[0] and "Traceback" not in out.err + out.out
+
+
+def test_cli_json_carries_approach2_prefactors(log_csv, capsys):
+    """Approach 2's row in ``approaches --json`` carries G_N and G_D, and they are the
+    prefactors of its own plan: N_opt = G_N C^a and D_opt = G_D C^b at each budget."""
+    budgets = [1e21, 1e23]
+    argv = ["approaches", str(log_csv), "--budgets", *map(str, budgets), "--approach", "2"]
+    assert main([*argv, "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    (a2,) = payload["summary"]["approaches"]
+    assert a2["approach"].startswith("2")
+    for key in ("G_N", "G_N_lo", "G_N_hi", "G_D", "G_D_lo", "G_D_hi"):
+        assert isinstance(a2[key], float) and np.isfinite(a2[key]) and a2[key] > 0, (key, a2)
+    assert a2["G_N_lo"] < a2["G_N_hi"] and a2["G_D_lo"] < a2["G_D_hi"]
+    rows = payload["rows"]
+    assert [r["C"] for r in rows] == budgets
+    for row in rows:
+        assert row["approach"] == a2["approach"]
+        assert (row["G_N"], row["G_D"]) == (a2["G_N"], a2["G_D"])
+        # rel 1e-12: the same float64 product (predict's G C^exponent), and JSON keeps
+        # every float's shortest round-trip repr, so only the last bit may differ.
+        assert row["N_opt"] == pytest.approx(a2["G_N"] * row["C"] ** a2["a"], rel=1e-12)
+        assert row["D_opt"] == pytest.approx(a2["G_D"] * row["C"] ** a2["b"], rel=1e-12)
