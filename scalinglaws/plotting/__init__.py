@@ -1,7 +1,10 @@
 """Figures: every function takes ``ax=None`` (or ``axes=None``) and returns its Axes."""
 
 from scalinglaws.plotting.chinchilla import (
+    OmittedBudget,
     compute_optimal_curve,
+    isoflop_omitted,
+    isoflop_profiles_note,
     isoflop_slices,
     optimal_allocation,
     plot_compute_optimal,
@@ -24,7 +27,10 @@ __all__ = [
     "plot_density_schedules",
     "plot_loss_vs_avgparams",
     "plot_sparsity_frontier",
+    "OmittedBudget",
     "compute_optimal_curve",
+    "isoflop_omitted",
+    "isoflop_profiles_note",
     "isoflop_slices",
     "optimal_allocation",
     "plot_compute_optimal",
