@@ -370,3 +370,33 @@ def test_fit_cmr_takes_column_and_where(capsys, tmp_path):
     other.write_text(json.dumps(rec))
     code, out, err = run_cli(["check", other, "--json", "--quiet"], capsys)
     assert code == 1 and json.loads(out)["rows"][0]["status"] == "DRIFT"
+
+
+@pytest.mark.slow  # two avgparams fits and a refit (~20 s)
+def test_fit_avgparams_takes_where_and_records_it(capsys, tmp_path):
+    """``fit avgparams --where`` fits the selected runs, and its record replays the
+    selection: ``check`` refits the same 61 runs (the 4 cubic-schedule runs of 65 left out)."""
+    import shutil
+
+    # check reads data only under the record's folder: a copy of the log and its counts.
+    shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "sparse", tmp_path / "sparse")
+    runs = tmp_path / "sparse" / "runs.csv"
+    record = tmp_path / "avg.json"
+    code, out, err = run_cli(
+        [
+            "fit", "avgparams", runs, "--where", "schedule != 'cubic'", "--json", "--quiet",
+            "--out", record,
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(record.read_text())["data"]["load_options"]["where"] == (
+        "schedule != 'cubic'"
+    )
+    assert json.loads(record.read_text())["data"]["n_runs"] == 61
+    code, out, err = run_cli(["check", record, "--json", "--quiet"], capsys)
+    assert code == 0, err + out
+    code, out, err = run_cli(
+        ["fit", "avgparams", runs, "--where", "schedule == 'nope'", "--quiet"], capsys
+    )
+    assert code == 2 and err.count("\n") == 1 and "schedule == 'nope'" in err
