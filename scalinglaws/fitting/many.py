@@ -298,22 +298,27 @@ def _curve_covariance(law: Law, jac: np.ndarray, w: np.ndarray, resid: np.ndarra
 def _fit_compiled(law: Law, grid, inputs, target, w, delta0, top_k, max_iter, auto, with_jac):
     """Search, polish, optional scale-aware refit and the Jacobian at the optimum.
 
-    Two compiled calls (search and polish of the pilot; the refit with the scale-aware
-    thresholds, when ``auto``), each cached on the law, the options and the shapes, so a
-    second call with the same shapes neither traces nor compiles; the robust thresholds
-    between them are a few medians on the host.
+    With a fixed threshold one compiled call (search and polish). With ``auto`` three
+    calls of two programs: the grid search, the pilot's polish with the least-squares
+    threshold, and the refit with the scale-aware thresholds (the same polish program);
+    each is cached on the law, the options and the shapes, so a second call with the same
+    shapes neither traces nor compiles; the robust thresholds between them are a few
+    medians on the host.
     """
-    theta, fval, status, th, resid, jac = _search_polish(
-        law, grid, inputs, target, w, delta0, top_k, max_iter, with_jac and not auto
-    )
-    deltas = np.asarray(delta0)
-    if auto:
-        deltas = _robust_delta(np.asarray(resid), np.asarray(w), np.asarray(target), law.residual)
-        # Refit from every polished pilot start with the scale-aware threshold; keep the
-        # best.
-        theta, fval, status, resid, jac = _refit(
-            law, th, inputs, target, w, deltas, max_iter, with_jac
+    if not auto:
+        theta, fval, status, _, resid, jac = _search_polish(
+            law, grid, inputs, target, w, delta0, top_k, max_iter, with_jac
         )
+        return theta, fval, status, np.asarray(delta0), resid if with_jac else None, jac
+    # The pilot's polish and the refit are one program (same shapes and options), so a
+    # fresh process compiles the Newton polish once, not twice.
+    starts = _search_starts(law, grid, inputs, target, w, delta0, top_k)
+    _, _, _, th, resid, _ = _refit(law, starts, inputs, target, w, delta0, max_iter, with_jac)
+    deltas = _robust_delta(np.asarray(resid), np.asarray(w), np.asarray(target), law.residual)
+    # Refit from every polished pilot start with the scale-aware threshold; keep the best.
+    theta, fval, status, _, resid, jac = _refit(
+        law, th, inputs, target, w, deltas, max_iter, with_jac
+    )
     return theta, fval, status, deltas, resid if with_jac else None, jac
 
 
@@ -340,24 +345,39 @@ def _search_polish(law: Law, grid, inputs, target, w, delta, top_k, max_iter, ja
     Returns ``(theta, fval, status, polished starts (C, top_k, P), residuals, Jacobian)``
     (Jacobian ``None`` unless ``jacobian``).
     """
-    thetas, obj = jax.vmap(lambda xi, yi, wi, di: varpro_search(law, grid, xi, yi, wi, di))(
-        inputs, target, w, delta
-    )
-    order = jnp.argsort(obj, axis=1)[:, :top_k]
-    starts = jnp.take_along_axis(thetas, order[:, :, None], axis=1)
+    starts = _grid_starts(law, grid, inputs, target, w, delta, top_k)
     th, fv, st, _ = _polish_curves(law, starts, inputs, target, w, delta, max_iter)
     theta, fval, status = _best(th, fv, st)
     resid, jac = _residuals_and_jacobian(law, theta, inputs, target, jacobian)
     return theta, fval, status, th, resid, jac
 
 
+def _grid_starts(law: Law, grid, inputs, target, w, delta, top_k):
+    """Each curve's ``top_k`` best grid points of the variable-projection search."""
+    thetas, obj = jax.vmap(lambda xi, yi, wi, di: varpro_search(law, grid, xi, yi, wi, di))(
+        inputs, target, w, delta
+    )
+    order = jnp.argsort(obj, axis=1)[:, :top_k]
+    return jnp.take_along_axis(thetas, order[:, :, None], axis=1)
+
+
+@cached_jit(static_argnames=("law", "top_k"))
+def _search_starts(law: Law, grid, inputs, target, w, delta, top_k):
+    """:func:`_grid_starts` alone (the pilot of ``delta="auto"``, polished by
+    :func:`_refit`)."""
+    return _grid_starts(law, grid, inputs, target, w, delta, top_k)
+
+
 @cached_jit(static_argnames=("law", "max_iter", "jacobian"))
 def _refit(law: Law, starts, inputs, target, w, delta, max_iter, jacobian):
-    """Polish ``(C, S, P)`` starts with per-curve thresholds; keep each curve's best."""
+    """Polish ``(C, S, P)`` starts with per-curve thresholds; keep each curve's best.
+
+    Returns ``(theta, fval, status, polished starts (C, S, P), residuals, Jacobian)``.
+    """
     th, fv, st, _ = _polish_curves(law, starts, inputs, target, w, delta, max_iter)
     theta, fval, status = _best(th, fv, st)
     resid, jac = _residuals_and_jacobian(law, theta, inputs, target, jacobian)
-    return theta, fval, status, resid, jac
+    return theta, fval, status, th, resid, jac
 
 
 def _best(th, fv, st):
