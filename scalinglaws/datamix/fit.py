@@ -574,6 +574,21 @@ def _law_domain(
     return DomainModel(domain=domain, kind="law", fit=res, noise=noise, n_runs=int(keep.sum()))
 
 
+def _shared_run_noise(models: Mapping[str, DomainModel], uncertainty: str) -> str | None:
+    """The caveat of Laplace or posterior draws on checkpoints of fewer runs (each law's
+    rows are one run's checkpoints; see
+    :func:`scalinglaws.uncertainty._data.shared_run_noise_note`), or ``None``."""
+    from scalinglaws.uncertainty._data import fit_data, shared_run_noise_note
+
+    if uncertainty not in ("laplace", "bayes"):
+        return None
+    fit = next((m.fit for m in models.values() if m.kind == "law"), None)
+    if fit is None or fit.data is None:
+        return None
+    method = "Laplace" if uncertainty == "laplace" else "The posterior"
+    return shared_run_noise_note(fit_data(fit, "the mixture law"), method, len(fit.law.params))
+
+
 def _gp_domain(
     runs: MixtureRuns, domain: str, seed: int, options: Mapping[str, Any]
 ) -> DomainModel:
@@ -824,6 +839,8 @@ def fit_datamix(
     )
     if note := out.transfer_note():
         notes.append(note)
+    if caveat := _shared_run_noise(models, uncertainty):
+        notes.append(caveat)
     bad = [d for d, m in models.items() if m.kind == "law" and not m.fit.converged]
     if bad:
         notes.append(

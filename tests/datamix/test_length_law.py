@@ -154,6 +154,15 @@ def test_nested_intervals_cover_the_truth_over_seeds():
     assert min(rates.values()) >= 0.7, rates
 
 
+def test_laplace_on_checkpoints_says_they_share_the_run(nested):
+    """Each run's 3 checkpoints are rows of one run: the Laplace draws treat them as
+    independent, and the fit says so (the simulator draws them independently, so here the
+    caveat costs nothing; real checkpoints share the run's deviation)."""
+    text = " ".join(nested.warnings)
+    assert "treats the 144 rows as independent" in text
+    assert "checkpoints of 48 runs" in text
+
+
 def test_steps_are_the_length_when_the_runs_have_no_tokens(study):
     """A step column stands for D (the law input is named D either way), with its own
     reference; the fit records which column it used."""
