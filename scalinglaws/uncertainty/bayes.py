@@ -5,7 +5,7 @@ Model (for a law with parameters theta on the internal scale, residuals r_i(thet
     theta_j ~ Normal(prior_loc_j, prior_scale_j) truncated to the spec's bounds
     log sigma ~ Normal(log sigma0, 2),    sigma0 = 1.4826 * MAD of the point-fit residuals
     nu        fixed (default 3), or learned: nu ~ Gamma(2, 0.1) truncated to nu > 1
-    r_i(theta) ~ StudentT(nu, 0, sigma)   independently over runs
+    r_i(theta) ~ StudentT(nu, 0, sigma)   independently over the rows
 
 For Chinchilla the residuals are log-loss residuals log L_hat - log L (the priors are the
 ParamSpec values: log E ~ N(0.5, 1), log A ~ N(6, 4), log B ~ N(7, 4), alpha and beta ~
@@ -15,6 +15,11 @@ outlying runs from dragging the fit, as the Huber objective does for the point f
 is the heaviest tail with a finite variance; on the 245-run Epoch file (which holds a few
 badly digitised points) it gave no divergent transitions in 6 of 6 seeds, where nu = 5
 gave some in 1 of 3.
+
+Rows that are checkpoints of fewer runs are not independent (a run's checkpoints share
+its deviation): the posterior then leaves that shared part out, its intervals are likely
+too narrow, and a warning says so (:func:`~scalinglaws.uncertainty._data.shared_run_noise_note`;
+the Laplace approximation has the same caveat, the bootstrap by run does not).
 
 Sampling happens in whitened coordinates z: every bounded parameter is first mapped to
 the real line (log for a one-sided bound, logit for an interval), giving u, and then

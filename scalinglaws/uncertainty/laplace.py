@@ -12,6 +12,10 @@ fit theta_hat, on the internal scale (logs of log-scale parameters) where the po
 is closest to Gaussian (MacKay 1992, doi:10.1162/neco.1992.4.3.448). When that Hessian is
 not positive definite (the Huber optimum is not the least-squares optimum), the
 Gauss-Newton matrix J^T W J / sigma^2 is used instead and ``extra["hessian"]`` says so.
+
+The sum treats the rows as independent. Rows that are checkpoints of fewer runs share each
+run's deviation, which it leaves out: the intervals are then likely too narrow, and a
+warning says so (the bootstrap by run resamples whole runs instead).
 """
 
 from __future__ import annotations
