@@ -575,18 +575,16 @@ def _law_domain(
 
 
 def _shared_run_noise(models: Mapping[str, DomainModel], uncertainty: str) -> str | None:
-    """The caveat of Laplace or posterior draws on checkpoints of fewer runs (each law's
-    rows are one run's checkpoints; see
-    :func:`scalinglaws.uncertainty._data.shared_run_noise_note`), or ``None``."""
-    from scalinglaws.uncertainty._data import fit_data, shared_run_noise_note
+    """The caveat of Laplace or posterior draws on checkpoints of fewer runs (see
+    :func:`scalinglaws.uncertainty.shared_run_noise`), or ``None``."""
+    from scalinglaws.uncertainty import shared_run_noise
 
     if uncertainty not in ("laplace", "bayes"):
         return None
     fit = next((m.fit for m in models.values() if m.kind == "law"), None)
-    if fit is None or fit.data is None:
+    if fit is None:
         return None
-    method = "Laplace" if uncertainty == "laplace" else "The posterior"
-    return shared_run_noise_note(fit_data(fit, "the mixture law"), method, len(fit.law.params))
+    return shared_run_noise(fit, "Laplace" if uncertainty == "laplace" else "The posterior")
 
 
 def _gp_domain(

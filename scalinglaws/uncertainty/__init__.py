@@ -22,6 +22,7 @@ GPU; NUTS on a few hundred runs is latency-bound and faster on the CPU (parallel
 need ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` set before JAX starts).
 """
 
+from scalinglaws.uncertainty._data import shared_run_noise
 from scalinglaws.uncertainty.attach import METHODS, attach, fit
 from scalinglaws.uncertainty.bayes import sample_posterior, to_inference_data
 from scalinglaws.uncertainty.bootstrap import bootstrap, resample_weights
@@ -46,6 +47,7 @@ from scalinglaws.uncertainty.sharding import batch_mesh, replicate, shard_rows
 from scalinglaws.uncertainty.summary import summarize, thin, thin_uncertainty
 
 __all__ = [
+    "shared_run_noise",
     "bootstrap_curves",
     "resample_curve_weights",
     "METHODS",

@@ -78,6 +78,17 @@ def shared_run_noise_note(data: FitData, method: str, n_params: int) -> str | No
     )
 
 
+def shared_run_noise(result: FitResult, method: str) -> str | None:
+    """:func:`shared_run_noise_note` for a fit's own rows (``None`` without its data).
+
+    ``method`` names the row-wise method in the message (``"Laplace"``,
+    ``"The posterior"``).
+    """
+    if result.data is None:
+        return None
+    return shared_run_noise_note(fit_data(result, method), method, len(result.law.params))
+
+
 def point_internal(result: FitResult) -> np.ndarray:
     """The point fit as an internal parameter vector (logs for log-scale parameters).
 
