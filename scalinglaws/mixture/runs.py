@@ -67,14 +67,9 @@ def select_curves(
     if not columns and where is None:
         return source, []
     table, _ = read_table(source)
-    for role, col in columns.items():
-        if role not in CPT_ALIASES:
-            raise RunLogError(f"column role {role!r} is not one of {', '.join(CPT_ALIASES)}")
-        if col not in table.columns:
-            raise RunLogError(
-                f"--column {role}={col}: no column {col!r}; found "
-                f"{', '.join(map(str, table.columns))}"
-            )
+    # The overrides checked as every loader checks them: known roles, present columns,
+    # no column in two roles.
+    map_columns(table, columns, CPT_ALIASES)
     notes = []
     if where is not None:
         view = table.copy()
