@@ -201,9 +201,11 @@ class Law:
             cols.append(jnp.log(v) if p.log_scale else v)
         return jnp.stack(cols, axis=-1)
 
-    def internal_bounds(self) -> tuple[Array, Array]:
+    def internal_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the internal parameters, as host (numpy) arrays:
+        constants inside compiled code, and no one-operation program outside it."""
         lo, hi = zip(*(p.internal_bounds() for p in self.params), strict=True)
-        return jnp.asarray(lo, dtype=float), jnp.asarray(hi, dtype=float)
+        return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
     def predict(self, params: Params, inputs: Inputs) -> Array:
         """The law's value at ``inputs`` (dict of arrays keyed by :attr:`inputs`)."""

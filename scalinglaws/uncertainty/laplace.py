@@ -92,12 +92,14 @@ def laplace_covariance(
     data = fit_data(result, "the Laplace approximation") if data is None else data
     theta = point_internal(result)
     with jax.enable_x64(True):
+        # Host arrays straight into the compiled call (jnp.asarray on host data would
+        # compile a one-operation program per shape in a fresh process).
         hess, gn, sigma2 = _gaussian_curvature(
             result.law,
-            jnp.asarray(theta),
-            {k: jnp.asarray(v) for k, v in data.inputs.items()},
-            jnp.asarray(data.target),
-            jnp.ones(data.n),
+            np.asarray(theta, dtype=np.float64),
+            {k: np.asarray(v, dtype=np.float64) for k, v in data.inputs.items()},
+            np.asarray(data.target, dtype=np.float64),
+            np.ones(data.n),
         )
         hess, gn, sigma2 = np.asarray(hess), np.asarray(gn), float(sigma2)
     cov = _scaled_inverse(hess)
