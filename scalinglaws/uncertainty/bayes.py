@@ -624,8 +624,8 @@ def sample_posterior(
     if not converged:
         longer = f" (after extending every chain to {total} draws)" if extensions else ""
         warnings.warn(
-            f"posterior NOT CONVERGED: {problems}{longer}. Do not use its intervals; run "
-            "longer (more warmup/samples) or check the fit",
+            f"posterior NOT CONVERGED: {problems}{longer}. Do not use its intervals; "
+            + not_converged_advice(diagnostics["divergences"]),
             ScalingLawsWarning,
             stacklevel=2,
         )
@@ -640,6 +640,24 @@ def sample_posterior(
         extra={**settings, **_model_extra(law, run, sigma0, learn_dof, nu0, disc)},
     )
     return dataclasses.replace(result, uncertainty=unc)
+
+
+def not_converged_advice(divergences: int) -> str:
+    """What to do about a posterior that failed its rule, by what failed.
+
+    Divergent transitions mean the sampler cannot follow part of the posterior (on the
+    hard-data studies of ``bench/hard_data.py``: a law that misfits the runs); more draws
+    never cure them and a higher target acceptance made them worse there (1 -> 67 at
+    0.99), so the advice is to look at the fit or use the bootstrap. A failed R-hat or ESS
+    alone is a matter of too few draws.
+    """
+    if divergences:
+        return (
+            "divergent transitions are not cured by more draws: check that the law fits "
+            "these runs (residuals against N and D), or use uncertainty 'bootstrap', which "
+            "needs no sampler"
+        )
+    return "run longer (more warmup and samples, or a larger extend)"
 
 
 def _inside_bounds(law: Law, theta: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from scalinglaws.errors import PlanError, ScalingLawsError
 from scalinglaws.fitting.result import FitResult, inputs_from
 from scalinglaws.laws.base import Law
-from scalinglaws.uncertainty.bayes import discrepancy_basis
+from scalinglaws.uncertainty.bayes import discrepancy_basis, not_converged_advice
 from scalinglaws.uncertainty.sharding import batch_mesh, replicate, shard_rows
 
 
@@ -36,10 +36,11 @@ def usable_draws(result: FitResult, *, allow_unconverged: bool = False) -> dict[
     if not unc.converged and not allow_unconverged:
         problems = unc.diagnostics.get("problems") or []
         why = f" ({'; '.join(problems)})" if problems else ""
+        divergences = int(unc.diagnostics.get("divergences") or 0)
+        what = not_converged_advice(divergences) if unc.method == "bayes" else "rerun it longer"
         raise PlanError(
             f"the {unc.method} uncertainty of this fit did NOT converge{why}; its intervals "
-            "are not trustworthy. Rerun it longer, or pass allow_unconverged=True to use "
-            "them anyway"
+            f"are not trustworthy: {what}; or pass allow_unconverged=True to use them anyway"
         )
     return {k: np.asarray(v, dtype=float) for k, v in unc.draws.items()}
 

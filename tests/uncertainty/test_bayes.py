@@ -254,6 +254,38 @@ def test_failed_rule_extends_the_chains_once_and_judges_all_draws(sim_fit):
             sample_posterior(sim_fit, extend=bad, **opts)
 
 
+def test_not_converged_advice_depends_on_what_failed():
+    """Divergences get no "run longer" (more draws never cure them: the module docstring
+    and bench/hard_data.py), but the fit and the bootstrap; a failed R-hat or ESS alone
+    gets "run longer"."""
+    from scalinglaws.uncertainty.bayes import not_converged_advice
+
+    div = not_converged_advice(1)
+    assert "run longer" not in div and "bootstrap" in div and "not cured" in div
+    assert not_converged_advice(0).startswith("run longer")
+
+
+def test_planning_on_a_diverging_posterior_gives_the_divergence_advice(sim_fit):
+    """usable_draws refuses unconverged draws with the advice that fits the failure."""
+    import dataclasses
+
+    from scalinglaws.fitting.result import Uncertainty
+
+    def failed(divergences):
+        unc = Uncertainty(
+            method="bayes",
+            draws={n: np.ones(4) for n in sim_fit.law.param_names},
+            diagnostics={"problems": ["x"], "divergences": divergences},
+            converged=False,
+        )
+        return dataclasses.replace(sim_fit, uncertainty=unc)
+
+    with pytest.raises(sl.PlanError, match="not cured by more draws"):
+        usable_draws(failed(2))
+    with pytest.raises(sl.PlanError, match="run longer"):
+        usable_draws(failed(0))
+
+
 def test_bound_transform_derivative_on_the_host_matches_autodiff():
     """The whitening's d theta / d u, computed on the host per bound kind, against JAX's
     forward-mode derivative of the transform (agreement to 1e-12 relative: both evaluate
