@@ -647,9 +647,11 @@ def not_converged_advice(divergences: int) -> str:
 
     Divergent transitions mean the sampler cannot follow part of the posterior (on the
     hard-data studies of ``bench/hard_data.py``: a law that misfits the runs); more draws
-    never cure them and a higher target acceptance made them worse there (1 -> 67 at
-    0.99), so the advice is to look at the fit or use the bootstrap. A failed R-hat or ESS
-    alone is a matter of too few draws.
+    never cure them, a higher target acceptance made them worse there (1 -> 67 at 0.99),
+    and twice the warm-up did not help (studies 1-3, seeds 0 and 1: 1, 0, 1, 0, 1, 6
+    divergences with 1,000 warm-up steps; 2, 3, 1, 9, 1, 0 with 2,000), so the advice is
+    to look at the fit or use the bootstrap. A failed R-hat or ESS alone is a matter of
+    too few draws.
     """
     if divergences:
         return (
