@@ -30,7 +30,7 @@ in-process time, and ``fit cmr`` (bootstrap, its default) from an empty cache in
 15 s.
 
 Run: ``python bench/first_run_latency.py`` from the repository's environment (about
-12 minutes on 2 busy cores); it writes ``bench/results/first_run_latency.txt``.
+9 minutes on 2 idle cores, more when busy); it writes ``bench/results/first_run_latency.txt``.
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ COMMANDS: list[tuple[str, list[str], bool, int]] = [
             "--samples",
             str(BAYES_SAMPLES),
         ],
+        True,
+        2,
+    ),
+    (
+        "fit chinchilla --uncertainty bayes (default draws)",
+        ["fit", "chinchilla", "data/chinchilla_sim/runs.csv", "--uncertainty", "bayes"],
         True,
         2,
     ),
@@ -352,9 +358,10 @@ def main() -> None:
         " SCALINGLAWS_CACHE_DIR under a regular file. Fresh-process times include interpreter"
         " start and imports. cache entries = files the empty-cache run wrote (compiled"
         " executables and exported programs).",
-        f"bayes runs use --samples {BAYES_SAMPLES} (draws per chain; the default is 1000) to keep"
-        " the run short; warm-up stays at its default.",
-        "Repetitions: 2 for the two slowest commands (bayes, fit cmr; the median of two is"
+        f"Row 3 uses --samples {BAYES_SAMPLES} (draws per chain) to keep the run short; there"
+        " the bundled log's chains are extended once (a second sampler program). Row 4 is the"
+        " default (1000 draws per chain), which converges without an extension.",
+        "Repetitions: 2 for the slowest commands (bayes, fit cmr; the median of two is"
         " their mean), 3 for the others, unless --reps was given.",
         "",
         "Cache probe (a child sets JAX up through _setup_jax and compiles one program):",
