@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -117,3 +118,41 @@ def test_exponents_are_judged_before_the_budgets():
     assert "plausible exponents" in implausible_plan(bad_plan, 0.05, 0.5)
     assert "the plan at C = 1e+20" in implausible_plan(bad_plan, 0.5, 0.5)
     assert "the plan at C = 1e+20" in implausible_plan(bad_plan)
+
+
+def _runs(n, d):
+    return pd.DataFrame({"N": np.asarray(n, dtype=float), "D": np.asarray(d, dtype=float)})
+
+
+def test_unseparated_design_is_found_whatever_a_fit_would_give():
+    """The runs themselves decide, not the fitted values (which on such runs depend on
+    rounding, so differ between CPUs): one token count, or D a fixed power of N, is
+    refused; runs that vary D at a size are not."""
+    from scalinglaws.approaches.compare import unseparated_design
+
+    n = np.geomspace(5e7, 2e9, 8)
+    assert "same token count" in unseparated_design(_runs(n, np.full(8, 1e10)))
+    assert "fixed function of their sizes" in unseparated_design(_runs(n, 20 * n))
+    assert "fixed function of their sizes" in unseparated_design(_runs(n, 3e3 * n**0.8))
+    # An isoFLOP-like design, and a fixed-ratio scan with one more run off the line.
+    c = np.repeat([1e18, 1e19], 4)
+    n_iso = np.tile(np.geomspace(1e7, 1e8, 4), 2)
+    assert unseparated_design(_runs(n_iso, c / (6 * n_iso))) is None
+    assert unseparated_design(_runs(np.append(n, n[0]), np.append(20 * n, 80 * n[0]))) is None
+    # Repeated (N, D) pairs (checkpoints of one run, seeds) do not make a design.
+    assert "same token count" in unseparated_design(_runs(np.repeat(n, 3), np.full(24, 1e10)))
+
+
+def test_approach3_on_a_fixed_ratio_scan_is_refused(tmp_path, capsys):
+    """Every run at 20 tokens per parameter: the law's form alone would set the plan."""
+    from scalinglaws.cli import main
+
+    n = np.geomspace(5e7, 2e9, 12)
+    d = 20 * n
+    loss = 1.7 + 400 / n**0.34 + 410 / d**0.28
+    path = tmp_path / "ratio.csv"
+    pd.DataFrame({"N": n, "D": d, "loss": loss}).to_csv(path, index=False)
+    code = main(["approaches", str(path), "--approach", "3", "--budgets", "1e22", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "not an answer" in err and "fixed function of their sizes" in err

@@ -168,10 +168,11 @@ def test_approach3_absurd_plan_refused(capsys, tmp_path):
     code, out, err = run_cli(
         ["approaches", path, "--approach", "3", "--budgets", "1e22", "--quiet"], capsys
     )
-    # The fit lands on a ~3 tokens-per-parameter plan here, but with N_opt ~ C^0.06:
-    # the exponent gives it away.
+    # Refused from the runs, before any fit: on such runs the fitted allocation depends
+    # on rounding (3 tokens per parameter with N_opt ~ C^0.06 on one CPU, a plausible-
+    # looking 2,800 with C^0.49 on another), so no check of its values can be relied on.
     assert code == 2 and out == ""
-    assert "not an answer" in err and "plausible exponents" in err
+    assert "not an answer" in err and "same token count" in err
     assert len(err.strip().splitlines()) == 1
 
 
