@@ -57,11 +57,17 @@ EXPECTED = [
         "fit --uncertainty bootstrap",
         {"_resample_counts": 1, "_chunk_weights": 1, "polish_batch": 1, "_residual_scales": 1},
     ),
-    # The chains are one program; continuing them (the R-hat rule fails at 250 draws on
-    # this log) is a second, resumed from the adapted state.
+    # The chains are two programs, their start and a block of steps; continuing them
+    # (the R-hat rule fails at 250 draws on this log) calls the same block again.
     (
         "fit --uncertainty bayes --samples 250",
-        {"_gaussian_curvature": 1, "_residuals_at": 1, "_nuts_chains": 2, "_unwhiten": 1},
+        {
+            "_gaussian_curvature": 1,
+            "_residuals_at": 1,
+            "_nuts_start": 1,
+            "_nuts_steps": 1,
+            "_unwhiten": 1,
+        },
     ),
 ]
 COMMANDS = [

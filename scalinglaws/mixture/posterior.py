@@ -75,8 +75,9 @@ DEFAULT_CHAINS = 4
 #: that does not mix within this depth fails R-hat/ESS and is labelled NOT CONVERGED.
 DEFAULT_MAX_TREE_DEPTH = 6
 #: How the chains run. The anchored law objects are shared per token grid (cached), and
-#: :func:`scalinglaws.uncertainty.sample_posterior` runs NUTS as one compiled program per
-#: law and data shape, so every curve on the same token grid after the first reuses it.
+#: :func:`scalinglaws.uncertainty.sample_posterior` runs NUTS through two compiled programs
+#: (the chains' start and a block of steps) per law, data shape and warm-up length, so
+#: every curve on the same token grid after the first reuses them.
 #: Vectorised chains compile and run as one batched program; "sequential" maps the
 #: same step over the chains.
 CHAIN_METHOD = "vectorized"

@@ -47,10 +47,11 @@ sequential time: ``bench/bayes_chain_layout.py``); the method used is in
 ``XLA_FLAGS=--xla_force_host_platform_device_count=<chains>`` before JAX is imported to get
 parallel chains. NUTS on a model this small is faster on the CPU than on a GPU; route
 posterior sampling to the CPU and bootstrap refits to the accelerator. Except in parallel
-across devices, every chain's warm-up and draws are one compiled program (``_nuts_chains``:
-numpyro's NUTS kernel stepped by ``lax.scan``, the steps of numpyro's ``MCMC.run``), which
+across devices, the chains run through two compiled programs (``_nuts_chains``: the
+kernel's initialisation, then numpyro's NUTS kernel stepped by ``lax.scan`` in calls of
+:data:`NUTS_CHUNK` iterations, the steps of numpyro's ``MCMC.run``), which
 :mod:`scalinglaws.exported` can keep across processes: a second command line call neither
-traces nor lowers the sampler.
+traces nor lowers the sampler, and other draw counts or a continuation reuse it.
 
 Diagnostics: rank-normalised split R-hat and bulk effective sample size per parameter
 (Vehtari et al. 2021, arXiv 1903.08008; :mod:`scalinglaws.uncertainty.mcmc_diagnostics`,
@@ -319,19 +320,122 @@ def _nuts_kernel(law: Law, learn_dof: bool, n_disc: int, target_accept, max_tree
     )
 
 
-@cached_jit(
-    static_argnames=(
-        "law",
-        "learn_dof",
-        "n_disc",
-        "warmup",
-        "samples",
-        "chain_method",
-        "target_accept",
-        "max_tree_depth",
-        "dense_mass",
-    )
+#: Iterations per call of the compiled sampler (:func:`_nuts_steps`): any warm-up and
+#: draw counts, and a continuation, run as calls of one program of this many steps.
+NUTS_CHUNK = 250
+
+_NUTS_STATIC = (
+    "law",
+    "learn_dof",
+    "n_disc",
+    "warmup",
+    "chain_method",
+    "target_accept",
+    "max_tree_depth",
+    "dense_mass",
 )
+
+
+def _chain_keys(key, chains: int):
+    """The keys numpyro's ``MCMC.run`` gives the chains: the key itself for one chain,
+    ``split(key, chains)`` for more."""
+    return key[None] if chains == 1 else jax.random.split(key, chains)
+
+
+def _set_up(kernel, keys, init_z, args, warmup: int, chain_method: str):
+    """``kernel.init`` as ``MCMC.run`` calls it: batched for vectorised chains (numpyro's
+    batched init vmaps the kernel's step as well), else for one chain (its state has no
+    chain axis). Returns the initial state."""
+    if chain_method == "vectorized" and init_z.shape[0] > 1:
+        return kernel.init(keys, warmup, {"z": init_z}, model_args=(args,))
+    return kernel.init(keys[0], warmup, {"z": init_z[0]}, model_args=(args,))
+
+
+@cached_jit(static_argnames=_NUTS_STATIC)
+def _nuts_start(
+    key,
+    init_z,
+    args,
+    *,
+    law: Law,
+    learn_dof: bool,
+    n_disc: int,
+    warmup: int,
+    chain_method: str,
+    target_accept: float,
+    max_tree_depth: int,
+    dense_mass: bool,
+):
+    """Every chain's initial sampler state (numpyro's ``kernel.init`` from the chain's
+    key and start, as ``MCMC.run`` does it): the state's leaves, leading axis the chain."""
+    kernel = _nuts_kernel(law, learn_dof, n_disc, target_accept, max_tree_depth, dense_mass)
+    chains = init_z.shape[0]
+    keys = _chain_keys(key, chains)
+    if chain_method == "vectorized" and chains > 1:
+        return jax.tree.leaves(_set_up(kernel, keys, init_z, args, warmup, chain_method))
+
+    def one(key_z):
+        k, z0 = key_z
+        return jax.tree.leaves(kernel.init(k, warmup, {"z": z0}, model_args=(args,)))
+
+    return jax.lax.map(one, (keys, init_z))
+
+
+@cached_jit(static_argnames=(*_NUTS_STATIC, "steps"))
+def _nuts_steps(
+    leaves,
+    init_z,
+    args,
+    active,
+    *,
+    law: Law,
+    learn_dof: bool,
+    n_disc: int,
+    warmup: int,
+    steps: int,
+    chain_method: str,
+    target_accept: float,
+    max_tree_depth: int,
+    dense_mass: bool,
+):
+    """The next ``steps`` NUTS iterations of every chain from its state's ``leaves``, of
+    which the first ``active`` (a traced count, at most ``steps``) are run and the rest
+    leave the state as it is.
+
+    One iteration is one step of numpyro's kernel (adaptation while the state's
+    iteration count is below ``warmup``, as in ``MCMC.run``). Returns the per-iteration
+    ``z``, ``diverging``, ``num_steps`` and ``accept_prob`` (leading axes chain and
+    iteration; meaningless past ``active``) and the final state's leaves. ``init_z``
+    gives only the shapes with which the kernel is set up.
+    """
+    kernel = _nuts_kernel(law, learn_dof, n_disc, target_accept, max_tree_depth, dense_mass)
+    chains = init_z.shape[0]
+    # Set the kernel up (its step function and the state's structure); the state this
+    # builds is not used, and the compiler drops it.
+    keys = jnp.zeros((chains, 2), dtype=jnp.uint32)
+    treedef = jax.tree.structure(_set_up(kernel, keys, init_z, args, warmup, chain_method))
+    model_args = (args,)
+
+    def run(state):
+        def step(state, i):
+            state = jax.lax.cond(
+                i < active, lambda s: kernel.sample(s, model_args, {}), lambda s: s, state
+            )
+            return state, (state.z["z"], state.diverging, state.num_steps, state.accept_prob)
+
+        return jax.lax.scan(step, state, jnp.arange(steps))
+
+    if chain_method == "vectorized" and chains > 1:
+        state, out = run(jax.tree.unflatten(treedef, leaves))
+        return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out), jax.tree.leaves(state)
+
+    def one(chain_leaves):
+        state, out = run(jax.tree.unflatten(treedef, chain_leaves))
+        return out, jax.tree.leaves(state)
+
+    return jax.lax.map(one, leaves)
+
+
 def _nuts_chains(
     key,
     init_z,
@@ -348,64 +452,62 @@ def _nuts_chains(
     max_tree_depth: int,
     dense_mass: bool,
 ):
-    """Every chain's warm-up and draws as one program (``"vectorized"`` or ``"sequential"``).
+    """Every chain's warm-up and draws on one device (``"vectorized"`` or
+    ``"sequential"``), in calls of one compiled program of :data:`NUTS_CHUNK` steps.
 
     The steps are those of numpyro's ``MCMC.run`` with ``jit_model_args`` (the same key
     split, kernel initialisation and one kernel step per iteration, the first ``warmup``
-    discarded). Fused differently by the compiler, the draws agree with ``MCMC.run``'s to
-    rounding, which NUTS trajectories amplify over long runs (each an equally valid chain).
-    As one compiled program it is traced once per process, or not at all when
-    :mod:`scalinglaws.exported` keeps it. ``init_z`` is
-    ``(chains, D)``. Returns ``z (chains, samples, D)`` and the sampler's ``diverging``,
-    ``num_steps`` and ``accept_prob``, each ``(chains, samples)``, and ``state``: the
-    leaves of every chain's final sampler state (leading axis the chain). Given such
-    leaves as ``resume``, the chains continue from them (adaptation over, no warm-up) for
+    discarded). Compiled and fused differently, the draws agree with ``MCMC.run``'s to
+    rounding, which NUTS trajectories amplify over long runs (each an equally valid
+    chain). Any number of warm-up iterations and draws, and a continuation, run through
+    the same two programs (the start, :func:`_nuts_start`, and the steps,
+    :func:`_nuts_steps`, keyed by the warm-up length, which the kernel's adaptation
+    schedule depends on), which :mod:`scalinglaws.exported` keeps across processes:
+    a second command line call neither traces nor lowers the sampler, and a different
+    ``samples`` or an extension compiles nothing new (when warm-up and draws number at
+    least :data:`NUTS_CHUNK`; shorter runs take one block of their own length). ``init_z`` is ``(chains, D)``.
+    Returns ``z (chains, samples, D)`` and the sampler's ``diverging``, ``num_steps`` and
+    ``accept_prob``, each ``(chains, samples)``, and ``state``: the leaves of every
+    chain's final sampler state (leading axis the chain). Given such leaves as
+    ``resume``, the chains continue from them (adaptation over, no warm-up) for
     ``samples`` more draws: the draws a longer run would have made.
     """
     chains = init_z.shape[0]
-    kernel = _nuts_kernel(law, learn_dof, n_disc, target_accept, max_tree_depth, dense_mass)
-    model_args = (args,)
-
-    def run(state, leaves):
-        def warm(state, _):
-            return kernel.sample(state, model_args, {}), None
-
-        def draw(state, _):
-            state = kernel.sample(state, model_args, {})
-            return state, (state.z["z"], state.diverging, state.num_steps, state.accept_prob)
-
-        if leaves is None:
-            state, _ = jax.lax.scan(warm, state, None, length=warmup)
-        else:  # the initial state only gave the structure (and set the kernel up)
-            state = jax.tree.unflatten(jax.tree.structure(state), leaves)
-        state, out = jax.lax.scan(draw, state, None, length=samples)
-        return out, jax.tree.leaves(state)
-
     if chains == 1:
-        state = kernel.init(key, warmup, {"z": init_z[0]}, model_args=model_args)
-        leaves = None if resume is None else [x[0] for x in resume]
-        out, last = jax.tree.map(lambda x: x[None], run(state, leaves))
+        chain_method = "sequential"
+    static = {
+        "law": law,
+        "learn_dof": learn_dof,
+        "n_disc": n_disc,
+        "warmup": warmup,
+        "chain_method": chain_method,
+        "target_accept": target_accept,
+        "max_tree_depth": max_tree_depth,
+        "dense_mass": dense_mass,
+    }
+    if resume is None:
+        leaves, skip = _nuts_start(key, init_z, args, **static), warmup
     else:
-        keys = jax.random.split(key, chains)
-        if chain_method == "vectorized":
-            # numpyro's batched init vmaps the kernel's step as well.
-            state = kernel.init(keys, warmup, {"z": init_z}, model_args=model_args)
-            out, last = run(state, resume)
-            out = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)
-        else:
-
-            def one(key_z):
-                k, z0, leaves = key_z
-                return run(kernel.init(k, warmup, {"z": z0}, model_args=model_args), leaves)
-
-            out, last = jax.lax.map(one, (keys, init_z, resume))
-    z, diverging, num_steps, accept = out
+        leaves, skip = list(resume), 0
+    total = skip + samples
+    # One chunk length for a run and its continuation (both know warmup + samples).
+    steps = min(NUTS_CHUNK, warmup + samples)
+    parts: list[tuple[np.ndarray, ...]] = []
+    done = 0
+    while done < total:
+        n = min(steps, total - done)
+        out, leaves = _nuts_steps(leaves, init_z, args, np.int32(n), steps=steps, **static)
+        lo = max(skip - done, 0)
+        if lo < n:
+            parts.append(tuple(np.asarray(x)[:, lo:n] for x in out))
+        done += n
+    z, diverging, num_steps, accept = (np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
     return {
         "z": z,
         "diverging": diverging,
         "num_steps": num_steps,
         "accept_prob": accept,
-        "state": tuple(last),
+        "state": tuple(leaves),
     }
 
 

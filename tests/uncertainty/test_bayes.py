@@ -228,6 +228,37 @@ def test_continued_chains_are_the_longer_run(sim_fit, chain_method):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("chain_method", ["vectorized", "sequential"])
+def test_blocks_of_steps_make_the_same_chains(sim_fit, chain_method, monkeypatch):
+    """The sampler runs in calls of NUTS_CHUNK steps; blocks of 7 (so that a block
+    straddles the end of the warm-up, and the last block is partly idle) give the draws,
+    sampler fields and final state of one block of all 60 steps, and so does a
+    continuation. Tolerance 1e-8, as in the driver test above (different compiled
+    programs, rounding amplified by NUTS); a step skipped or repeated at a block's edge
+    moves the draws by order one."""
+    from scalinglaws.uncertainty import bayes
+
+    real, seen = driver_call(sim_fit, chain_method)
+    key, z0, args, nuts = seen["key"], seen["z0"], seen["args"], seen["nuts"]
+    whole = real(key, z0, args, **nuts)
+    more = real(key, z0, args, whole["state"], **nuts)
+    monkeypatch.setattr(bayes, "NUTS_CHUNK", 7)
+    blocks = real(key, z0, args, **nuts)
+    more_blocks = real(key, z0, args, blocks["state"], **nuts)
+    for a, b in ((whole, blocks), (more, more_blocks)):
+        for field in ("z", "num_steps", "diverging", "accept_prob"):
+            assert np.asarray(b[field]).shape == np.asarray(a[field]).shape
+            np.testing.assert_allclose(
+                np.asarray(b[field], dtype=float), np.asarray(a[field], dtype=float),
+                rtol=0, atol=1e-8,
+            )
+        for x, y in zip(a["state"], b["state"], strict=True):
+            np.testing.assert_allclose(
+                np.asarray(y, dtype=float), np.asarray(x, dtype=float), rtol=0, atol=1e-8
+            )
+
+
+@pytest.mark.slow
 def test_failed_rule_extends_the_chains_once_and_judges_all_draws(sim_fit):
     """An ESS bar no run of this length can pass (min_ess 1e6): with extend=1 every chain
     gets one more block of draws (no divergences on this easy posterior), the diagnostics
