@@ -166,7 +166,7 @@ class CMRFit:
                 for _, row in g.iterrows():
                     keys = DOMAIN_KEYS if row["split"] == "domain" else GENERAL_KEYS
                     entry.update({k: row[k] for k in keys})
-                ratios[_ratio_key(r)] = entry
+                ratios[ratio_key(r)] = entry
             p["ratios"] = ratios
             c = self.cmr[self.cmr["model"] == model].iloc[0]
             p.update({k: c[k] for k in CMR_KEYS})
@@ -240,7 +240,8 @@ class CMRFit:
         return "\n".join(lines)
 
 
-def _ratio_key(r: float) -> str:
+def ratio_key(r: float) -> str:
+    """A mixture ratio as the key of its curve parameters in records and ``params``."""
     return f"{float(r):.10g}"
 
 
