@@ -33,7 +33,7 @@ from scalinglaws.approaches.envelope import approach1
 from scalinglaws.approaches.isoflop import approach2
 from scalinglaws.errors import FitError, ScalingLawsError, ScalingLawsWarning
 from scalinglaws.fitting import FitResult, fit
-from scalinglaws.io.runs import load_runs
+from scalinglaws.io.runs import load_runs, separation_problem
 from scalinglaws.laws.chinchilla import chinchilla, frontier_coefficient, frontier_exponents
 
 #: Row labels of :func:`compare_approaches`.
@@ -263,9 +263,12 @@ def compare_approaches(
                     opts = {"level": level, **dict(approach2_options or {})}
                     results[2] = approach2(final, **opts)
                 else:
-                    unseparated = unseparated_design(final)
+                    # From the runs, before any fit: on runs that cannot separate N
+                    # from D the fitted allocation depends on rounding, and no check
+                    # of its values can be relied on.
+                    unseparated = separation_problem(final["N"], final["D"])
                     if unseparated is not None:
-                        raise FitError(_absurd_plan_message(unseparated, final))
+                        raise FitError(_absurd_plan_message(unseparated, final, design=True))
                     # The loaded rows as they are (fit takes a DataFrame without
                     # reloading it), so the checkpoints asked for are the ones fitted.
                     law_fit = fit_result if fit_result is not None else fit(chinchilla(), final)
@@ -307,39 +310,6 @@ PLAUSIBLE_TOKENS_PER_PARAM = (1e-2, 1e5)
 PLAUSIBLE_EXPONENT = (0.1, 0.9)
 
 
-def unseparated_design(runs: pd.DataFrame) -> str | None:
-    """Why the runs cannot separate the parameter and data terms, or None when they can.
-
-    A compute-optimal allocation trades N against D at fixed compute, so the runs must
-    vary D otherwise than as a function of N: with every run at one token count the
-    data term is a constant (its exponent is set by nothing but the optimiser's path),
-    and with log D an exact affine function of log N (a fixed tokens-per-parameter
-    scan, D = k N^c) no run shows what more data at the same size does. Then whatever
-    allocation a fit gives depends on rounding (on one such log, Approach 3 gave 3 tokens
-    per parameter on one CPU and 2,800 on another), and is refused whatever it looks like.
-    Tested on the distinct (N, D) pairs: log D constant, or the pairs on one line in
-    (log N, log D) to 1e-9 of their spread.
-    """
-    if "D" not in runs or "N" not in runs:
-        return None
-    pairs = np.unique(
-        np.log(runs[["N", "D"]].to_numpy(dtype=float)), axis=0
-    )  # loaded runs: positive N and D
-    log_n, log_d = pairs[:, 0], pairs[:, 1]
-    if np.ptp(log_d) == 0.0:
-        return "every run used has the same token count, so the data term is not determined"
-    if len(pairs) < 3 or np.ptp(log_n) == 0.0:
-        return None
-    centred = pairs - pairs.mean(axis=0)
-    sv = np.linalg.svd(centred, compute_uv=False)
-    if sv[1] <= 1e-9 * sv[0]:
-        return (
-            "the runs' token counts are a fixed function of their sizes (D = k N^c), so no "
-            "run shows what more data at the same size does"
-        )
-    return None
-
-
 def implausible_plan(
     plan: pd.DataFrame, a: float | None = None, b: float | None = None
 ) -> str | None:
@@ -377,14 +347,19 @@ def implausible_plan(
     return None
 
 
-def _absurd_plan_message(reason: str, runs: pd.DataFrame) -> str:
-    """Refusal of an implausible Approach-3 plan, with the likely cause in the data."""
+def _absurd_plan_message(reason: str, runs: pd.DataFrame, design: bool = False) -> str:
+    """Refusal of an implausible Approach-3 plan, with the likely cause in the data (a
+    ``design`` reason is that cause already)."""
     n_d = int(runs["D"].nunique()) if "D" in runs else 0
-    cause = "the fitted law does not separate the parameter and data terms"
+    parts = [f"not an answer: {reason}"]
+    if not design:
+        parts.append("the fitted law does not separate the parameter and data terms")
     if n_d <= 2:
-        cause += f" (the runs used span {n_d} token count{'s' if n_d != 1 else ''}"
-        cause += "; a checkpoint log fits on more with --checkpoints all or after-fraction F)"
-    return f"not an answer: {reason}; {cause}"
+        parts.append(
+            f"the runs used span {n_d} token count{'s' if n_d != 1 else ''}; a checkpoint "
+            "log fits on more with --checkpoints all or after-fraction F"
+        )
+    return "; ".join(parts)
 
 
 def _approach_rows(x: int, res: Any, budgets: float | Sequence[float]) -> pd.DataFrame:

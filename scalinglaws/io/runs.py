@@ -581,18 +581,56 @@ def _design_warnings(
             f"parameter counts look like they are in millions or billions (largest "
             f"{out['N'].max():g}); the laws expect raw parameter counts"
         )
-    ratio = np.log(out["D"].to_numpy() / out["N"].to_numpy())
     if "N" in require and "D" in require:
-        if np.ptp(np.log(out["N"].to_numpy())) < 1e-9:
-            msgs.append(
-                "every run has the same N: the parameter term (A, alpha) is not identifiable"
-            )
-        elif np.ptp(np.log(out["D"].to_numpy())) < 1e-9:
-            msgs.append("every run has the same D: the data term (B, beta) is not identifiable")
-        elif np.ptp(ratio) < np.log(1.05):
-            msgs.append(
-                f"UNIDENTIFIABLE DESIGN: every run has the same tokens-per-parameter ratio "
-                f"(~{np.exp(np.median(ratio)):.3g}); alpha and beta cannot be separated. Add "
-                "runs at other ratios (an isoFLOP sweep) before trusting any fit or plan"
-            )
+        problem = separation_problem(out["N"].to_numpy(), out["D"].to_numpy())
+        if problem is not None:
+            msgs.append(problem)
     return msgs
+
+
+#: Start of every message of :func:`separation_problem`; a fit whose warnings hold one
+#: gives no compute-optimal plan (:func:`scalinglaws.planning.compute.plan_compute`).
+UNIDENTIFIABLE_DESIGN = "UNIDENTIFIABLE DESIGN"
+
+
+def separation_problem(n: Any, d: Any) -> str | None:
+    """Why runs of sizes ``n`` and token counts ``d`` cannot separate the parameter term
+    from the data term of a law of N and D, or None when they can.
+
+    A compute-optimal allocation trades N against D at fixed compute, so the runs must
+    vary D otherwise than as a function of N. They cannot when every run has the same N,
+    or the same D (that term is then a constant: its exponent is set by nothing but the
+    optimiser's path), or the same tokens-per-parameter ratio (within 5%), or more
+    generally when log D is an exact affine function of log N (``D = k N^c``, on the
+    distinct (N, D) pairs to 1e-9 of their spread): no run then shows what more data at
+    the same size does. Whatever allocation a fit of such runs gives depends on rounding
+    (on one log at a single token count, Approach 3 gave 3 tokens per parameter on one
+    CPU and 2,800 on another), so it must not be taken as a plan.
+
+    Returns:
+        A message that starts with :data:`UNIDENTIFIABLE_DESIGN`, or None.
+    """
+    pairs = np.unique(np.log(np.column_stack([n, d]).astype(float)), axis=0)
+    log_n, log_d = pairs[:, 0], pairs[:, 1]
+    head = f"{UNIDENTIFIABLE_DESIGN}: "
+    if np.ptp(log_n) < 1e-9:
+        return head + "every run has the same N: the parameter term (A, alpha) is not identifiable"
+    if np.ptp(log_d) < 1e-9:
+        return head + "every run has the same D: the data term (B, beta) is not identifiable"
+    ratio = log_d - log_n
+    if np.ptp(ratio) < np.log(1.05):
+        return head + (
+            f"every run has the same tokens-per-parameter ratio (~{np.exp(np.median(ratio)):.3g}); "
+            "alpha and beta cannot be separated. Add runs at other ratios (an isoFLOP sweep) "
+            "before trusting any fit or plan"
+        )
+    if len(pairs) >= 3:
+        sv = np.linalg.svd(pairs - pairs.mean(axis=0), compute_uv=False)
+        if sv[1] <= 1e-9 * sv[0]:
+            slope = float(np.polyfit(log_n, log_d, 1)[0])
+            return head + (
+                f"the runs' token counts are a fixed power of their sizes (D ~ N^{slope:.3g}); "
+                "no run shows what more data at the same size does, so alpha and beta cannot "
+                "be separated. Add runs at other token counts for the same size"
+            )
+    return None

@@ -34,6 +34,7 @@ import pandas as pd
 
 from scalinglaws.errors import PlanError
 from scalinglaws.fitting.result import FitResult
+from scalinglaws.io.runs import UNIDENTIFIABLE_DESIGN
 from scalinglaws.laws.chinchilla import frontier_exponents as _exponents
 from scalinglaws.planning import limits as _limits
 from scalinglaws.uncertainty.conformal import predictive_interval
@@ -44,13 +45,21 @@ _FORM_PARAMS = ("E", "A", "B", "alpha", "beta")
 
 
 def _require_frontier(result: FitResult, *needs: str) -> None:
-    """Refuse a law that does not declare the frontier functions a plan evaluates."""
+    """Refuse a law that does not declare the frontier functions a plan evaluates, and a
+    fit whose runs cannot separate N from D (its warnings say so:
+    :func:`scalinglaws.io.runs.separation_problem`), whose allocation depends on rounding."""
     law = result.law
     if not law.has("inputs", *needs) or not set(_FORM_PARAMS) <= set(law.param_names):
         raise PlanError(
             f"compute-optimal plans need a Chinchilla-form law (E + A/N^alpha + B/D^beta); "
             f"{law.name!r} is not one"
         )
+    for msg in result.warnings:
+        if msg.startswith(UNIDENTIFIABLE_DESIGN):
+            raise PlanError(
+                "no compute-optimal plan from this fit: its runs cannot separate N from D "
+                f"({msg[len(UNIDENTIFIABLE_DESIGN) + 2 :]})"
+            )
 
 
 def _param_sets(result: FitResult) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:

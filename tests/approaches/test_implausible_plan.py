@@ -120,39 +120,44 @@ def test_exponents_are_judged_before_the_budgets():
     assert "the plan at C = 1e+20" in implausible_plan(bad_plan)
 
 
-def _runs(n, d):
-    return pd.DataFrame({"N": np.asarray(n, dtype=float), "D": np.asarray(d, dtype=float)})
+def _problem(n, d):
+    from scalinglaws.io.runs import separation_problem
+
+    return separation_problem(np.asarray(n, dtype=float), np.asarray(d, dtype=float))
 
 
-def test_unseparated_design_is_found_whatever_a_fit_would_give():
+def test_separation_problem_is_found_from_the_runs_whatever_a_fit_would_give():
     """The runs themselves decide, not the fitted values (which on such runs depend on
-    rounding, so differ between CPUs): one token count, or D a fixed power of N, is
-    refused; runs that vary D at a size are not."""
-    from scalinglaws.approaches.compare import unseparated_design
-
+    rounding, so differ between CPUs): one size, one token count, one tokens-per-parameter
+    ratio (within 5%), or D a fixed power of N is a problem; runs that vary D at a size
+    are not."""
     n = np.geomspace(5e7, 2e9, 8)
-    assert "same token count" in unseparated_design(_runs(n, np.full(8, 1e10)))
-    assert "fixed function of their sizes" in unseparated_design(_runs(n, 20 * n))
-    assert "fixed function of their sizes" in unseparated_design(_runs(n, 3e3 * n**0.8))
-    # An isoFLOP-like design, and a fixed-ratio scan with one more run off the line.
+    assert "every run has the same D" in _problem(n, np.full(8, 1e10))
+    assert "every run has the same N" in _problem(np.full(8, 1e8), n * 20)
+    assert "same tokens-per-parameter ratio (~20)" in _problem(n, 20 * n * (1 + 0.01 * (n > 1e9)))
+    assert "fixed power of their sizes (D ~ N^0.8)" in _problem(n, 3e3 * n**0.8)
+    for msg in (_problem(n, np.full(8, 1e10)), _problem(n, 3e3 * n**0.8)):
+        assert msg.startswith("UNIDENTIFIABLE DESIGN: ")
+    # An isoFLOP-like design, and a power-law scan with one more run off the line.
     c = np.repeat([1e18, 1e19], 4)
     n_iso = np.tile(np.geomspace(1e7, 1e8, 4), 2)
-    assert unseparated_design(_runs(n_iso, c / (6 * n_iso))) is None
-    assert unseparated_design(_runs(np.append(n, n[0]), np.append(20 * n, 80 * n[0]))) is None
+    assert _problem(n_iso, c / (6 * n_iso)) is None
+    assert _problem(np.append(n, n[0]), np.append(3e3 * n**0.8, 1e3 * n[0] ** 0.8)) is None
     # Repeated (N, D) pairs (checkpoints of one run, seeds) do not make a design.
-    assert "same token count" in unseparated_design(_runs(np.repeat(n, 3), np.full(24, 1e10)))
+    assert "every run has the same D" in _problem(np.repeat(n, 3), np.full(24, 1e10))
 
 
-def test_approach3_on_a_fixed_ratio_scan_is_refused(tmp_path, capsys):
-    """Every run at 20 tokens per parameter: the law's form alone would set the plan."""
+def test_approach3_on_a_fixed_power_scan_is_refused(tmp_path, capsys):
+    """Every run at D = 3000 N^0.8: the law's form alone would set the plan."""
     from scalinglaws.cli import main
 
     n = np.geomspace(5e7, 2e9, 12)
-    d = 20 * n
+    d = 3e3 * n**0.8
     loss = 1.7 + 400 / n**0.34 + 410 / d**0.28
-    path = tmp_path / "ratio.csv"
+    path = tmp_path / "scan.csv"
     pd.DataFrame({"N": n, "D": d, "loss": loss}).to_csv(path, index=False)
     code = main(["approaches", str(path), "--approach", "3", "--budgets", "1e22", "--quiet"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
-    assert "not an answer" in err and "fixed function of their sizes" in err
+    assert "not an answer: UNIDENTIFIABLE DESIGN" in err and "fixed power" in err
+    assert len(err.strip().splitlines()) == 1
