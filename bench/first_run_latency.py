@@ -359,7 +359,7 @@ def main() -> None:
         " start and imports. cache entries = files the empty-cache run wrote (compiled"
         " executables and exported programs).",
         f"Row 3 uses --samples {BAYES_SAMPLES} (draws per chain) to keep the run short; there"
-        " the bundled log's chains are extended once (a second sampler program). Row 4 is the"
+        " the bundled log's chains are extended once (more calls of the same sampler program). Row 4 is the"
         " default (1000 draws per chain), which converges without an extension.",
         "Repetitions: 2 for the slowest commands (bayes, fit cmr; the median of two is"
         " their mean), 3 for the others, unless --reps was given.",
