@@ -608,6 +608,19 @@ class GPModel:
 # ------------------------------------------------------------------------------- fit
 
 
+#: Relative tolerance of the marginal-likelihood search (L-BFGS-B's ``ftol``; scipy's
+#: default is 2.2e-9). The log marginal likelihood is flat near its optimum: stopping
+#: when an iteration gains less than 1e-7 of it (about 2e-4 nats on 512 runs) took about
+#: half the evaluations on 5 RegMix domains with 3 starts (391 -> 212 on arXiv), moving
+#: the predicted log losses by at most 1.1e-3 (a sixth of the smallest run-noise sd
+#: there). ``bench/datamix_regmix.py`` against scipy's default: every Pile-CC figure
+#: (rho, regret, 90% coverage, cross-validation) the same to the digits printed; the
+#: mean of 13 rho 0.9939 / 0.9640 -> 0.9940 / 0.9637; coverage the same on 12 domains
+#: and one run more inside on one. On Pile-CC with 3 starts: 211 evaluations instead
+#: of 262, the same log marginal likelihood to 1e-4 (``bench/gp_fit_time.py``).
+GP_FTOL = 1e-7
+
+
 def fit_gp(
     X,
     y,
@@ -619,6 +632,7 @@ def fit_gp(
     restarts: int = 3,
     seed: int = 0,
     max_iter: int = 500,
+    tol: float = GP_FTOL,
 ) -> GPModel:
     """Fit a GP of (log) loss on mixture weights by maximum marginal likelihood.
 
@@ -643,6 +657,8 @@ def fit_gp(
             by up to 0.0087 in log loss; each start costs about a third of the fit.
         seed: Seed of the restart jitter.
         max_iter: L-BFGS-B iteration limit per start.
+        tol: L-BFGS-B's relative tolerance on the objective (``ftol``); default
+            :data:`GP_FTOL`.
 
     Returns:
         The fitted :class:`GPModel`.
@@ -670,6 +686,8 @@ def fit_gp(
         raise FitError(f"need at least 3 runs to fit a GP, got {n}")
     if int(restarts) < 1:
         raise FitError("restarts must be at least 1")
+    if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0.0 < tol < 1.0:
+        raise FitError(f"tol must be a number in (0, 1), got {tol!r}")
 
     yt = np.log(y) if target == "log" else y
     law = None
@@ -714,7 +732,7 @@ def fit_gp(
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": int(max_iter)},
+                options={"maxiter": int(max_iter), "ftol": float(tol)},
             )
             if np.isfinite(res.fun) and res.fun < 1e24 and (best is None or res.fun < best.fun):
                 best = res

@@ -200,6 +200,9 @@ def test_bad_inputs_raise():
         fit_gp(-X, y)
     with pytest.raises(FitError):
         fit_gp(X, -y)  # log target needs positive losses
+    for tol in (0.0, 1.0, -1e-7, True, "1e-7"):
+        with pytest.raises(FitError, match="tol must be a number in"):
+            fit_gp(X, y, tol=tol)
 
 
 # ------------------------------------------------------------------------------ law mean
