@@ -705,6 +705,7 @@ GP_REFIT_OPTIONS: Mapping[str, Any] = {
     "target": lambda v: isinstance(v, str) and len(v) <= 32,
     "restarts": _is_int(1, 16),
     "max_iter": _is_int(1, 5_000),
+    "tol": _is_number(1e-12, 0.1),
 }
 
 

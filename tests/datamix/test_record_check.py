@@ -363,3 +363,31 @@ def test_gp_record_round_trip(study):
     np.testing.assert_allclose(
         back.predict(mix).to_numpy(), fit.predict(mix).to_numpy(), rtol=1e-12, atol=1e-12
     )
+
+
+@pytest.mark.slow
+def test_gp_search_tolerance_is_recorded_and_replayed(study, tmp_path):
+    """A GP fitted with its own search tolerance records it; check refits with it and
+    passes; a tolerance outside (1e-12, 0.1) in a record is refused, one line, exit 2."""
+    root, _, _ = study
+    opts = {"restarts": 1, "tol": 1e-6}
+    fit = fit_datamix(
+        str(root / "runs.csv"), where="N == 2e7", model="gp", validation=["web"],
+        target="web", gp_options=opts,
+    )  # fmt: skip
+    rec = json.loads(
+        json.dumps(
+            datamix_to_record(
+                fit,
+                data_path=root / "runs.csv",
+                data_path_as="runs.csv",
+                load_options={"where": "N == 2e7"},
+            )
+        )
+    )
+    assert rec["options"]["gp"] == opts
+    assert checking.check_record(_copy(root, tmp_path, copy.deepcopy(rec))).status == checking.PASS
+    rec["options"]["gp"]["tol"] = 0.0
+    res = checking.check_record(_copy(root, tmp_path, rec))
+    assert res.status == checking.UNUSABLE and "tol" in res.message
+    assert "\n" not in res.message and checking.exit_code([res]) == 2
