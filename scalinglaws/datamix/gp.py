@@ -615,11 +615,12 @@ class GPModel:
 #: the predicted log losses by at most 1.1e-3 (a sixth of the smallest run-noise sd
 #: there). It stops up to 0.2 nats short of scipy's optimum (USPTO 1633.77 -> 1633.57,
 #: PubMed Central 1101.63 -> 1101.49, the other 11 within 0.02: ``bench/gp_restarts.py``
-#: against its earlier results); the hyperparameters' own uncertainty spans nats. ``bench/datamix_regmix.py`` against scipy's default: every Pile-CC figure
-#: (rho, regret, 90% coverage, cross-validation) the same to the digits printed; the
-#: mean of 13 rho 0.9939 / 0.9640 -> 0.9940 / 0.9637; coverage the same on 12 domains
-#: and one run more inside on one. On Pile-CC with 3 starts: 211 evaluations instead
-#: of 262, the same log marginal likelihood to 1e-4 (``bench/gp_fit_time.py``).
+#: against its earlier results); the hyperparameters' own uncertainty spans nats.
+#: ``bench/datamix_regmix.py`` against scipy's default: every Pile-CC figure (rho,
+#: regret, 90% coverage, cross-validation) the same to the digits printed; the mean of
+#: 13 rho 0.9939 / 0.9640 -> 0.9940 / 0.9637; coverage the same on 12 domains and one
+#: run more inside on one. On Pile-CC with 3 starts: 211 evaluations instead of 262,
+#: the same log marginal likelihood to 1e-4 (``bench/gp_fit_time.py``).
 GP_FTOL = 1e-7
 
 
